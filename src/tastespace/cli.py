@@ -1,0 +1,313 @@
+"""The ``tastespace`` command line: a thin shell over the library.
+
+Every command turns its flags into library calls and renders the result; tastespace errors
+become a one-line message and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from tastespace import __version__
+from tastespace.errors import TastespaceError
+
+app = typer.Typer(
+    name="tastespace",
+    help="Dense embeddings for sparse recommender data: load, fit, recommend, map, serve.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+data_app = typer.Typer(help="Inspect and fetch datasets.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+console = Console()
+err_console = Console(stderr=True)
+
+DataOption = Annotated[
+    str,
+    typer.Option(
+        "--data", "-d",
+        help="A MovieLens zip/folder, a CSV/TSV/Parquet interactions file, or 'synthetic[:NAME]'.",
+    ),
+]
+MinRating = Annotated[
+    float | None,
+    typer.Option(help="Implicit feedback: keep ratings >= this as positives (e.g. 4)."),
+]
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"tastespace {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress details.")] = False,
+) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s")
+
+
+def _load(
+    data: str, min_rating: float | None = None, duplicates: str | None = None, **columns: Any
+) -> Any:
+    from tastespace.data import load_dataset
+
+    options = {k: v for k, v in columns.items() if v is not None}
+    if min_rating is not None:
+        options["min_rating"] = min_rating
+    if duplicates is not None:
+        options["duplicates"] = duplicates
+    return load_dataset(data, **options)
+
+
+# -- data ---------------------------------------------------------------------------------------
+@data_app.command("info")
+def data_info(
+    path: Annotated[str, typer.Argument(help="Dataset: MovieLens zip/folder, CSV/Parquet, or 'synthetic'.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    min_rating: MinRating = None,
+    duplicates: Annotated[str | None, typer.Option(help="sum|max|last|first|error")] = None,
+    user_col: Annotated[str | None, typer.Option(help="User id column (auto-detected).")] = None,
+    item_col: Annotated[str | None, typer.Option(help="Item id column (auto-detected).")] = None,
+    rating_col: Annotated[str | None, typer.Option(help="Rating/weight column.")] = None,
+    timestamp_col: Annotated[str | None, typer.Option(help="Timestamp column.")] = None,
+) -> None:
+    """Summarise a dataset: users, items, interactions, density, features, ratings.
+
+    Examples:
+
+      tastespace data info ml-100k.zip
+
+      tastespace data info ratings.csv --item-col sku --json
+    """
+    ds = _load(path, min_rating, duplicates, user_col=user_col, item_col=item_col,
+               rating_col=rating_col, timestamp_col=timestamp_col)
+    summary = ds.summary()
+    if as_json:
+        print(json.dumps(summary, default=str))
+        return
+    table = Table(title=f"{summary['name']}", show_header=False)
+    for key in ("users", "items", "interactions", "items_with_interactions"):
+        table.add_row(key, f"{summary[key]:,}")
+    table.add_row("density", f"{summary['density']:.4%}")
+    table.add_row("timestamps", "yes" if summary["has_timestamps"] else "no")
+    table.add_row("item features", ", ".join(summary["item_features"]) or "-")
+    table.add_row("user features", ", ".join(summary["user_features"]) or "-")
+    if summary["rating_histogram"]:
+        table.add_row("ratings", "  ".join(f"{k}: {v:,}" for k, v in summary["rating_histogram"].items()))
+    for reason, count in summary["filtered"].items():
+        table.add_row("filtered", f"{count:,} rows: {reason}")
+    console.print(table)
+
+
+@data_app.command("fetch")
+def data_fetch(
+    release: Annotated[str, typer.Argument(help="e.g. ml-1m, ml-20m, ml-latest-small")],
+    cache_dir: Annotated[Path | None, typer.Option(help="Where to keep downloads.")] = None,
+    force: Annotated[bool, typer.Option(help="Download again even if cached.")] = False,
+) -> None:
+    """Download a MovieLens release from GroupLens into the cache and verify its checksum.
+
+    Example: tastespace data fetch ml-1m   (then: tastespace fit --data ~/.cache/tastespace/ml-1m.zip)
+    """
+    from tastespace.data.fetch import fetch_movielens
+
+    path = fetch_movielens(release, cache_dir, force=force)
+    console.print(str(path))
+
+
+# -- models -------------------------------------------------------------------------------------
+@app.command()
+def fit(
+    data: DataOption,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Bundle directory to write.")],
+    model: Annotated[str, typer.Option("--model", "-m", help="neural, item2vec, glove, ppmi-svd, als, bpr, ease, popularity")] = "neural",
+    min_rating: MinRating = None,
+    epochs: Annotated[int | None, typer.Option(help="Training epochs (neural, item2vec, glove).")] = None,
+    dim: Annotated[int | None, typer.Option(help="Embedding dimension.")] = None,
+    genre_dim: Annotated[int | None, typer.Option(help="Neural: genre embedding dimension (2 = plottable).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
+    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="Any model option as key=value (repeatable).")] = None,
+) -> None:
+    """Train a model and save it as a bundle directory.
+
+    Examples:
+
+      tastespace fit --data ml-100k.zip --out runs/neural
+
+      tastespace fit --model ease --data ratings.csv --min-rating 4 --out runs/ease -p l2=500
+    """
+    from tastespace.models.config import parse_options
+    from tastespace.models.registry import model_class
+
+    ds = _load(data, min_rating)
+    options: dict[str, Any] = parse_options(param or [])
+    for key, value in (("epochs", epochs), ("dim", dim), ("genre_dim", genre_dim), ("seed", seed)):
+        if value is not None:
+            options[key] = value
+    recommender = model_class(model)(**options)
+    with _progress(recommender):
+        recommender.fit(ds)
+    path = recommender.save(out)
+    console.print(f"[green]saved[/] {model} model ({ds.n_users:,} users × {ds.n_items:,} items, "
+                  f"{recommender.fit_seconds_:.1f} s) → {path}")
+
+
+class _progress:
+    """A Rich progress bar fed by models that report epochs (``model.progress``)."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self.bar = None
+
+    def __enter__(self) -> _progress:
+        if hasattr(self.model, "progress"):
+            from rich.progress import Progress
+
+            self.bar = Progress(console=err_console, transient=True)
+            self.bar.start()
+            task = self.bar.add_task("training", total=None)
+
+            def update(epoch: int, total: int, loss: float, score: float | None) -> None:
+                label = f"epoch {epoch} loss {loss:.3f}" + (f" val R@20 {score:.3f}" if score is not None else "")
+                self.bar.update(task, completed=epoch, total=total, description=label)
+
+            self.model.progress = update
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+            self.model.progress = None
+
+
+def _items_table(title: str, items: list[dict[str, Any]]) -> Table:
+    table = Table(title=title)
+    for column in ("#", "id", "title", "genres", "score"):
+        table.add_column(column)
+    for rank, item in enumerate(items, 1):
+        table.add_row(str(rank), str(item["id"]), item["title"], "|".join(item["genres"]),
+                      f"{item['score']:.3f}" if "score" in item else "")
+    return table
+
+
+@app.command()
+def similar(
+    bundle: Annotated[Path, typer.Argument(help="Bundle directory from `tastespace fit`.")],
+    item: Annotated[str, typer.Argument(help="A raw item id or a (fuzzy) title.")],
+    k: Annotated[int, typer.Option("-k", help="How many neighbours.")] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Nearest neighbours of an item in the learned space.
+
+    Example: tastespace similar runs/neural "Toy Story"
+    """
+    from tastespace.serve.queries import ModelSession
+
+    query, neighbours = ModelSession.open(bundle).similar(item, k)
+    if as_json:
+        print(json.dumps({"item": query, "similar": neighbours}))
+    else:
+        console.print(_items_table(f"like {query['title']}", neighbours))
+
+
+@app.command()
+def recommend(
+    bundle: Annotated[Path, typer.Argument(help="Bundle directory from `tastespace fit`.")],
+    history: Annotated[list[str] | None, typer.Option("--history", "-H", help="A watched item (raw id or title); repeat.")] = None,
+    history_file: Annotated[Path | None, typer.Option(help='JSON Lines: {"user": "u1", "history": [ids or titles]} per line.')] = None,
+    k: Annotated[int, typer.Option("-k", help="How many recommendations.")] = 10,
+    include_seen: Annotated[bool, typer.Option(help="Allow items already in the history.")] = False,
+    skip_unknown: Annotated[bool, typer.Option(help="Ignore history entries not in the catalog.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help='JSON Lines: {"user", "items", "scores"}.')] = False,
+) -> None:
+    """Recommend for a fresh watch list (no retraining) or a batch of users.
+
+    Examples:
+
+      tastespace recommend runs/neural -H "Toy Story (1995)" -H "Heat (1995)" -k 10
+
+      tastespace recommend runs/neural --history-file users.jsonl --json > recs.jsonl
+    """
+    from tastespace.serve.queries import ModelSession
+
+    histories = _read_histories(history, history_file)
+    session = ModelSession.open(bundle)
+    results = session.recommend(histories, k=k, exclude_seen=not include_seen, skip_unknown=skip_unknown)
+    for result in results:
+        for entry in result.skipped:
+            err_console.print(f"[yellow]skipped unknown item {entry!r} for user {result.user!r}[/]")
+        if as_json:
+            print(json.dumps({"user": result.user, "items": [i["id"] for i in result.items],
+                              "scores": [i["score"] for i in result.items]}))
+        else:
+            console.print(_items_table(f"for {result.user}", result.items))
+
+
+def _read_histories(history: list[str] | None, history_file: Path | None) -> list[tuple[Any, list[Any]]]:
+    from tastespace.errors import DataError
+
+    if bool(history) == bool(history_file):
+        raise DataError("give either --history (repeatable) or --history-file, not both or neither")
+    if history:
+        return [("you", list(history))]
+    assert history_file is not None
+    if not history_file.is_file():
+        raise DataError(f"{history_file}: no such file")
+    out = []
+    with history_file.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise DataError(f"{history_file}:{number}: not valid JSON ({err.msg})") from err
+            if not isinstance(record, dict) or not isinstance(record.get("history"), list):
+                raise DataError(f'{history_file}:{number}: expected {{"user": ..., "history": [...]}}')
+            out.append((record.get("user", number), record["history"]))
+    if not out:
+        raise DataError(f"{history_file}: no histories in the file")
+    return out
+
+
+@app.command()
+def demo(
+    epochs: Annotated[int, typer.Option(help="Training epochs.")] = 12,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    out: Annotated[Path | None, typer.Option(help="Also save the trained bundle here.")] = None,
+) -> None:
+    """Train the neural model on the synthetic catalog, then show neighbours and recommendations.
+
+    Runs offline in well under a minute. Example: tastespace demo --out runs/demo
+    """
+    from tastespace.demo import run_demo
+
+    run_demo(console, epochs=epochs, seed=seed, out=out)
+
+
+def main() -> None:
+    """Console-script entry: tastespace errors → one line on stderr, exit code 2."""
+    try:
+        app()
+    except TastespaceError as err:
+        err_console.print(f"[red]error:[/] {err}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

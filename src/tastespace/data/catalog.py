@@ -1,0 +1,99 @@
+"""Find catalog items the way people name them: a raw id, an exact title, or a fuzzy title.
+
+Used by the CLI (``--history "Toy Story (1995)"``) and the HTTP API (``?q=``). Resolution order:
+exact raw id → exact title (case-insensitive) → title without its "(year)" → one fuzzy/substring
+match. Several equally good matches raise :class:`AmbiguousItemError` listing the candidates.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+
+from tastespace.data.vocab import Vocabulary
+from tastespace.errors import UnknownIdError
+
+YEAR_SUFFIX = re.compile(r"\s*\(\d{4}\)\s*$")
+MAX_CANDIDATES = 10
+
+
+class AmbiguousItemError(UnknownIdError):
+    """A query matched several items; ``candidates`` holds (index, title) pairs."""
+
+    def __init__(self, query: str, candidates: list[tuple[int, str]]) -> None:
+        listing = "; ".join(f"{title} [{index}]" for index, title in candidates)
+        super().__init__(f"{query!r} matches several items: {listing} — be more specific")
+        self.candidates = candidates
+
+
+def _normal(title: str) -> str:
+    return " ".join(title.lower().split())
+
+
+class ItemResolver:
+    """Raw-id and title lookups over one catalog."""
+
+    def __init__(self, item_ids: Vocabulary, titles: list[str]) -> None:
+        self.item_ids = item_ids
+        self.titles = titles
+        self._exact: dict[str, list[int]] = defaultdict(list)
+        self._bare: dict[str, list[int]] = defaultdict(list)
+        for k, title in enumerate(titles):
+            self._exact[_normal(title)].append(k)
+            self._bare[_normal(YEAR_SUFFIX.sub("", title))].append(k)
+        self._normal_titles = [_normal(t) for t in titles]
+
+    def resolve(self, query: Any) -> int:
+        """Dense index of the item ``query`` names; ``KeyError`` subclasses when it can't."""
+        if query in self.item_ids:
+            return self.item_ids.index(query)
+        text = str(query).strip()
+        try:
+            return self.item_ids.index(text)
+        except UnknownIdError:
+            pass
+        for table in (self._exact, self._bare):
+            hits = table.get(_normal(text), [])
+            if len(hits) == 1:
+                return hits[0]
+            if len(hits) > 1:
+                raise AmbiguousItemError(text, [(k, self.titles[k]) for k in hits[:MAX_CANDIDATES]])
+        candidates = self.search(text, limit=MAX_CANDIDATES)
+        if len(candidates) == 1:
+            return candidates[0]
+        if candidates:
+            raise AmbiguousItemError(text, [(k, self.titles[k]) for k in candidates])
+        raise UnknownIdError(f"no item matches {text!r} (not a known id or title)")
+
+    def search(self, text: str, limit: int = 20) -> list[int]:
+        """Items whose title contains ``text`` (all words), else the closest fuzzy matches."""
+        words = _normal(text).split()
+        if not words:
+            return []
+        contains = [k for k, t in enumerate(self._normal_titles) if all(w in t for w in words)]
+        if contains:
+            contains.sort(key=lambda k: (len(self._normal_titles[k]), k))
+            return contains[:limit]
+        close = difflib.get_close_matches(_normal(text), self._normal_titles, n=limit, cutoff=0.75)
+        seen: dict[int, None] = {}
+        for title in close:
+            for k in self._exact[title]:
+                seen.setdefault(k)
+        return list(seen)[:limit]
+
+    def resolve_many(self, queries: list[Any], skip_unknown: bool = False) -> np.ndarray:
+        """Indices for a whole history; unknown entries raise unless ``skip_unknown``."""
+        out = []
+        for query in queries:
+            try:
+                out.append(self.resolve(query))
+            except AmbiguousItemError:
+                raise
+            except KeyError:
+                if not skip_unknown:
+                    raise
+        return np.asarray(out, dtype=np.int64)

@@ -1,0 +1,211 @@
+"""The ``Recommender`` protocol every tastespace model implements.
+
+A model learns from a :class:`~tastespace.data.Dataset` and then serves five questions, all
+batch-first with numpy in and out:
+
+* ``item_vectors()`` → ``(n_items, d)`` float32;
+* ``user_vectors(histories)`` → ``(n, d)``: fold-in from watch histories, so a user never seen in
+  training needs no retraining;
+* ``score(histories)`` → ``(n, n_items)``: a dot product by default; models whose scores are not a
+  dot product (EASE, item-kNN) override it;
+* ``recommend(histories, k)`` / ``similar_items(items, k)`` → ``(ids, scores)`` of shape ``(n, k)``
+  (or ``(k,)`` for one query), best first, padded with ``-1`` / ``-inf``;
+* ``save(dir)`` / ``load(dir)``: a bundle with the id maps and the item catalog (see ``io``).
+
+Subclasses implement ``_fit``, ``item_vectors``, ``user_vectors`` (or ``score``) and the pair
+``_state`` / ``_restore``; everything else lives here once.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from tastespace.data.bags import Bags
+from tastespace.data.dataset import Dataset, FeatureTable
+from tastespace.data.vocab import Vocabulary
+from tastespace.errors import BundleError, DataError, NotFittedError
+from tastespace.index.topk import mask_rows, normalize_rows, search_dot, topk_rows
+from tastespace.models.config import ModelConfig
+from tastespace.models.histories import Histories, as_histories
+
+SCORE_BLOCK_ROWS = 512
+
+
+class Recommender(ABC):
+    """Shared behaviour of every model; see the module docstring for the contract."""
+
+    kind: ClassVar[str]
+    Config: ClassVar[type[ModelConfig]] = ModelConfig
+    #: True when ``score`` is ``user_vectors @ item_vectors.T`` (enables fast paths and maps).
+    dot_product: ClassVar[bool] = True
+
+    def __init__(self, config: ModelConfig | None = None, **options: Any) -> None:
+        base = config if config is not None else self.Config()
+        if not isinstance(base, self.Config):
+            raise TypeError(f"{type(self).__name__} takes a {self.Config.__name__}")
+        self.config = base.with_options(options) if options else base
+        self.item_ids_: Vocabulary | None = None
+        self.items_: FeatureTable | None = None
+        self.fingerprint_: str | None = None
+        self.fit_seconds_: float | None = None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.config})"
+
+    # -- training ---------------------------------------------------------------------------
+    def fit(self, dataset: Dataset, validation: Any = None) -> Self:
+        """Learn from ``dataset``; ``validation`` (held-out users) enables early stopping where
+        the model supports it. Returns ``self``."""
+        if dataset.n_interactions == 0:
+            raise DataError(f"{dataset.name}: no interactions to learn from")
+        started = time.perf_counter()
+        self.item_ids_ = dataset.item_ids
+        self.items_ = dataset.items
+        self.fingerprint_ = dataset.fingerprint()
+        self._fit(dataset, validation)
+        self.fit_seconds_ = time.perf_counter() - started
+        return self
+
+    @abstractmethod
+    def _fit(self, dataset: Dataset, validation: Any) -> None: ...
+
+    @property
+    def is_fitted(self) -> bool:
+        return self.item_ids_ is not None
+
+    def _require_fitted(self) -> None:
+        if not self.is_fitted:
+            raise NotFittedError(f"{type(self).__name__} is not fitted; call fit() or load() first")
+
+    @property
+    def n_items(self) -> int:
+        self._require_fitted()
+        assert self.item_ids_ is not None
+        return len(self.item_ids_)
+
+    # -- vectors ----------------------------------------------------------------------------
+    def item_vectors(self) -> np.ndarray:
+        """``(n_items, d)`` float32 item embeddings."""
+        raise NotImplementedError(f"{type(self).__name__} has no item vectors")
+
+    def user_vectors(self, histories: Histories) -> np.ndarray:
+        """``(n, d)`` float32 user embeddings folded in from histories."""
+        raise NotImplementedError(f"{type(self).__name__} has no user vectors")
+
+    def score(self, histories: Histories) -> np.ndarray:
+        """``(n, n_items)`` scores for each history (higher = more recommended)."""
+        matrix, _ = as_histories(histories, self.n_items)
+        return self.user_vectors(matrix) @ self.item_vectors().T
+
+    # -- queries ----------------------------------------------------------------------------
+    def recommend(
+        self, histories: Histories, k: int = 10, exclude_seen: bool = True
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` item indices and scores per history; seen items excluded by default."""
+        self._require_fitted()
+        _check_k(k)
+        matrix, single = as_histories(histories, self.n_items)
+        exclude = matrix if exclude_seen else None
+        if self.dot_product:
+            ids, scores = search_dot(self.user_vectors(matrix), self.item_vectors(), k, exclude)
+        else:
+            ids = np.empty((matrix.shape[0], k), np.int64)
+            scores = np.empty((matrix.shape[0], k), np.float32)
+            for start in range(0, matrix.shape[0], SCORE_BLOCK_ROWS):
+                block = matrix[start : start + SCORE_BLOCK_ROWS]
+                s = np.asarray(self.score(block), dtype=np.float32)
+                mask_rows(s, block if exclude_seen else None)
+                ids[start : start + len(s)], scores[start : start + len(s)] = topk_rows(s, k)
+        return (ids[0], scores[0]) if single else (ids, scores)
+
+    def similar_items(self, items: int | np.ndarray | list[int], k: int = 10) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` most similar items (cosine) to each item, the item itself excluded."""
+        self._require_fitted()
+        _check_k(k)
+        single = np.isscalar(items)
+        query = np.atleast_1d(np.asarray(items, dtype=np.int64))
+        if len(query) and (query.min() < 0 or query.max() >= self.n_items):
+            raise DataError(f"item index out of range 0..{self.n_items - 1}")
+        unit = self._unit_item_vectors()
+        self_mask = sp.csr_matrix(
+            (np.ones(len(query), np.float32), query, np.arange(len(query) + 1)),
+            shape=(len(query), self.n_items),
+        )
+        ids, scores = search_dot(unit[query], unit, k, self_mask)
+        return (ids[0], scores[0]) if single else (ids, scores)
+
+    def _unit_item_vectors(self) -> np.ndarray:
+        cached = getattr(self, "_unit_cache", None)
+        if cached is None:
+            cached = normalize_rows(self.item_vectors())
+            cached.flags.writeable = False
+            self._unit_cache = cached
+        return cached
+
+    # -- persistence ------------------------------------------------------------------------
+    def _state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Learned arrays and JSON-able extras; subclasses extend."""
+        return {}, {}
+
+    def _restore(self, arrays: dict[str, np.ndarray], extra: dict[str, Any]) -> None:
+        """Inverse of :meth:`_state`."""
+
+    def save(self, path: str | Path) -> Path:
+        """Write a bundle directory (atomic). Returns its path."""
+        from tastespace.io.bundle import write_bundle
+
+        self._require_fitted()
+        assert self.item_ids_ is not None and self.items_ is not None
+        arrays, extra = self._state()
+        for name, bag in self.items_.bags.items():
+            arrays[f"catalog.bag.{name}.indices"] = bag.indices
+            arrays[f"catalog.bag.{name}.offsets"] = bag.offsets
+        manifest = {
+            "kind": self.kind,
+            "config": self.config.to_json(),
+            "item_ids": self.item_ids_.to_json(),
+            "catalog_bags": {name: list(bag.vocab) for name, bag in self.items_.bags.items()},
+            "fingerprint": self.fingerprint_,
+            "fit_seconds": self.fit_seconds_,
+            "extra": extra,
+        }
+        return write_bundle(path, manifest, arrays, self.items_.frame)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Self:
+        """Read a bundle written by :meth:`save` (any model kind when called on the base)."""
+        from tastespace.io.bundle import read_bundle
+        from tastespace.models.registry import model_class
+
+        contents = read_bundle(path)
+        manifest = contents.manifest
+        model_cls = model_class(manifest.get("kind", "?"))
+        if cls is not Recommender and not issubclass(model_cls, cls):
+            raise BundleError(f"{path} holds a {manifest['kind']!r} model, not {cls.kind!r}")
+        model = model_cls(model_cls.Config.from_json(manifest["config"]))
+        model.item_ids_ = Vocabulary.from_json(manifest["item_ids"])
+        bags = {
+            name: Bags(
+                tuple(vocab),
+                contents.arrays.pop(f"catalog.bag.{name}.indices").astype(np.int64),
+                contents.arrays.pop(f"catalog.bag.{name}.offsets").astype(np.int64),
+            )
+            for name, vocab in manifest.get("catalog_bags", {}).items()
+        }
+        model.items_ = FeatureTable(pd.DataFrame(contents.items), bags)
+        model.fingerprint_ = manifest.get("fingerprint")
+        model.fit_seconds_ = manifest.get("fit_seconds")
+        model._restore(contents.arrays, manifest.get("extra", {}))
+        return model
+
+
+def _check_k(k: int) -> None:
+    if not isinstance(k, int | np.integer) or k < 1:
+        raise DataError(f"k must be a positive integer, got {k!r}")

@@ -1,0 +1,44 @@
+"""Hyper-parameters of the neural two-tower model (defaults chosen with ``bench/neural.py``)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+from tastespace.models.config import ModelConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class NeuralConfig(ModelConfig):
+    """Item tower, user tower, loss and training options.
+
+    Shapes: the user tower maps a history bag through ``hidden`` units to ``dim``; the item tower
+    concatenates an ``id_dim`` ID embedding, a ``genre_dim`` genre bag, ``bag_dim`` per other
+    categorical and the numeric block, then an MLP of width ``item_hidden`` to ``dim`` (+1 bias).
+    """
+
+    dim: int = 200
+    hidden: int = 600
+    id_dim: int = 64
+    genre_dim: int = 8
+    bag_dim: int = 8
+    item_hidden: int = 256
+    pooling: Literal["sqrtn", "mean", "attention"] = "sqrtn"
+    history_dropout: float = 0.5
+    id_dropout: float = 0.15
+    cosine_temperature: float | None = None
+    loss: Literal["auto", "full", "sampled"] = "auto"
+    full_softmax_max_items: int = 50_000
+    num_negatives: int = 2048
+    epochs: int = 200
+    batch_size: int = 256
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    patience: int = 15
+    validation_users: float = 0.05
+    use_item_features: bool = True
+    use_user_features: bool = True
+    device: str = "cpu"
+    threads: int | None = None
+    checkpoint_dir: str | None = None
+    resume: bool = False

@@ -1,0 +1,366 @@
+"""``NeuralRecommender``: the feature-aware two-tower model behind the ``Recommender`` protocol.
+
+The user tower encodes a (dropout-masked) watch history; it is trained with a multinomial
+likelihood over the catalog (Mult-DAE, Liang et al. 2018), where the catalog's output vectors come
+from the item tower (ID embedding ⊕ genre/tag bags ⊕ numerics). Items never seen in training use
+the "unknown" ID row, so their vectors come from features alone (cold start).
+
+>>> from tastespace.data import load_dataset
+>>> ds = load_dataset("synthetic:tiny")
+>>> model = NeuralRecommender(epochs=2, dim=16, hidden=32).fit(ds)
+>>> model.item_vectors().shape
+(200, 16)
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from tastespace.data.dataset import Dataset, FeatureTable
+from tastespace.errors import ConfigError, DataError, NotFittedError
+from tastespace.evaluate.metrics import recall_at_k
+from tastespace.features.encoders import EncodedFeatures, FeatureEncoder
+from tastespace.index.topk import mask_rows, topk_rows
+from tastespace.models.base import Recommender
+from tastespace.models.histories import Histories, as_histories
+from tastespace.models.neural.config import NeuralConfig
+from tastespace.models.neural.modules import ItemTower, TwoTower, UserTower
+from tastespace.models.neural.training import LoopSettings, ProgressCallback, train_loop
+
+log = logging.getLogger(__name__)
+
+GENRE_ALIASES = ("genres", "genre")
+INTERNAL_VALIDATION_MIN_ITEMS = 5
+
+
+class NeuralRecommender(Recommender):
+    """Two-tower network: see the module docstring and :class:`NeuralConfig`."""
+
+    kind = "neural"
+    Config = NeuralConfig
+    dot_product = False
+
+    def __init__(self, config: NeuralConfig | None = None, **options: Any) -> None:
+        super().__init__(config, **options)
+        self.progress: ProgressCallback | None = None
+        self.module_: TwoTower | None = None
+
+    # -- fitting ----------------------------------------------------------------------------
+    def _fit(self, dataset: Dataset, validation: Any) -> None:
+        cfg = self.config
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        torch.manual_seed(cfg.seed)
+        generator = torch.Generator().manual_seed(cfg.seed)
+        matrix = (dataset.interactions > 0).astype(np.float32).tocsr()
+        self.item_counts_ = np.asarray(matrix.sum(axis=0)).ravel().astype(np.float32)
+        self.item_encoder_ = (
+            FeatureEncoder.fit(dataset.items) if cfg.use_item_features else FeatureEncoder()
+        )
+        self.user_encoder_ = (
+            FeatureEncoder.fit(dataset.users) if cfg.use_user_features else FeatureEncoder()
+        )
+        self.module_ = self._build(len(dataset.item_ids))
+        world, rank = _distributed()
+        device = torch.device(cfg.device)
+        self.module_.to(device)
+        items = self._catalog_inputs(dataset.items, device)
+        users = self.user_encoder_.transform(dataset.users)
+
+        train_rows, held = self._validation_split(matrix, validation, cfg.seed)
+        sampled = self._use_sampled_loss(len(dataset.item_ids))
+        neg_probs = torch.as_tensor(np.power(self.item_counts_ + 1.0, 0.75), dtype=torch.float32)
+        neg_probs /= neg_probs.sum()
+
+        def make_batch(rows: np.ndarray, gen: torch.Generator) -> dict:
+            rows = train_rows[rows]
+            sub = matrix[rows]
+            batch = self._history_batch(sub, device, gen, cfg.history_dropout)
+            batch.update(self._feature_batch(users, rows, device, prefix="user"))
+            rate = cfg.id_dropout if self._has_item_features() else 0.0
+            batch.update(_id_dropout(items, rate, gen, self.module_.item_tower.unknown_id))
+            if sampled:
+                positives = np.unique(sub.indices)
+                negatives = torch.multinomial(neg_probs, cfg.num_negatives, replacement=True,
+                                              generator=gen).numpy()
+                candidates = np.union1d(positives, negatives)
+                q = 1.0 - np.power(1.0 - neg_probs.numpy()[candidates], cfg.num_negatives)
+                batch["log_q"] = torch.as_tensor(np.log(np.maximum(q, 1e-12)), device=device)
+                batch = _restrict_items(batch, candidates, device)
+                batch["targets"] = _dense(sub[:, candidates], device)
+            else:
+                batch["targets"] = _dense(sub, device)
+            return batch
+
+        validate = None
+        if held is not None:
+            def validate() -> float:
+                return self._validation_recall(held[0], held[1])
+
+        module: torch.nn.Module = self.module_
+        if world > 1:
+            module = torch.nn.parallel.DistributedDataParallel(self.module_)
+        settings = LoopSettings(
+            epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=cfg.weight_decay,
+            patience=cfg.patience, checkpoint_dir=cfg.checkpoint_dir, resume=cfg.resume,
+            rank=rank, world_size=world,
+        )
+        self.report_ = train_loop(module, make_batch, len(train_rows), settings, generator,
+                                  validate, self.progress, trainable=self.module_)
+        self.module_.to("cpu")
+        self._refresh_item_cache(dataset.items)
+
+    def _build(self, n_items: int) -> TwoTower:
+        cfg = self.config
+        item_sizes = {k: len(v) for k, v in self.item_encoder_.vocabularies.items()}
+        item_dims = {k: (cfg.genre_dim if k in GENRE_ALIASES else cfg.bag_dim) for k in item_sizes}
+        user_sizes = {k: len(v) for k, v in self.user_encoder_.vocabularies.items()}
+        user_dims = {k: cfg.bag_dim for k in user_sizes}
+        item_tower = ItemTower(n_items, cfg.id_dim, item_sizes, item_dims,
+                               self.item_encoder_.numeric_width + 1, cfg.item_hidden, cfg.dim)
+        user_tower = UserTower(n_items, cfg.hidden, cfg.dim, cfg.pooling, user_sizes, user_dims,
+                               self.user_encoder_.numeric_width)
+        with torch.no_grad():
+            user_tower.history.weight[n_items].zero_()
+        return TwoTower(item_tower, user_tower, cfg.cosine_temperature)
+
+    def _use_sampled_loss(self, n_items: int) -> bool:
+        if self.config.loss == "auto":
+            return n_items > self.config.full_softmax_max_items
+        return self.config.loss == "sampled"
+
+    def _has_item_features(self) -> bool:
+        return bool(self.item_encoder_.vocabularies or self.item_encoder_.numeric_stats)
+
+    def _validation_split(
+        self, matrix: sp.csr_matrix, validation: Any, seed: int
+    ) -> tuple[np.ndarray, tuple[sp.csr_matrix, sp.csr_matrix] | None]:
+        """Training rows, and (fold-in, targets) for early stopping.
+
+        Given held-out users are used as they are; otherwise a seeded slice of training users
+        with ≥ 5 items is set aside (80 % fold-in, 20 % targets) and not trained on.
+        """
+        all_rows = np.arange(matrix.shape[0])
+        if validation is not None:
+            return all_rows, (validation.fold_in.tocsr(), validation.targets.tocsr())
+        if self.config.validation_users <= 0:
+            return all_rows, None
+        rng = np.random.default_rng(seed)
+        eligible = np.flatnonzero(np.diff(matrix.indptr) >= INTERNAL_VALIDATION_MIN_ITEMS)
+        n_val = min(int(round(self.config.validation_users * matrix.shape[0])), len(eligible) // 2)
+        if n_val < 1:
+            return all_rows, None
+        chosen = np.sort(rng.choice(eligible, n_val, replace=False))
+        sub = matrix[chosen].tocoo()
+        is_target = np.zeros(sub.nnz, bool)
+        for r in range(n_val):
+            cells = np.flatnonzero(sub.row == r)
+            n_target = max(1, int(round(0.2 * len(cells))))
+            is_target[rng.choice(cells, n_target, replace=False)] = True
+        shape = (n_val, matrix.shape[1])
+        fold = sp.csr_matrix((sub.data[~is_target], (sub.row[~is_target], sub.col[~is_target])), shape)
+        targets = sp.csr_matrix((sub.data[is_target], (sub.row[is_target], sub.col[is_target])), shape)
+        return np.setdiff1d(all_rows, chosen), (fold, targets)
+
+    def _validation_recall(self, fold_in: sp.csr_matrix, targets: sp.csr_matrix) -> float:
+        self._refresh_item_cache(self.items_)
+        scores = self.score(fold_in)
+        mask_rows(scores, fold_in)
+        ranked, _ = topk_rows(scores, 20)
+        return float(np.nanmean(recall_at_k(ranked, targets, 20)))
+
+    # -- inputs -----------------------------------------------------------------------------
+    def _catalog_inputs(self, table: FeatureTable, device: torch.device,
+                        counts: np.ndarray | None = None) -> dict:
+        """Item-tower inputs for a whole table; items without training data use the unknown ID."""
+        n = len(table)
+        counts = self.item_counts_ if counts is None else counts
+        ids = np.arange(n, dtype=np.int64)
+        ids[counts[:n] == 0] = self.module_.item_tower.unknown_id
+        encoded = self.item_encoder_.transform(table)
+        log_pop = np.log1p(counts[:n]).astype(np.float32)
+        mean, std = float(np.log1p(self.item_counts_).mean()), float(np.log1p(self.item_counts_).std() or 1.0)
+        numeric = np.concatenate([encoded.numeric, ((log_pop - mean) / std)[:, None]], axis=1)
+        return {
+            "item_ids": torch.as_tensor(ids, device=device),
+            "item_bags": {k: (torch.as_tensor(i, device=device), torch.as_tensor(o, device=device))
+                          for k, (i, o) in encoded.bags.items()},
+            "item_numeric": torch.as_tensor(numeric, dtype=torch.float32, device=device),
+        }
+
+    def _history_batch(self, sub: sp.csr_matrix, device: torch.device,
+                       gen: torch.Generator | None, dropout: float) -> dict:
+        indices = sub.indices.astype(np.int64)
+        lengths = np.diff(sub.indptr)
+        if gen is not None and dropout > 0 and len(indices):
+            keep = (torch.rand(len(indices), generator=gen) >= dropout).numpy()
+            rows = np.repeat(np.arange(len(lengths)), lengths)
+            indices = indices[keep]
+            lengths = np.bincount(rows[keep], minlength=len(lengths))
+        cold = self.item_counts_[indices] == 0 if len(indices) else np.zeros(0, bool)
+        indices = np.where(cold, self.module_.item_tower.unknown_id, indices)
+        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        return {"history_indices": torch.as_tensor(indices, device=device),
+                "history_offsets": torch.as_tensor(offsets, device=device)}
+
+    @staticmethod
+    def _feature_batch(encoded: EncodedFeatures, rows: np.ndarray | None, device: torch.device,
+                       prefix: str) -> dict:
+        numeric = encoded.numeric if rows is None else encoded.numeric[rows]
+        bags = {}
+        for name, (indices, offsets) in encoded.bags.items():
+            if rows is not None:
+                starts, ends = offsets[rows], offsets[rows + 1]
+                parts = [indices[s:e] for s, e in zip(starts, ends, strict=True)]
+                indices = np.concatenate(parts) if parts else np.empty(0, np.int64)
+                offsets = np.concatenate([[0], np.cumsum(ends - starts)]).astype(np.int64)
+            bags[name] = (torch.as_tensor(indices, device=device),
+                          torch.as_tensor(offsets, device=device))
+        return {f"{prefix}_numeric": torch.as_tensor(numeric, dtype=torch.float32, device=device),
+                f"{prefix}_bags": bags}
+
+    # -- vectors ----------------------------------------------------------------------------
+    def _require_module(self) -> TwoTower:
+        if self.module_ is None:
+            raise NotFittedError("NeuralRecommender is not fitted; call fit() or load() first")
+        return self.module_
+
+    def _refresh_item_cache(self, table: FeatureTable) -> None:
+        module = self._require_module()
+        with torch.no_grad():
+            vectors, bias = module.item_tower(**self._catalog_inputs(table, _device(module)))
+        self._item_cache = (vectors.cpu().numpy().astype(np.float32),
+                            bias.cpu().numpy().astype(np.float32))
+        self._unit_cache = None
+
+    def item_vectors(self) -> np.ndarray:
+        """``(n_items, dim)``: the item tower's output for every catalog item."""
+        self._require_fitted()
+        if getattr(self, "_item_cache", None) is None:
+            self._refresh_item_cache(self.items_)
+        return self._item_cache[0]
+
+    def item_bias(self) -> np.ndarray:
+        self.item_vectors()
+        return self._item_cache[1]
+
+    def user_vectors(self, histories: Histories, user_features: FeatureTable | None = None) -> np.ndarray:
+        """Fold-in: ``(n, dim)`` from histories (and user features when given; else unknown)."""
+        module = self._require_module()
+        matrix, _ = as_histories(histories, self.n_items)
+        if user_features is not None and len(user_features) != matrix.shape[0]:
+            raise DataError(f"user_features has {len(user_features)} rows for {matrix.shape[0]} histories")
+        encoded = (self.user_encoder_.transform(user_features) if user_features is not None
+                   else self.user_encoder_.unknown(matrix.shape[0]))
+        device = _device(module)
+        batch = self._history_batch(matrix, device, None, 0.0)
+        feats = self._feature_batch(encoded, None, device, prefix="user")
+        with torch.no_grad():
+            users = module.user_tower(batch["history_indices"], batch["history_offsets"],
+                                      feats["user_bags"], feats["user_numeric"])
+        return users.cpu().numpy().astype(np.float32)
+
+    def score(self, histories: Histories, user_features: FeatureTable | None = None) -> np.ndarray:
+        users = self.user_vectors(histories, user_features)
+        items, bias = self.item_vectors(), self.item_bias()
+        temperature = self.config.cosine_temperature
+        if temperature is not None:
+            unit_u = users / np.maximum(np.linalg.norm(users, axis=1, keepdims=True), 1e-12)
+            unit_i = items / np.maximum(np.linalg.norm(items, axis=1, keepdims=True), 1e-12)
+            return unit_u @ unit_i.T / temperature
+        return users @ items.T + bias
+
+    def embed_items(self, table: FeatureTable) -> np.ndarray:
+        """Vectors for items described only by features (cold start): ``(len(table), dim)``."""
+        module = self._require_module()
+        inputs = self._catalog_inputs(table, _device(module), counts=np.zeros(len(table), np.float32))
+        with torch.no_grad():
+            vectors, _ = module.item_tower(**inputs)
+        return vectors.cpu().numpy().astype(np.float32)
+
+    def feature_embeddings(self, feature: str) -> dict[str, np.ndarray]:
+        """The learned table of a categorical item feature: value → vector (e.g. 2-D genres)."""
+        module = self._require_module()
+        names = [feature] + [a for a in GENRE_ALIASES if feature in GENRE_ALIASES]
+        for name in names:
+            if name in self.item_encoder_.vocabularies:
+                weight = module.item_tower.bags.tables[name].weight.detach().numpy()
+                vocab = self.item_encoder_.vocabularies[name]
+                return {value: weight[k].astype(np.float32) for k, value in enumerate(vocab) if k}
+        known = sorted(self.item_encoder_.vocabularies)
+        raise KeyError(f"no learned categorical feature {feature!r}; known: {known}")
+
+    # -- persistence ------------------------------------------------------------------------
+    def _state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        module = self._require_module()
+        arrays = {f"module.{k}": v.detach().cpu().numpy() for k, v in module.state_dict().items()}
+        arrays["item_counts"] = self.item_counts_
+        report = getattr(self, "report_", None)
+        extra = {
+            "item_encoder": self.item_encoder_.to_json(),
+            "user_encoder": self.user_encoder_.to_json(),
+            "train_report": None if report is None else {
+                "epochs_run": report.epochs_run, "best_epoch": report.best_epoch,
+                "best_val_recall@20": report.best_score, "history": report.history},
+        }
+        return arrays, extra
+
+    def _restore(self, arrays: dict[str, np.ndarray], extra: dict[str, Any]) -> None:
+        self.item_encoder_ = FeatureEncoder.from_json(extra["item_encoder"])
+        self.user_encoder_ = FeatureEncoder.from_json(extra["user_encoder"])
+        self.item_counts_ = arrays["item_counts"]
+        self.module_ = self._build(len(self.item_counts_))
+        state = {k.removeprefix("module."): torch.from_numpy(v.copy())
+                 for k, v in arrays.items() if k.startswith("module.")}
+        try:
+            self.module_.load_state_dict(state)
+        except RuntimeError as err:
+            raise ConfigError(f"bundle weights do not match the model configuration: {err}") from err
+        self.module_.eval()
+        self.train_report_ = extra.get("train_report")
+        self._item_cache = None
+
+
+def _device(module: torch.nn.Module) -> torch.device:
+    return next(module.parameters()).device
+
+
+def _dense(sub: sp.csr_matrix, device: torch.device) -> torch.Tensor:
+    return torch.as_tensor(sub.toarray(), dtype=torch.float32, device=device)
+
+
+def _id_dropout(items: dict, rate: float, gen: torch.Generator, unknown_id: int) -> dict:
+    """Hide a random share of item IDs behind the unknown row so features learn to stand alone."""
+    if rate <= 0:
+        return dict(items)
+    ids = items["item_ids"].clone()
+    drop = torch.rand(len(ids), generator=gen).to(ids.device) < rate
+    ids[drop] = unknown_id
+    return {**items, "item_ids": ids}
+
+
+def _restrict_items(batch: dict, candidates: np.ndarray, device: torch.device) -> dict:
+    """Item-tower inputs for the candidate items only (sampled softmax)."""
+    index = torch.as_tensor(candidates, device=device)
+    bags = {}
+    for name, (indices, offsets) in batch["item_bags"].items():
+        starts, ends = offsets[index], offsets[index + 1]
+        lengths = ends - starts
+        gather = torch.cat([torch.arange(int(s), int(e), device=device)
+                            for s, e in zip(starts, ends, strict=True)]) if len(index) else indices[:0]
+        bags[name] = (indices[gather.long()] if len(gather) else indices[:0],
+                      torch.cat([torch.zeros(1, dtype=torch.long, device=device), lengths.cumsum(0)]))
+    return {**batch, "item_ids": batch["item_ids"][index], "item_bags": bags,
+            "item_numeric": batch["item_numeric"][index]}
+
+
+def _distributed() -> tuple[int, int]:
+    """(world size, rank) when running under torchrun with an initialised process group."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_world_size(), torch.distributed.get_rank()
+    return 1, 0

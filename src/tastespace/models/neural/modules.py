@@ -1,0 +1,160 @@
+"""PyTorch modules of the two-tower model; no training logic here (see ``training.py``).
+
+Item tower, for ``n`` items::
+
+    id      Embedding(n_items + 1, id_dim)        row n_items = "unknown" (cold start)
+    bags    EmbeddingBag(|vocab|, dim_f) per categorical feature, mean-pooled
+    numeric (n, p) normalised values + missing flags
+    concat → Linear → ReLU → Linear → (n, dim + 1)     last column = item bias
+
+User tower, for ``b`` histories given as one bag (indices, offsets)::
+
+    EmbeddingBag(n_items + 1, hidden, mode="sum") weighted by the pooling (sqrt-n, mean,
+    learned attention) ⊕ user features → tanh → Linear → (b, dim)
+
+Score = user · item + bias (or cosine / temperature).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class BagBlock(nn.Module):
+    """One ``EmbeddingBag`` per categorical feature, outputs concatenated."""
+
+    def __init__(self, sizes: dict[str, int], dims: dict[str, int]) -> None:
+        super().__init__()
+        self.names = list(sizes)
+        self.tables = nn.ModuleDict(
+            {
+                name: nn.EmbeddingBag(sizes[name], dims[name], mode="mean", include_last_offset=True)
+                for name in self.names
+            }
+        )
+        self.width = sum(dims[name] for name in self.names)
+
+    def forward(self, bags: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> list[torch.Tensor]:
+        return [self.tables[name](*bags[name]) for name in self.names]
+
+
+class ItemTower(nn.Module):
+    """ID embedding ⊕ categorical bags ⊕ numerics → MLP → (dim vector, bias)."""
+
+    def __init__(
+        self,
+        n_items: int,
+        id_dim: int,
+        bag_sizes: dict[str, int],
+        bag_dims: dict[str, int],
+        numeric_width: int,
+        hidden: int,
+        dim: int,
+    ) -> None:
+        super().__init__()
+        self.unknown_id = n_items
+        self.ids = nn.Embedding(n_items + 1, id_dim)
+        nn.init.normal_(self.ids.weight, std=0.05)
+        self.bags = BagBlock(bag_sizes, bag_dims)
+        width = id_dim + self.bags.width + numeric_width
+        self.mlp = nn.Sequential(nn.Linear(width, hidden), nn.ReLU(), nn.Linear(hidden, dim + 1))
+        self.dim = dim
+
+    def forward(
+        self,
+        item_ids: torch.Tensor,
+        item_bags: dict[str, tuple[torch.Tensor, torch.Tensor]],
+        item_numeric: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        parts = [self.ids(item_ids), *self.bags(item_bags), item_numeric]
+        out = self.mlp(torch.cat(parts, dim=1))
+        return out[:, : self.dim], out[:, self.dim]
+
+
+class UserTower(nn.Module):
+    """Pooled history bag ⊕ user features → tanh → Linear → dim (a Mult-DAE-style encoder)."""
+
+    def __init__(
+        self,
+        n_items: int,
+        hidden: int,
+        dim: int,
+        pooling: str,
+        bag_sizes: dict[str, int],
+        bag_dims: dict[str, int],
+        numeric_width: int,
+    ) -> None:
+        super().__init__()
+        self.pooling = pooling
+        self.history = nn.EmbeddingBag(n_items + 1, hidden, mode="sum", include_last_offset=True)
+        nn.init.normal_(self.history.weight, std=0.02)
+        self.attention = nn.Embedding(n_items + 1, 1) if pooling == "attention" else None
+        if self.attention is not None:
+            nn.init.zeros_(self.attention.weight)
+        self.features = BagBlock(bag_sizes, bag_dims)
+        self.numeric_width = numeric_width
+        self.bias = nn.Parameter(torch.zeros(hidden))
+        self.out = nn.Linear(hidden + self.features.width + numeric_width, dim)
+
+    def pool_weights(self, indices: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+        """Per-entry weights so each bag is pooled by sqrt-n, mean or softmax attention."""
+        lengths = (offsets[1:] - offsets[:-1]).clamp(min=1)
+        row = torch.repeat_interleave(torch.arange(len(lengths), device=indices.device),
+                                      offsets[1:] - offsets[:-1])
+        if self.attention is None:
+            scale = lengths.float().rsqrt() if self.pooling == "sqrtn" else 1.0 / lengths.float()
+            return scale[row]
+        logits = self.attention(indices).squeeze(1)
+        logits = logits - logits.max().detach()
+        weights = logits.exp()
+        totals = torch.zeros(len(lengths), device=indices.device).index_add_(0, row, weights)
+        return weights / totals[row].clamp(min=1e-12)
+
+    def forward(
+        self,
+        indices: torch.Tensor,
+        offsets: torch.Tensor,
+        bags: dict[str, tuple[torch.Tensor, torch.Tensor]],
+        numeric: torch.Tensor,
+    ) -> torch.Tensor:
+        pooled = self.history(indices, offsets, per_sample_weights=self.pool_weights(indices, offsets))
+        hidden = torch.tanh(pooled + self.bias)
+        parts = [hidden, *self.features(bags)]
+        if self.numeric_width:
+            parts.append(numeric)
+        return self.out(torch.cat(parts, dim=1))
+
+
+class TwoTower(nn.Module):
+    """Both towers plus the scoring rule; ``forward`` returns the training loss."""
+
+    def __init__(self, item_tower: ItemTower, user_tower: UserTower, temperature: float | None):
+        super().__init__()
+        self.item_tower = item_tower
+        self.user_tower = user_tower
+        self.temperature = temperature
+
+    def logits(self, users: torch.Tensor, items: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        if self.temperature is not None:
+            users = nn.functional.normalize(users, dim=1)
+            items = nn.functional.normalize(items, dim=1)
+            return users @ items.T / self.temperature
+        return users @ items.T + bias
+
+    def forward(self, batch: dict) -> torch.Tensor:
+        """Multinomial log-likelihood of each user's full history over the candidate items.
+
+        ``batch["candidates"]`` is every item (full softmax) or positives ∪ sampled negatives
+        with their log sampling probability in ``batch["log_q"]`` (log-Q correction).
+        """
+        items, bias = self.item_tower(batch["item_ids"], batch["item_bags"], batch["item_numeric"])
+        users = self.user_tower(
+            batch["history_indices"], batch["history_offsets"], batch["user_bags"],
+            batch["user_numeric"],
+        )
+        logits = self.logits(users, items, bias)
+        if batch.get("log_q") is not None:
+            logits = logits - batch["log_q"]
+        log_probs = torch.log_softmax(logits, dim=1)
+        return -(log_probs * batch["targets"]).sum(dim=1).mean()

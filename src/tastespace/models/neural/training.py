@@ -1,0 +1,132 @@
+"""The training loop, kept apart from the modules: epochs, early stopping, checkpoints, DDP.
+
+Seeded end to end (one ``torch.Generator`` drives shuffling and dropout). After every epoch the
+model is scored on validation users (Recall@20); the best epoch's weights are restored at the
+end. With a checkpoint directory, each epoch writes ``last.pt`` (weights, optimiser, RNG state,
+epoch) so ``resume=True`` continues an interrupted run. Checkpoints are read back with
+``torch.load(weights_only=True)``, which refuses to execute code.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[int, int, float, float | None], None]
+
+
+@dataclass
+class TrainReport:
+    """What happened: per-epoch loss and validation score, and which epoch was kept."""
+
+    epochs_run: int = 0
+    best_epoch: int = 0
+    best_score: float = -math.inf
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+@dataclass
+class LoopSettings:
+    epochs: int
+    batch_size: int
+    lr: float
+    weight_decay: float
+    patience: int
+    checkpoint_dir: str | None = None
+    resume: bool = False
+    rank: int = 0
+    world_size: int = 1
+
+
+def train_loop(
+    module: nn.Module,
+    make_batch: Callable[[np.ndarray, torch.Generator], dict],
+    n_rows: int,
+    settings: LoopSettings,
+    generator: torch.Generator,
+    validate: Callable[[], float] | None = None,
+    progress: ProgressCallback | None = None,
+    trainable: nn.Module | None = None,
+) -> TrainReport:
+    """Train ``module`` (whose forward returns the loss) over ``n_rows`` shuffled rows.
+
+    ``trainable`` is the module whose weights are kept and restored (the DDP wrapper's inner
+    module); it defaults to ``module``.
+    """
+    inner = trainable if trainable is not None else module
+    optimiser = torch.optim.Adam(module.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    report = TrainReport()
+    start_epoch = 0
+    best_state = copy.deepcopy(inner.state_dict())
+    checkpoint = Path(settings.checkpoint_dir) / "last.pt" if settings.checkpoint_dir else None
+    if checkpoint is not None and settings.resume and checkpoint.exists():
+        saved = torch.load(checkpoint, weights_only=True)
+        inner.load_state_dict(saved["model"])
+        optimiser.load_state_dict(saved["optimiser"])
+        generator.set_state(saved["rng"])
+        best_state = saved["best_model"]
+        start_epoch = int(saved["epoch"])
+        report = TrainReport(start_epoch, int(saved["best_epoch"]), float(saved["best_score"]))
+        log.info("resumed from %s at epoch %d", checkpoint, start_epoch)
+    stale = start_epoch - report.best_epoch
+    for epoch in range(start_epoch + 1, settings.epochs + 1):
+        module.train()
+        order = torch.randperm(n_rows, generator=generator).numpy()
+        order = order[settings.rank :: settings.world_size]
+        total, batches = 0.0, 0
+        for start in range(0, len(order), settings.batch_size):
+            loss = module(make_batch(order[start : start + settings.batch_size], generator))
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            total += float(loss.detach())
+            batches += 1
+        mean_loss = total / max(batches, 1)
+        score = None
+        if validate is not None:
+            module.eval()
+            with torch.no_grad():
+                score = float(validate())
+        report.history.append({"epoch": epoch, "loss": mean_loss, "val_recall@20": score or 0.0})
+        report.epochs_run = epoch
+        if progress is not None:
+            progress(epoch, settings.epochs, mean_loss, score)
+        if score is None or score > report.best_score:
+            report.best_score = score if score is not None else report.best_score
+            report.best_epoch = epoch
+            best_state = copy.deepcopy(inner.state_dict())
+            stale = 0
+        else:
+            stale += 1
+        if checkpoint is not None and settings.rank == 0:
+            checkpoint.parent.mkdir(parents=True, exist_ok=True)
+            tmp = checkpoint.with_suffix(".tmp")
+            torch.save(
+                {
+                    "model": inner.state_dict(),
+                    "optimiser": optimiser.state_dict(),
+                    "rng": generator.get_state(),
+                    "best_model": best_state,
+                    "epoch": epoch,
+                    "best_epoch": report.best_epoch,
+                    "best_score": report.best_score,
+                },
+                tmp,
+            )
+            tmp.replace(checkpoint)
+        if validate is not None and stale >= settings.patience:
+            log.info("early stop at epoch %d (best %d)", epoch, report.best_epoch)
+            break
+    inner.load_state_dict(best_state)
+    module.eval()
+    return report

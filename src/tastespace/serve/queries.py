@@ -1,0 +1,105 @@
+"""Questions people ask a trained bundle, in raw ids and titles: shared by the CLI and the API.
+
+A :class:`ModelSession` wraps a loaded model with its title resolver and turns dense results
+into JSON-ready item records ``{"id": raw id, "title": ..., "genres": [...], "score": ...}``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tastespace.data.catalog import ItemResolver
+from tastespace.errors import DataError
+from tastespace.models.base import Recommender
+
+MAX_K = 1000
+MAX_HISTORY = 10_000
+
+
+@dataclass
+class Recommendation:
+    """One user's result: their label, the items (records) and what was ignored."""
+
+    user: Any
+    items: list[dict[str, Any]]
+    skipped: list[Any]
+
+
+class ModelSession:
+    """A loaded model plus everything needed to speak in raw ids and titles."""
+
+    def __init__(self, model: Recommender, name: str = "model") -> None:
+        self.model = model
+        self.name = name
+        assert model.item_ids_ is not None and model.items_ is not None
+        frame = model.items_.frame
+        self.titles = (frame["title"].astype(str).tolist() if "title" in frame
+                       else [str(x) for x in model.item_ids_.raws(np.arange(model.n_items))])
+        self.resolver = ItemResolver(model.item_ids_, self.titles)
+        self.genres = model.items_.bags.get("genres")
+        self.years = frame["year"].to_numpy() if "year" in frame else None
+
+    @classmethod
+    def open(cls, path: str | Path) -> ModelSession:
+        return cls(Recommender.load(path), name=Path(path).name)
+
+    def record(self, index: int, score: float | None = None) -> dict[str, Any]:
+        """JSON-ready description of one item."""
+        assert self.model.item_ids_ is not None
+        out: dict[str, Any] = {"id": self.model.item_ids_.raw(int(index)), "title": self.titles[index],
+                               "genres": self.genres.row(int(index)) if self.genres else []}
+        if self.years is not None and np.isfinite(self.years[index]):
+            out["year"] = int(self.years[index])
+        if score is not None:
+            out["score"] = round(float(score), 6)
+        return out
+
+    def records(self, ids: np.ndarray, scores: np.ndarray) -> list[dict[str, Any]]:
+        return [self.record(i, s) for i, s in zip(ids, scores, strict=True) if i >= 0]
+
+    def similar(self, query: Any, k: int = 10) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """The item ``query`` names, and its ``k`` nearest neighbours."""
+        _check_k(k)
+        index = self.resolver.resolve(query)
+        ids, scores = self.model.similar_items(index, k=k)
+        return self.record(index), self.records(ids, scores)
+
+    def recommend(
+        self, histories: list[tuple[Any, list[Any]]], k: int = 10, exclude_seen: bool = True,
+        skip_unknown: bool = False,
+    ) -> list[Recommendation]:
+        """Recommendations for ``(user label, [raw ids or titles])`` pairs, in one batch."""
+        _check_k(k)
+        resolved, skipped = [], []
+        for user, history in histories:
+            if len(history) > MAX_HISTORY:
+                raise DataError(f"history of {user!r} has {len(history)} items (limit {MAX_HISTORY})")
+            if not history:
+                raise DataError(f"history of {user!r} is empty; give at least one item")
+            indices, missing = [], []
+            for entry in history:
+                try:
+                    indices.append(self.resolver.resolve(entry))
+                except KeyError as err:
+                    if not skip_unknown or getattr(err, "candidates", None):
+                        raise
+                    missing.append(entry)
+            if not indices:
+                raise DataError(f"no item in the history of {user!r} is in the catalog")
+            resolved.append(indices)
+            skipped.append(missing)
+        ids, scores = self.model.recommend(resolved, k=k, exclude_seen=exclude_seen)
+        ids, scores = np.atleast_2d(ids), np.atleast_2d(scores)
+        return [
+            Recommendation(user, self.records(ids[r], scores[r]), skipped[r])
+            for r, (user, _) in enumerate(histories)
+        ]
+
+
+def _check_k(k: int) -> None:
+    if not 1 <= k <= MAX_K:
+        raise DataError(f"k must be between 1 and {MAX_K}, got {k}")

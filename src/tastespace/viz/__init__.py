@@ -1,0 +1,1 @@
+"""viz stage (see docs/architecture.md)."""
