@@ -35,7 +35,8 @@ err_console = Console(stderr=True)
 DataOption = Annotated[
     str,
     typer.Option(
-        "--data", "-d",
+        "--data",
+        "-d",
         help="A MovieLens zip/folder, a CSV/TSV/Parquet interactions file, or 'synthetic[:NAME]'.",
     ),
 ]
@@ -77,7 +78,9 @@ def _load(
 # -- data ---------------------------------------------------------------------------------------
 @data_app.command("info")
 def data_info(
-    path: Annotated[str, typer.Argument(help="Dataset: MovieLens zip/folder, CSV/Parquet, or 'synthetic'.")],
+    path: Annotated[
+        str, typer.Argument(help="Dataset: MovieLens zip/folder, CSV/Parquet, or 'synthetic'.")
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     min_rating: MinRating = None,
     duplicates: Annotated[str | None, typer.Option(help="sum|max|last|first|error")] = None,
@@ -94,8 +97,15 @@ def data_info(
 
       tastespace data info ratings.csv --item-col sku --json
     """
-    ds = _load(path, min_rating, duplicates, user_col=user_col, item_col=item_col,
-               rating_col=rating_col, timestamp_col=timestamp_col)
+    ds = _load(
+        path,
+        min_rating,
+        duplicates,
+        user_col=user_col,
+        item_col=item_col,
+        rating_col=rating_col,
+        timestamp_col=timestamp_col,
+    )
     summary = ds.summary()
     if as_json:
         print(json.dumps(summary, default=str))
@@ -108,7 +118,9 @@ def data_info(
     table.add_row("item features", ", ".join(summary["item_features"]) or "-")
     table.add_row("user features", ", ".join(summary["user_features"]) or "-")
     if summary["rating_histogram"]:
-        table.add_row("ratings", "  ".join(f"{k}: {v:,}" for k, v in summary["rating_histogram"].items()))
+        table.add_row(
+            "ratings", "  ".join(f"{k}: {v:,}" for k, v in summary["rating_histogram"].items())
+        )
     for reason, count in summary["filtered"].items():
         table.add_row("filtered", f"{count:,} rows: {reason}")
     console.print(table)
@@ -135,13 +147,25 @@ def data_fetch(
 def fit(
     data: DataOption,
     out: Annotated[Path, typer.Option("--out", "-o", help="Bundle directory to write.")],
-    model: Annotated[str, typer.Option("--model", "-m", help="neural, item2vec, glove, ppmi-svd, als, bpr, ease, popularity")] = "neural",
+    model: Annotated[
+        str,
+        typer.Option(
+            "--model", "-m", help="neural, item2vec, glove, ppmi-svd, als, bpr, ease, popularity"
+        ),
+    ] = "neural",
     min_rating: MinRating = None,
-    epochs: Annotated[int | None, typer.Option(help="Training epochs (neural, item2vec, glove).")] = None,
+    epochs: Annotated[
+        int | None, typer.Option(help="Training epochs (neural, item2vec, glove).")
+    ] = None,
     dim: Annotated[int | None, typer.Option(help="Embedding dimension.")] = None,
-    genre_dim: Annotated[int | None, typer.Option(help="Neural: genre embedding dimension (2 = plottable).")] = None,
+    genre_dim: Annotated[
+        int | None, typer.Option(help="Neural: genre embedding dimension (2 = plottable).")
+    ] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
-    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="Any model option as key=value (repeatable).")] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option("--param", "-p", help="Any model option as key=value (repeatable)."),
+    ] = None,
 ) -> None:
     """Train a model and save it as a bundle directory.
 
@@ -154,17 +178,35 @@ def fit(
     from tastespace.models.config import parse_options
     from tastespace.models.registry import model_class
 
-    ds = _load(data, min_rating)
     options: dict[str, Any] = parse_options(param or [])
     for key, value in (("epochs", epochs), ("dim", dim), ("genre_dim", genre_dim), ("seed", seed)):
         if value is not None:
             options[key] = value
+    if nproc > 1:
+        _fit_distributed(model, nproc, data, out, min_rating, options)
+        return
+    ds = _load(data, min_rating)
     recommender = model_class(model)(**options)
     with _progress(recommender):
         recommender.fit(ds)
     path = recommender.save(out)
-    console.print(f"[green]saved[/] {model} model ({ds.n_users:,} users × {ds.n_items:,} items, "
-                  f"{recommender.fit_seconds_:.1f} s) → {path}")
+    console.print(
+        f"[green]saved[/] {model} model ({ds.n_users:,} users × {ds.n_items:,} items, "
+        f"{recommender.fit_seconds_:.1f} s) → {path}"
+    )
+
+
+def _fit_distributed(model: str, nproc: int, data: str, out: Path, min_rating: float | None,
+                     options: dict[str, Any]) -> None:
+    from tastespace.errors import ConfigError
+    from tastespace.models.neural.distributed import spawn
+
+    if model != "neural":
+        raise ConfigError("--nproc > 1 is supported for --model neural only")
+    code = spawn(nproc, data, out, min_rating, [f"{k}={v}" for k, v in options.items()])
+    if code != 0:
+        raise ConfigError(f"distributed training failed (exit code {code}); see the log above")
+    console.print(f"[green]saved[/] neural model trained on {nproc} processes → {out}")
 
 
 class _progress:
@@ -183,7 +225,9 @@ class _progress:
             task = self.bar.add_task("training", total=None)
 
             def update(epoch: int, total: int, loss: float, score: float | None) -> None:
-                label = f"epoch {epoch} loss {loss:.3f}" + (f" val R@20 {score:.3f}" if score is not None else "")
+                label = f"epoch {epoch} loss {loss:.3f}" + (
+                    f" val R@20 {score:.3f}" if score is not None else ""
+                )
                 self.bar.update(task, completed=epoch, total=total, description=label)
 
             self.model.progress = update
@@ -200,8 +244,13 @@ def _items_table(title: str, items: list[dict[str, Any]]) -> Table:
     for column in ("#", "id", "title", "genres", "score"):
         table.add_column(column)
     for rank, item in enumerate(items, 1):
-        table.add_row(str(rank), str(item["id"]), item["title"], "|".join(item["genres"]),
-                      f"{item['score']:.3f}" if "score" in item else "")
+        table.add_row(
+            str(rank),
+            str(item["id"]),
+            item["title"],
+            "|".join(item["genres"]),
+            f"{item['score']:.3f}" if "score" in item else "",
+        )
     return table
 
 
@@ -228,12 +277,22 @@ def similar(
 @app.command()
 def recommend(
     bundle: Annotated[Path, typer.Argument(help="Bundle directory from `tastespace fit`.")],
-    history: Annotated[list[str] | None, typer.Option("--history", "-H", help="A watched item (raw id or title); repeat.")] = None,
-    history_file: Annotated[Path | None, typer.Option(help='JSON Lines: {"user": "u1", "history": [ids or titles]} per line.')] = None,
+    history: Annotated[
+        list[str] | None,
+        typer.Option("--history", "-H", help="A watched item (raw id or title); repeat."),
+    ] = None,
+    history_file: Annotated[
+        Path | None,
+        typer.Option(help='JSON Lines: {"user": "u1", "history": [ids or titles]} per line.'),
+    ] = None,
     k: Annotated[int, typer.Option("-k", help="How many recommendations.")] = 10,
     include_seen: Annotated[bool, typer.Option(help="Allow items already in the history.")] = False,
-    skip_unknown: Annotated[bool, typer.Option(help="Ignore history entries not in the catalog.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help='JSON Lines: {"user", "items", "scores"}.')] = False,
+    skip_unknown: Annotated[
+        bool, typer.Option(help="Ignore history entries not in the catalog.")
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help='JSON Lines: {"user", "items", "scores"}.')
+    ] = False,
 ) -> None:
     """Recommend for a fresh watch list (no retraining) or a batch of users.
 
@@ -247,18 +306,29 @@ def recommend(
 
     histories = _read_histories(history, history_file)
     session = ModelSession.open(bundle)
-    results = session.recommend(histories, k=k, exclude_seen=not include_seen, skip_unknown=skip_unknown)
+    results = session.recommend(
+        histories, k=k, exclude_seen=not include_seen, skip_unknown=skip_unknown
+    )
     for result in results:
         for entry in result.skipped:
             err_console.print(f"[yellow]skipped unknown item {entry!r} for user {result.user!r}[/]")
         if as_json:
-            print(json.dumps({"user": result.user, "items": [i["id"] for i in result.items],
-                              "scores": [i["score"] for i in result.items]}))
+            print(
+                json.dumps(
+                    {
+                        "user": result.user,
+                        "items": [i["id"] for i in result.items],
+                        "scores": [i["score"] for i in result.items],
+                    }
+                )
+            )
         else:
             console.print(_items_table(f"for {result.user}", result.items))
 
 
-def _read_histories(history: list[str] | None, history_file: Path | None) -> list[tuple[Any, list[Any]]]:
+def _read_histories(
+    history: list[str] | None, history_file: Path | None
+) -> list[tuple[Any, list[Any]]]:
     from tastespace.errors import DataError
 
     if bool(history) == bool(history_file):
@@ -278,7 +348,9 @@ def _read_histories(history: list[str] | None, history_file: Path | None) -> lis
             except json.JSONDecodeError as err:
                 raise DataError(f"{history_file}:{number}: not valid JSON ({err.msg})") from err
             if not isinstance(record, dict) or not isinstance(record.get("history"), list):
-                raise DataError(f'{history_file}:{number}: expected {{"user": ..., "history": [...]}}')
+                raise DataError(
+                    f'{history_file}:{number}: expected {{"user": ..., "history": [...]}}'
+                )
             out.append((record.get("user", number), record["history"]))
     if not out:
         raise DataError(f"{history_file}: no histories in the file")

@@ -24,30 +24,36 @@ from tastespace.serve.queries import ModelSession
 def run_demo(console: Console, epochs: int = 12, seed: int = 0, out: Path | None = None) -> None:
     """Print the demo's tables to ``console``; optionally save the bundle to ``out``."""
     ds = load_dataset("synthetic:small")
-    console.print(f"[bold]synthetic catalog[/]: {ds.n_users:,} users × {ds.n_items:,} movies, "
-                  f"{ds.n_interactions:,} interactions, {len(ds.items.bags['genres'].vocab)} genres")
+    console.print(
+        f"[bold]synthetic catalog[/]: {ds.n_users:,} users × {ds.n_items:,} movies, "
+        f"{ds.n_interactions:,} interactions, {len(ds.items.bags['genres'].vocab)} genres"
+    )
     split = strong_generalization(ds, n_heldout=200, seed=seed)
     model = NeuralRecommender(epochs=epochs, seed=seed, patience=epochs)
     with console.status("training the neural two-tower model …"):
         model.fit(split.train, validation=split.validation)
-    console.print(f"trained in {model.fit_seconds_:.1f} s "
-                  f"(best epoch {model.report_.best_epoch}, val Recall@20 {model.report_.best_score:.3f})")
+    console.print(
+        f"trained in {model.fit_seconds_:.1f} s "
+        f"(best epoch {model.report_.best_epoch}, val Recall@20 {model.report_.best_score:.3f})"
+    )
 
     session = ModelSession(model, name="demo")
     planted = ds.items.frame["planted_genre"].to_numpy()
     popular = np.argsort(-model.item_counts_)[:3]
     for index in popular:
-        query, neighbours = session.similar(int(index), k=5)
+        query, neighbours = session.similar(ds.item_ids.raw(int(index)), k=5)
         table = Table(title=f"movies like {query['title']} ({planted[index]})")
         table.add_column("neighbour")
         table.add_column("planted genre")
         table.add_column("cosine")
         for item in neighbours:
-            table.add_row(item["title"], planted[session.resolver.resolve(item["id"])], f"{item['score']:.3f}")
+            table.add_row(
+                item["title"], planted[session.resolver.resolve(item["id"])], f"{item['score']:.3f}"
+            )
         console.print(table)
 
     genre = planted[popular[0]]
-    watch = [int(i) for i in np.flatnonzero(planted == genre)[:5]]
+    watch = ds.item_ids.raws(np.flatnonzero(planted == genre)[:5])
     result = session.recommend([("fresh watch list", watch)], k=5)[0]
     table = Table(title=f"a new viewer who watched 5 {genre} movies (no retraining) gets")
     table.add_column("recommended")

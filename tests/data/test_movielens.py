@@ -302,8 +302,9 @@ def test_parent_folder_holding_one_release(tmp_path: Path) -> None:
 def test_parent_folder_holding_two_releases_names_them(tmp_path: Path) -> None:
     write_release(tmp_path / "datasets", "ml-1m", ML1M, as_zip=False)
     write_release(tmp_path / "datasets", "ml-20m", csv_release(), as_zip=False)
+    assert is_movielens(tmp_path / "datasets")  # so load_dataset hands it to this loader
     with pytest.raises(DataError, match=r"holds 2 MovieLens releases.*ml-1m.*ml-20m"):
-        load_movielens(tmp_path / "datasets")
+        load_dataset(tmp_path / "datasets")
 
 
 def test_layout_beats_folder_name(tmp_path: Path) -> None:
@@ -359,7 +360,7 @@ def test_non_numeric_rating(tmp_path: Path, release, folder, files, member, old,
 def test_non_integer_id(tmp_path: Path) -> None:
     bad = ML1M["ratings.dat"].replace(b"3::661::", b"x3::661::")
     path = write_release(tmp_path, "ml-1m", dict(ML1M, **{"ratings.dat": bad}), as_zip=False)
-    with pytest.raises(DataError, match=r"ratings\.dat, line 6: user must be an integer"):
+    with pytest.raises(DataError, match=r"ratings\.dat, line 6: UserID must be an integer"):
         load_movielens(path)
 
 

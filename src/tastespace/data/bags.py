@@ -101,7 +101,10 @@ class Bags:
 
     @classmethod
     def from_strings(
-        cls, values: Iterable[object], sep: str = "|", empty: Sequence[str] = ("", "(no genres listed)")
+        cls,
+        values: Iterable[object],
+        sep: str = "|",
+        empty: Sequence[str] = ("", "(no genres listed)"),
     ) -> Bags:
         """Build from separator-joined strings such as MovieLens' ``"Comedy|Drama"``."""
         rows = []

@@ -45,7 +45,9 @@ def build_dataset(
     order, or raise (``error``). ``min_rating`` keeps rows with weight ≥ it, as weight 1.0.
     """
     if duplicates not in DUPLICATE_POLICIES:
-        raise DataError(f"duplicates policy must be one of {DUPLICATE_POLICIES}, got {duplicates!r}")
+        raise DataError(
+            f"duplicates policy must be one of {DUPLICATE_POLICIES}, got {duplicates!r}"
+        )
     n_rows = len(users)
     if len(items) != n_rows:
         raise DataError("user and item columns have different lengths")
@@ -81,7 +83,9 @@ def build_dataset(
     w = order.weights
     indptr = np.zeros(len(user_vocab) + 1, np.int64)
     np.cumsum(np.bincount(u, minlength=len(user_vocab)), out=indptr[1:])
-    matrix = sp.csr_matrix((w, i.astype(np.int32), indptr), shape=(len(user_vocab), len(item_vocab)))
+    matrix = sp.csr_matrix(
+        (w, i.astype(np.int32), indptr), shape=(len(user_vocab), len(item_vocab))
+    )
     ts = None if timestamps is None else np.asarray(timestamps, np.int64)[order.keep]
 
     return Dataset(
@@ -137,9 +141,14 @@ def _vocabulary(
         return Vocabulary(uniques, name=name), codes.astype(np.int64), 0
     base = pd.Index(declared)
     extra = uniques[base.get_indexer(uniques) < 0]
-    vocab = Vocabulary(np.concatenate([np.asarray(declared, dtype=object if extra.dtype.kind == "O"
-                                                  else None), extra]) if len(extra) else declared,
-                       name=name)
+    vocab = Vocabulary(
+        np.concatenate(
+            [np.asarray(declared, dtype=object if extra.dtype.kind == "O" else None), extra]
+        )
+        if len(extra)
+        else declared,
+        name=name,
+    )
     remap = vocab.indices(uniques)
     return vocab, remap[codes], len(extra)
 
@@ -153,8 +162,12 @@ def _extend(table: FeatureTable | None, n_rows: int) -> FeatureTable:
         return table
     frame = pd.concat([table.frame, pd.DataFrame(index=range(missing))], ignore_index=True)
     bags = {
-        k: type(b)(b.vocab, b.indices, np.concatenate([b.offsets, np.full(missing, b.offsets[-1])]),
-                   b.weights)
+        k: type(b)(
+            b.vocab,
+            b.indices,
+            np.concatenate([b.offsets, np.full(missing, b.offsets[-1])]),
+            b.weights,
+        )
         for k, b in table.bags.items()
     }
     return FeatureTable(frame, bags)

@@ -145,8 +145,12 @@ class Dataset:
         ts = None
         if self.timestamps is not None:
             ts_matrix = sp.csr_matrix(
-                (self.timestamps.astype(np.float64), self.interactions.indices,
-                 self.interactions.indptr), shape=self.interactions.shape
+                (
+                    self.timestamps.astype(np.float64),
+                    self.interactions.indices,
+                    self.interactions.indptr,
+                ),
+                shape=self.interactions.shape,
             )[users]
             ts_matrix.sort_indices()
             ts = ts_matrix.data.astype(np.int64)

@@ -119,8 +119,12 @@ def load_interactions(
             f"duplicates policy must be one of {'|'.join(DUPLICATE_POLICIES)}, got {duplicates!r}"
         )
     source = _open_source(path, sep)
-    explicit = {"user": user_col, "item": item_col, "rating": rating_col,
-                "timestamp": timestamp_col}
+    explicit = {
+        "user": user_col,
+        "item": item_col,
+        "rating": rating_col,
+        "timestamp": timestamp_col,
+    }
     columns = _resolve_columns(source, explicit)
     if min_rating is not None and columns["rating"] is None:
         raise DataError(
@@ -166,7 +170,10 @@ def load_interactions(
         if feature_path is None:
             continue
         ids, table_, used = _load_features(
-            Path(feature_path).expanduser(), role, cast(str, columns[role]), wanted_bags,
+            Path(feature_path).expanduser(),
+            role,
+            cast(str, columns[role]),
+            wanted_bags,
             provenance["notes"],
         )
         seen_bag_columns |= used
@@ -207,7 +214,10 @@ def load_interactions(
         raise DataError(f"{path}: {err}") from err
     logger.info(
         "loaded %s: %d rows -> %d users x %d items",
-        path, n_rows, dataset.n_users, dataset.n_items,
+        path,
+        n_rows,
+        dataset.n_users,
+        dataset.n_items,
     )
     return dataset
 
@@ -422,7 +432,7 @@ def _normalise_sep(sep: str) -> str:
 
 
 def _sniff(sample: list[str], kind: str) -> str:
-    """The separator that splits the header and sample lines into the same number (≥ 2) of fields.
+    """The separator that splits the header into ≥ 2 fields and most sample lines into as many.
 
     ``::`` goes first (a single ``:`` is never a candidate), then the suffix's usual one.
     """
@@ -432,10 +442,12 @@ def _sniff(sample: list[str], kind: str) -> str:
         if candidate not in sample[0]:
             continue
         delimiter = candidate if len(candidate) == 1 else _UNIT_SEP
-        rows = [line.replace(candidate, _UNIT_SEP) if len(candidate) > 1 else line
-                for line in sample]
-        widths = {len(fields) for fields in csv.reader(rows, delimiter=delimiter)}
-        if len(widths) == 1 and widths.pop() >= 2:
+        rows = [
+            line.replace(candidate, _UNIT_SEP) if len(candidate) > 1 else line for line in sample
+        ]
+        widths = [len(fields) for fields in csv.reader(rows, delimiter=delimiter)]
+        agreeing = sum(width == widths[0] for width in widths[1:])
+        if widths[0] >= 2 and agreeing * 2 >= len(widths) - 1:  # a bad row must not hide it
             return candidate
     return preferred or ","
 
@@ -504,8 +516,9 @@ def _id_array(source: _Source, table: pa.Table, column: str, role: str) -> np.nd
             values = pc.if_else(nan, pa.scalar(None, kind), values)
         if _all_integral(values):
             values = pc.cast(values, pa.int64())
-    elif not (pa.types.is_integer(kind) or pa.types.is_string(kind)
-              or pa.types.is_large_string(kind)):
+    elif not (
+        pa.types.is_integer(kind) or pa.types.is_string(kind) or pa.types.is_large_string(kind)
+    ):
         values = pc.cast(values, pa.string())
     if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
         values = pc.utf8_trim_whitespace(values)
@@ -549,8 +562,12 @@ def _rating_array(source: _Source, table: pa.Table, column: str) -> np.ndarray:
             raise DataError(
                 f"{source.path}: rating column {column!r} is not numeric; expected numbers"
             ) from err
-    elif not (pa.types.is_integer(kind) or pa.types.is_floating(kind)
-              or pa.types.is_boolean(kind) or pa.types.is_decimal(kind)):
+    elif not (
+        pa.types.is_integer(kind)
+        or pa.types.is_floating(kind)
+        or pa.types.is_boolean(kind)
+        or pa.types.is_decimal(kind)
+    ):
         raise DataError(
             f"{source.path}: rating column {column!r} holds {kind}, expected numbers; pick "
             f"another with {_FLAGS['rating']}"
@@ -594,6 +611,11 @@ def _timestamp_array(source: _Source, table: pa.Table, column: str) -> np.ndarra
         return parsed.dt.as_unit("s").astype("int64").to_numpy()
     if pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
         raise source.bad_utf8()
+    if pa.types.is_time(kind):
+        raise DataError(
+            f"{source.path}: timestamp column {column!r} holds times of day without a date "
+            f"(e.g. {values[0].as_py()}); expected unix seconds or an ISO 8601 date-time"
+        )
     text = pd.Series(pc.cast(values, pa.string()).to_numpy(zero_copy_only=False), dtype=object)
     text = text.str.strip()
     numeric = text.str.fullmatch(r"-?\d+")
@@ -626,8 +648,8 @@ def _check_no_duplicates(source: _Source, users: np.ndarray, items: np.ndarray) 
         return
     later = pairs.duplicated(keep="first").to_numpy()
     second = int(np.argmax(later))
-    user, item = users[second], items[second]
-    first = int(np.flatnonzero(repeated & (users == user) & (items == item))[0])
+    user, item = _py(users[second]), _py(items[second])
+    first = int(np.flatnonzero(repeated & (users == users[second]) & (items == items[second]))[0])
     raise DataError(
         f"{source.path}: {int(later.sum())} duplicate (user, item) rows, first the pair "
         f"({user!r}, {item!r}) at {source.where(first)} and {source.where(second)}; choose a "
@@ -659,7 +681,7 @@ def _load_features(
         second = int(np.argmax(duplicated))
         first = int(np.flatnonzero(ids == ids[second])[0])
         raise DataError(
-            f"{path}: {role} id {ids[second]!r} appears more than once ({source.where(first)} "
+            f"{path}: {role} id {_py(ids[second])!r} appears more than once ({source.where(first)} "
             f"and {source.where(second)}); a feature file needs one row per {role}"
         )
 
@@ -680,8 +702,12 @@ def _load_features(
                 pc.cast(values, pa.string()).to_pylist(), sep=multi_valued[name]
             )
             continue
-        if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind) \
-                or pa.types.is_boolean(kind):
+        if (
+            pa.types.is_integer(kind)
+            or pa.types.is_floating(kind)
+            or pa.types.is_decimal(kind)
+            or pa.types.is_boolean(kind)
+        ):
             if pa.types.is_decimal(kind) or (pa.types.is_boolean(kind) and values.null_count):
                 values = pc.cast(values, pa.float64())
             series = pd.Series(values.to_numpy(zero_copy_only=False))
@@ -738,6 +764,11 @@ def _all_integral(values: pa.ChunkedArray) -> bool:
 
 def _first_true(mask: pa.ChunkedArray) -> int:
     return int(pc.index(mask, True).as_py())
+
+
+def _py(value: Any) -> Any:
+    """A numpy scalar as a plain Python value (so messages read ``7``, not ``np.int64(7)``)."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _is_number(text: str) -> bool:

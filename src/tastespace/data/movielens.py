@@ -165,6 +165,10 @@ def _archive_errors(label: str) -> Iterator[None]:
         raise DataError(f"{label}: could not be read ({exc.strerror or exc})") from None
 
 
+class _SeveralReleases(DataError):
+    """A folder or zip holds more than one release: MovieLens, but which one is for the user."""
+
+
 def _looks_like_release_name(name: str) -> bool:
     """``ml-1m``, ``ml-10M100K``, ``ml-latest-small (1)``: names GroupLens (or a browser) gives."""
     return _RELEASE_NAME.match(name) is not None
@@ -218,7 +222,7 @@ def _open_release(path: Path) -> _Release:
                 f"{path}: not a MovieLens release (no u.data, ratings.dat or ratings.csv found "
                 "next to its movie list); pass a GroupLens zip such as ml-1m.zip or its folder"
             )
-        raise DataError(
+        raise _SeveralReleases(
             f"{path}: holds {len(found)} MovieLens releases ({', '.join(found)}); pass one of them"
         )
     return _Release(path, folders[found[0]], found[0], archive)
@@ -254,12 +258,15 @@ def is_movielens(path: Path | str) -> bool:
 
     A folder may be the release folder itself or its parent; a zip holds the release folder
     (``ml-100k/u.data``) as GroupLens ships it. Never raises: anything unreadable is ``False``,
-    except a zip named like a release (``ml-1m.zip``), which is ``True`` so that loading it
-    explains what is wrong with it instead of handing it to the generic CSV loader.
+    except a zip named like a release (``ml-1m.zip``) and a folder holding several releases,
+    which are ``True`` so that loading them explains the problem instead of handing them to
+    the generic CSV loader.
     """
     path = Path(path).expanduser()
     try:
         source = _open_release(path)
+    except _SeveralReleases:
+        return True  # loading it says which releases it holds
     except DataError:
         return (
             path.is_file() and path.suffix.lower() == ".zip" and _looks_like_release_name(path.stem)
@@ -357,6 +364,8 @@ def load_movielens(
 
 @dataclass
 class _Parts:
+    """What a release reader hands to :func:`load_movielens`: raw columns, catalog, users."""
+
     users: np.ndarray  # int32 raw user id per rating
     items: np.ndarray  # int32 raw movie id per rating
     ratings: np.ndarray  # float32
@@ -370,18 +379,33 @@ class _Parts:
     user_table: FeatureTable | None = None
 
 
-_RATING_COLUMNS: tuple[tuple[str, Kind], ...] = (
-    ("user", "id"),
-    ("item", "id"),
-    ("rating", "rating"),
-    ("timestamp", "time"),
-)
+def _read_ratings(
+    source: _Release, name: str, sep: str, fields: Sequence[str], header: bool = False
+) -> dict[str, np.ndarray]:
+    """The four rating columns of ``name``, whose fields are called ``fields`` in its docs."""
+    kinds: tuple[Kind, ...] = ("id", "id", "rating", "time")
+    users, items, ratings, timestamps = _read_table(
+        source,
+        name,
+        sep=sep,
+        columns=tuple(zip(fields, kinds, strict=True)),
+        encoding="utf-8" if header else "latin-1",  # the numeric files are ASCII either way
+        header=fields if header else None,
+    )
+    if len(users) == 0:
+        raise DataError(f"{source.label(name)}: holds no ratings")
+    return {
+        "users": users,
+        "items": items,
+        "ratings": ratings.astype(np.float32, copy=False),
+        "timestamps": timestamps.astype(np.int64, copy=False),
+    }
 
 
 def _read_ml100k(source: _Release, release: str) -> _Parts:
     for name in ("u.data", "u.item", "u.user"):
         source.require(name, release)
-    ratings = _read_table(source, "u.data", sep="\t", columns=_RATING_COLUMNS, encoding="latin-1")
+    ratings = _read_ratings(source, "u.data", "\t", ("user id", "item id", "rating", "timestamp"))
     genre_names = _read_ml100k_genres(source) if source.has("u.genre") else list(ML100K_GENRES)
     ids, titles, genres = [], [], []
     n_fields = 5 + len(genre_names)
@@ -456,8 +480,8 @@ def _read_dat(source: _Release, release: str) -> _Parts:
     for name in required:
         source.require(name, release)
     encoding = "latin-1" if release == "ml-1m" else "utf-8"
-    ratings = _read_table(
-        source, "ratings.dat", sep="::", columns=_RATING_COLUMNS, encoding=encoding
+    ratings = _read_ratings(
+        source, "ratings.dat", "::", ("UserID", "MovieID", "Rating", "Timestamp")
     )
     ids, titles, genres = [], [], []
     label = source.label("movies.dat")
@@ -521,13 +545,8 @@ def _read_csv_release(source: _Release, release: str) -> _Parts:
     """ml-20m, ml-25m, ml-32m, ml-latest, ml-latest-small (UTF-8 CSV with a header row)."""
     for name in ("ratings.csv", "movies.csv"):
         source.require(name, release)
-    ratings = _read_table(
-        source,
-        "ratings.csv",
-        sep=",",
-        columns=_RATING_COLUMNS,
-        encoding="utf-8",
-        header=("userId", "movieId", "rating", "timestamp"),
+    ratings = _read_ratings(
+        source, "ratings.csv", ",", ("userId", "movieId", "rating", "timestamp"), header=True
     )
     ids, titles, genres = [], [], []
     label = source.label("movies.csv")
@@ -538,20 +557,20 @@ def _read_csv_release(source: _Release, release: str) -> _Parts:
     parts = _Parts(**ratings, movie_ids=_catalog_ids(ids, label), titles=titles, genres=genres)
     if source.has("tags.csv"):
         columns: tuple[tuple[str, Kind], ...] = (
-            ("user", "skip"),
-            ("movie", "id"),
+            ("userId", "skip"),
+            ("movieId", "id"),
             ("tag", "text"),
             ("timestamp", "skip"),
         )
-        table = _read_table(
+        movies, tags = _read_table(
             source,
             "tags.csv",
             sep=",",
             columns=columns,
             encoding="utf-8",
-            header=("userId", "movieId", "tag", "timestamp"),
+            header=[name for name, _ in columns],
         )
-        parts.tags = (table["movie"].astype(np.int64), table["tag"])
+        parts.tags = (movies.astype(np.int64), pd.Series(tags, dtype=object))
         parts.tags_label = source.label("tags.csv")
     return parts
 
@@ -709,13 +728,13 @@ def _read_table(
     columns: Sequence[tuple[str, Kind]],
     encoding: str,
     header: Sequence[str] | None = None,
-) -> dict:
+) -> list[np.ndarray]:
     """Read a large delimited member fast (pyarrow, narrow dtypes) into numpy columns.
 
-    ``columns`` names every field in file order with its kind: ``id`` (int32), ``rating``
-    (finite float32), ``time`` (int64), ``text`` (str) or ``skip``. Any failure of the fast
-    parser re-reads the file line by line to report the first bad line; returned keys are the
-    rating columns' ``users/items/ratings/timestamps`` or the column names otherwise.
+    ``columns`` names every field in file order (as the release's docs call it, for messages)
+    with its kind: ``id`` (int32), ``rating`` (finite float32), ``time`` (int64), ``text``
+    (object array of str) or ``skip``; one array per field that is not skipped comes back.
+    Any failure of the fast parser re-reads the file line by line to report the first bad line.
     """
     import pyarrow as pa
     import pyarrow.csv as pacsv
@@ -756,26 +775,20 @@ def _read_table(
     except DataError:
         raise
     except Exception as exc:  # noqa: BLE001 - any parser failure is diagnosed below
-        _diagnose(source, name, sep, columns, encoding, header)
+        if _diagnose(source, name, sep, columns, encoding, header) == 0:
+            numpy_types = {"id": np.int32, "rating": np.float32, "time": np.int64, "text": object}
+            return [np.empty(0, numpy_types[kind]) for _, kind in names.values()]
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise DataError(f"{label}: could not be parsed ({message})") from None
 
-    out: dict = {}
+    out = []
     for key, (col, kind) in names.items():
         array = table.column(key)
-        values = array.to_pandas() if kind == "text" else array.to_numpy()
+        values = array.to_numpy(zero_copy_only=False)
         if array.null_count or (kind == "rating" and not np.isfinite(values).all()):
             _diagnose(source, name, sep, columns, encoding, header)
             raise DataError(f"{label}: column {col!r} has missing or invalid values")
-        out[col] = values
-    del table
-    if set(out) >= {"user", "item", "rating", "timestamp"}:
-        return {
-            "users": out["user"],
-            "items": out["item"],
-            "ratings": out["rating"].astype(np.float32, copy=False),
-            "timestamps": out["timestamp"].astype(np.int64, copy=False),
-        }
+        out.append(values)
     return out
 
 
@@ -786,10 +799,14 @@ def _diagnose(
     columns: Sequence[tuple[str, Kind]],
     encoding: str,
     header: Sequence[str] | None,
-) -> None:
-    """Re-read a member line by line and raise :class:`DataError` at its first bad line."""
+) -> int:
+    """Re-read a member line by line and raise :class:`DataError` at its first bad line.
+
+    Returns the number of data records, all good, when no line is at fault.
+    """
     label = source.label(name)
     layout = sep.join(col for col, _ in columns)
+    records = 0
     with source.open(name) as stream, _archive_errors(label):
         lines = _decoded_lines(stream, label, encoding)
         if sep == ",":
@@ -797,14 +814,17 @@ def _diagnose(
             try:
                 for fields in reader:
                     if reader.line_num > 1 or header is None:
-                        _check_fields(fields, columns, label, reader.line_num, sep, layout)
+                        records += _check_fields(
+                            fields, columns, label, reader.line_num, sep, layout
+                        )
             except csv.Error as exc:
                 raise DataError(f"{label}, line {reader.line_num}: malformed CSV ({exc})") from None
         else:
             for lineno, line in enumerate(lines, 1):
                 line = line.rstrip("\r\n")
                 if line.strip():
-                    _check_fields(line.split(sep), columns, label, lineno, sep, layout)
+                    records += _check_fields(line.split(sep), columns, label, lineno, sep, layout)
+    return records
 
 
 def _decoded_lines(stream: IO[bytes], label: str, encoding: str) -> Iterator[str]:
@@ -826,9 +846,10 @@ def _check_fields(
     lineno: int,
     sep: str,
     layout: str,
-) -> None:
+) -> int:
+    """Raise :class:`DataError` if one record is bad; 1 for a good record, 0 for a blank one."""
     if not fields or (len(fields) == 1 and not fields[0].strip()):
-        return
+        return 0
     if len(fields) != len(columns):
         raise DataError(
             f"{label}, line {lineno}: expected {len(columns)} fields ({layout}) separated by "
@@ -844,7 +865,7 @@ def _check_fields(
                 ) from None
             if kind == "id" and not _INT32_MIN <= number <= _INT32_MAX:
                 raise DataError(
-                    f"{label}, line {lineno}: {col} id {number} does not fit a 32-bit integer"
+                    f"{label}, line {lineno}: {col} {number} does not fit a 32-bit integer"
                 )
         elif kind == "rating":
             try:
@@ -853,3 +874,4 @@ def _check_fields(
                 number_f = float("nan")
             if not np.isfinite(number_f):
                 raise DataError(f"{label}, line {lineno}: rating must be a number, found {value!r}")
+    return 1

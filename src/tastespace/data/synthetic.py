@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from tastespace.data.bags import Bags
-from tastespace.data.build import build_dataset
+from tastespace.data.build import DuplicatePolicy, build_dataset
 from tastespace.data.dataset import Dataset, FeatureTable
 from tastespace.errors import ConfigError, DataError
 
@@ -590,7 +590,7 @@ def make_synthetic(
     config: SyntheticConfig,
     *,
     min_rating: float | None = None,
-    duplicates: str = "last",
+    duplicates: DuplicatePolicy = "last",
     name: str | None = None,
 ) -> Dataset:
     """Generate the synthetic dataset for ``config`` (deterministic in ``config.seed``).
@@ -618,7 +618,7 @@ def make_synthetic(
         user_ids=np.arange(1, config.n_users + 1, dtype=np.int64),
         item_table=item_table,
         user_table=user_table,
-        duplicates=duplicates,  # type: ignore[arg-type]
+        duplicates=duplicates,
         min_rating=min_rating,
         name=name or "synthetic",
         provenance={"source": "synthetic", "config": asdict(config)},
@@ -678,11 +678,11 @@ def write_synthetic_csv(
     temporary = target.with_name(f".{target.name}.partial")
     written = 0
     try:
-        with pacsv.CSVWriter(temporary, schema) as writer:
+        with pacsv.CSVWriter(str(temporary), schema) as writer:
             n_blocks = _n_blocks(config)
             for first in range(0, n_blocks, blocks_per_chunk):
-                rows = [_block_rows(config, world, b)
-                        for b in range(first, min(first + blocks_per_chunk, n_blocks))]  # fmt: skip
+                last = min(first + blocks_per_chunk, n_blocks)
+                rows = [_block_rows(config, world, b) for b in range(first, last)]
                 users = np.concatenate([r.users for r in rows]).astype(np.int64) + 1
                 items = np.concatenate([r.items for r in rows]).astype(np.int64) + 1
                 rated = _concat_ratings(rows)

@@ -85,15 +85,22 @@ class Vocabulary:
                 return int(self._index.get_loc(candidate))
         raise UnknownIdError(f"unknown {self.name} {raw!r}")
 
-    def indices(self, raws: Sequence[Any] | np.ndarray, missing: MissingPolicy = "error") -> np.ndarray:
+    def indices(
+        self, raws: Sequence[Any] | np.ndarray, missing: MissingPolicy = "error"
+    ) -> np.ndarray:
         """Dense indices (int64) of many raw ids.
 
         ``missing="error"`` raises naming the first unknown id; ``"negative"`` marks them -1.
         """
-        positions = self._index.get_indexer(pd.Index(np.asarray(raws, dtype=self._index.dtype
-                                                               if self._index.dtype.kind != "O"
-                                                               else object)
-                                                     if len(raws) else []))
+        positions = self._index.get_indexer(
+            pd.Index(
+                np.asarray(
+                    raws, dtype=self._index.dtype if self._index.dtype.kind != "O" else object
+                )
+                if len(raws)
+                else []
+            )
+        )
         positions = np.asarray(positions, dtype=np.int64)
         unknown = positions < 0
         if unknown.any():
@@ -123,8 +130,10 @@ class Vocabulary:
     @classmethod
     def from_json(cls, payload: dict[str, Any]) -> Vocabulary:
         """Inverse of :meth:`to_json`."""
-        return cls(np.asarray(payload["ids"], dtype=object if _has_str(payload["ids"]) else None),
-                   name=payload.get("name", "id"))
+        return cls(
+            np.asarray(payload["ids"], dtype=object if _has_str(payload["ids"]) else None),
+            name=payload.get("name", "id"),
+        )
 
 
 def _has_str(values: list[Any]) -> bool:

@@ -104,7 +104,9 @@ class FeatureEncoder:
             missing = ~np.isfinite(values)
             numeric[:, 2 * k] = np.where(missing, 0.0, (values - mean) / std)
             numeric[:, 2 * k + 1] = missing
-        bags = {name: self._encode_bag(table, name, vocab) for name, vocab in self.vocabularies.items()}
+        bags = {
+            name: self._encode_bag(table, name, vocab) for name, vocab in self.vocabularies.items()
+        }
         return EncodedFeatures(numeric, bags)
 
     def unknown(self, n: int) -> EncodedFeatures:
@@ -114,13 +116,17 @@ class FeatureEncoder:
         empty = (np.zeros(n, np.int64), np.arange(n + 1, dtype=np.int64))
         return EncodedFeatures(numeric, {name: empty for name in self.vocabularies})
 
-    def _encode_bag(self, table: FeatureTable, name: str, vocab: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    def _encode_bag(
+        self, table: FeatureTable, name: str, vocab: list[str]
+    ) -> tuple[np.ndarray, np.ndarray]:
         lookup = {value: k for k, value in enumerate(vocab)}
         n = len(table)
         if name in table.bags:
             bag: Bags = table.bags[name]
             remap = np.array([lookup.get(v, 0) for v in bag.vocab], np.int64)
-            return remap[bag.indices] if len(bag.indices) else bag.indices.copy(), bag.offsets.copy()
+            return remap[bag.indices] if len(
+                bag.indices
+            ) else bag.indices.copy(), bag.offsets.copy()
         if name in table.frame:
             values = table.frame[name]
             indices = np.array(

@@ -18,7 +18,11 @@ def topk_rows(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     kk = min(k, m)
     if kk == 0:
         return np.full((n, k), -1, np.int64), np.full((n, k), -np.inf, np.float32)
-    part = np.argpartition(-scores, kk - 1, axis=1)[:, :kk] if kk < m else np.tile(np.arange(m), (n, 1))
+    part = (
+        np.argpartition(-scores, kk - 1, axis=1)[:, :kk]
+        if kk < m
+        else np.tile(np.arange(m), (n, 1))
+    )
     part_scores = np.take_along_axis(scores, part, axis=1)
     order = np.argsort(-part_scores, axis=1, kind="stable")
     ids = np.take_along_axis(part, order, axis=1).astype(np.int64)

@@ -62,7 +62,9 @@ def write_bundle(
     target = Path(path).expanduser().resolve()
     if target.exists() and not (target / MANIFEST).exists():
         if not target.is_dir() or any(target.iterdir()):
-            raise BundleError(f"{target} exists and is not a tastespace bundle; choose another --out")
+            raise BundleError(
+                f"{target} exists and is not a tastespace bundle; choose another --out"
+            )
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
@@ -91,8 +93,10 @@ def read_bundle(path: str | Path) -> BundleContents:
     root = Path(path).expanduser()
     manifest_path = root / MANIFEST
     if not manifest_path.is_file():
-        raise BundleError(f"{root}: not a tastespace bundle (no {MANIFEST}); train one with "
-                          "`tastespace fit --out DIR`")
+        raise BundleError(
+            f"{root}: not a tastespace bundle (no {MANIFEST}); train one with "
+            "`tastespace fit --out DIR`"
+        )
     try:
         manifest = json.loads(manifest_path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:

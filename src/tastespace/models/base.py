@@ -125,14 +125,14 @@ class Recommender(ABC):
                 ids[start : start + len(s)], scores[start : start + len(s)] = topk_rows(s, k)
         return (ids[0], scores[0]) if single else (ids, scores)
 
-    def similar_items(self, items: int | np.ndarray | list[int], k: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    def similar_items(
+        self, items: int | np.ndarray | list[int], k: int = 10
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` most similar items (cosine) to each item, the item itself excluded."""
         self._require_fitted()
         _check_k(k)
         single = np.isscalar(items)
-        query = np.atleast_1d(np.asarray(items, dtype=np.int64))
-        if len(query) and (query.min() < 0 or query.max() >= self.n_items):
-            raise DataError(f"item index out of range 0..{self.n_items - 1}")
+        query = self._item_query(items)
         unit = self._unit_item_vectors()
         self_mask = sp.csr_matrix(
             (np.ones(len(query), np.float32), query, np.arange(len(query) + 1)),
@@ -140,6 +140,13 @@ class Recommender(ABC):
         )
         ids, scores = search_dot(unit[query], unit, k, self_mask)
         return (ids[0], scores[0]) if single else (ids, scores)
+
+    def _item_query(self, items: int | np.ndarray | list[int]) -> np.ndarray:
+        """Validated 1-D array of dense item indices."""
+        query = np.atleast_1d(np.asarray(items, dtype=np.int64))
+        if len(query) and (query.min() < 0 or query.max() >= self.n_items):
+            raise DataError(f"item index out of range 0..{self.n_items - 1}")
+        return query
 
     def _unit_item_vectors(self) -> np.ndarray:
         cached = getattr(self, "_unit_cache", None)

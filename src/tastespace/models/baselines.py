@@ -45,11 +45,16 @@ class Popularity(Recommender):
 
     def similar_items(self, items: int | np.ndarray | list[int], k: int = 10):
         """Popularity knows no similarity: every item's 'neighbours' are the top sellers."""
+        self._require_fitted()
         single = np.isscalar(items)
-        query = np.atleast_1d(np.asarray(items, dtype=np.int64))
+        query = self._item_query(items)
         ids, scores = self.recommend(
-            sp.csr_matrix((np.ones(len(query)), query, np.arange(len(query) + 1)),
-                          shape=(len(query), self.n_items)), k)
+            sp.csr_matrix(
+                (np.ones(len(query)), query, np.arange(len(query) + 1)),
+                shape=(len(query), self.n_items),
+            ),
+            k,
+        )
         return (ids[0], scores[0]) if single else (ids, scores)
 
     def _state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:

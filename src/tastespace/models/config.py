@@ -60,8 +60,11 @@ def parse_options(pairs: list[str]) -> dict[str, str]:
 
 
 def _parse(raw: str, hint: Any, name: str) -> Any:
-    options = typing.get_args(hint) if isinstance(hint, types.UnionType) or typing.get_origin(
-        hint) is typing.Union else (hint,)
+    options = (
+        typing.get_args(hint)
+        if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union
+        else (hint,)
+    )
     if raw.lower() in ("none", "null") and type(None) in options:
         return None
     for option in options:

@@ -28,7 +28,9 @@ def as_histories(histories: Histories, n_items: int) -> tuple[sp.csr_matrix, boo
     if sp.issparse(histories):
         matrix = sp.csr_matrix(histories, dtype=np.float32)
         if matrix.shape[1] != n_items:
-            raise DataError(f"history matrix has {matrix.shape[1]} columns, model has {n_items} items")
+            raise DataError(
+                f"history matrix has {matrix.shape[1]} columns, model has {n_items} items"
+            )
         return matrix, False
     rows = list(histories)
     single = len(rows) == 0 or np.isscalar(rows[0]) or isinstance(rows[0], np.integer)

@@ -37,8 +37,11 @@ class ModelSession:
         self.name = name
         assert model.item_ids_ is not None and model.items_ is not None
         frame = model.items_.frame
-        self.titles = (frame["title"].astype(str).tolist() if "title" in frame
-                       else [str(x) for x in model.item_ids_.raws(np.arange(model.n_items))])
+        self.titles = (
+            frame["title"].astype(str).tolist()
+            if "title" in frame
+            else [str(x) for x in model.item_ids_.raws(np.arange(model.n_items))]
+        )
         self.resolver = ItemResolver(model.item_ids_, self.titles)
         self.genres = model.items_.bags.get("genres")
         self.years = frame["year"].to_numpy() if "year" in frame else None
@@ -50,8 +53,11 @@ class ModelSession:
     def record(self, index: int, score: float | None = None) -> dict[str, Any]:
         """JSON-ready description of one item."""
         assert self.model.item_ids_ is not None
-        out: dict[str, Any] = {"id": self.model.item_ids_.raw(int(index)), "title": self.titles[index],
-                               "genres": self.genres.row(int(index)) if self.genres else []}
+        out: dict[str, Any] = {
+            "id": self.model.item_ids_.raw(int(index)),
+            "title": self.titles[index],
+            "genres": self.genres.row(int(index)) if self.genres else [],
+        }
         if self.years is not None and np.isfinite(self.years[index]):
             out["year"] = int(self.years[index])
         if score is not None:
@@ -69,7 +75,10 @@ class ModelSession:
         return self.record(index), self.records(ids, scores)
 
     def recommend(
-        self, histories: list[tuple[Any, list[Any]]], k: int = 10, exclude_seen: bool = True,
+        self,
+        histories: list[tuple[Any, list[Any]]],
+        k: int = 10,
+        exclude_seen: bool = True,
         skip_unknown: bool = False,
     ) -> list[Recommendation]:
         """Recommendations for ``(user label, [raw ids or titles])`` pairs, in one batch."""
@@ -77,7 +86,9 @@ class ModelSession:
         resolved, skipped = [], []
         for user, history in histories:
             if len(history) > MAX_HISTORY:
-                raise DataError(f"history of {user!r} has {len(history)} items (limit {MAX_HISTORY})")
+                raise DataError(
+                    f"history of {user!r} has {len(history)} items (limit {MAX_HISTORY})"
+                )
             if not history:
                 raise DataError(f"history of {user!r} is empty; give at least one item")
             indices, missing = [], []

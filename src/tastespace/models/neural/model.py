@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 GENRE_ALIASES = ("genres", "genre")
 INTERNAL_VALIDATION_MIN_ITEMS = 5
+POPULARITY_WIDTH = 2  # last two numeric item inputs: training log-popularity z-score, missing flag
 
 
 class NeuralRecommender(Recommender):
@@ -86,8 +87,9 @@ class NeuralRecommender(Recommender):
             batch.update(_id_dropout(items, rate, gen, self.module_.item_tower.unknown_id))
             if sampled:
                 positives = np.unique(sub.indices)
-                negatives = torch.multinomial(neg_probs, cfg.num_negatives, replacement=True,
-                                              generator=gen).numpy()
+                negatives = torch.multinomial(
+                    neg_probs, cfg.num_negatives, replacement=True, generator=gen
+                ).numpy()
                 candidates = np.union1d(positives, negatives)
                 q = 1.0 - np.power(1.0 - neg_probs.numpy()[candidates], cfg.num_negatives)
                 batch["log_q"] = torch.as_tensor(np.log(np.maximum(q, 1e-12)), device=device)
@@ -99,6 +101,7 @@ class NeuralRecommender(Recommender):
 
         validate = None
         if held is not None:
+
             def validate() -> float:
                 return self._validation_recall(held[0], held[1])
 
@@ -106,12 +109,26 @@ class NeuralRecommender(Recommender):
         if world > 1:
             module = torch.nn.parallel.DistributedDataParallel(self.module_)
         settings = LoopSettings(
-            epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=cfg.weight_decay,
-            patience=cfg.patience, checkpoint_dir=cfg.checkpoint_dir, resume=cfg.resume,
-            rank=rank, world_size=world,
+            epochs=cfg.epochs,
+            batch_size=cfg.batch_size,
+            lr=cfg.lr,
+            weight_decay=cfg.weight_decay,
+            patience=cfg.patience,
+            checkpoint_dir=cfg.checkpoint_dir,
+            resume=cfg.resume,
+            rank=rank,
+            world_size=world,
         )
-        self.report_ = train_loop(module, make_batch, len(train_rows), settings, generator,
-                                  validate, self.progress, trainable=self.module_)
+        self.report_ = train_loop(
+            module,
+            make_batch,
+            len(train_rows),
+            settings,
+            generator,
+            validate,
+            self.progress,
+            trainable=self.module_,
+        )
         self.module_.to("cpu")
         self._refresh_item_cache(dataset.items)
 
@@ -121,10 +138,24 @@ class NeuralRecommender(Recommender):
         item_dims = {k: (cfg.genre_dim if k in GENRE_ALIASES else cfg.bag_dim) for k in item_sizes}
         user_sizes = {k: len(v) for k, v in self.user_encoder_.vocabularies.items()}
         user_dims = {k: cfg.bag_dim for k in user_sizes}
-        item_tower = ItemTower(n_items, cfg.id_dim, item_sizes, item_dims,
-                               self.item_encoder_.numeric_width + 1, cfg.item_hidden, cfg.dim)
-        user_tower = UserTower(n_items, cfg.hidden, cfg.dim, cfg.pooling, user_sizes, user_dims,
-                               self.user_encoder_.numeric_width)
+        item_tower = ItemTower(
+            n_items,
+            cfg.id_dim,
+            item_sizes,
+            item_dims,
+            self.item_encoder_.numeric_width + POPULARITY_WIDTH,
+            cfg.item_hidden,
+            cfg.dim,
+        )
+        user_tower = UserTower(
+            n_items,
+            cfg.hidden,
+            cfg.dim,
+            cfg.pooling,
+            user_sizes,
+            user_dims,
+            self.user_encoder_.numeric_width,
+        )
         with torch.no_grad():
             user_tower.history.weight[n_items].zero_()
         return TwoTower(item_tower, user_tower, cfg.cosine_temperature)
@@ -163,8 +194,12 @@ class NeuralRecommender(Recommender):
             n_target = max(1, int(round(0.2 * len(cells))))
             is_target[rng.choice(cells, n_target, replace=False)] = True
         shape = (n_val, matrix.shape[1])
-        fold = sp.csr_matrix((sub.data[~is_target], (sub.row[~is_target], sub.col[~is_target])), shape)
-        targets = sp.csr_matrix((sub.data[is_target], (sub.row[is_target], sub.col[is_target])), shape)
+        fold = sp.csr_matrix(
+            (sub.data[~is_target], (sub.row[~is_target], sub.col[~is_target])), shape
+        )
+        targets = sp.csr_matrix(
+            (sub.data[is_target], (sub.row[is_target], sub.col[is_target])), shape
+        )
         return np.setdiff1d(all_rows, chosen), (fold, targets)
 
     def _validation_recall(self, fold_in: sp.csr_matrix, targets: sp.csr_matrix) -> float:
@@ -175,26 +210,38 @@ class NeuralRecommender(Recommender):
         return float(np.nanmean(recall_at_k(ranked, targets, 20)))
 
     # -- inputs -----------------------------------------------------------------------------
-    def _catalog_inputs(self, table: FeatureTable, device: torch.device,
-                        counts: np.ndarray | None = None) -> dict:
+    def _catalog_inputs(
+        self, table: FeatureTable, device: torch.device, counts: np.ndarray | None = None
+    ) -> dict:
         """Item-tower inputs for a whole table; items without training data use the unknown ID."""
         n = len(table)
         counts = self.item_counts_ if counts is None else counts
         ids = np.arange(n, dtype=np.int64)
         ids[counts[:n] == 0] = self.module_.item_tower.unknown_id
         encoded = self.item_encoder_.transform(table)
-        log_pop = np.log1p(counts[:n]).astype(np.float32)
-        mean, std = float(np.log1p(self.item_counts_).mean()), float(np.log1p(self.item_counts_).std() or 1.0)
-        numeric = np.concatenate([encoded.numeric, ((log_pop - mean) / std)[:, None]], axis=1)
+        numeric = np.concatenate([encoded.numeric, self._popularity_block(counts[:n])], axis=1)
         return {
             "item_ids": torch.as_tensor(ids, device=device),
-            "item_bags": {k: (torch.as_tensor(i, device=device), torch.as_tensor(o, device=device))
-                          for k, (i, o) in encoded.bags.items()},
+            "item_bags": {
+                k: (torch.as_tensor(i, device=device), torch.as_tensor(o, device=device))
+                for k, (i, o) in encoded.bags.items()
+            },
             "item_numeric": torch.as_tensor(numeric, dtype=torch.float32, device=device),
         }
 
-    def _history_batch(self, sub: sp.csr_matrix, device: torch.device,
-                       gen: torch.Generator | None, dropout: float) -> dict:
+    def _popularity_block(self, counts: np.ndarray) -> np.ndarray:
+        """Training popularity as [z-score, missing]; items without data are 'missing', the same
+        way ID-dropped items look in training, so cold items are never out of distribution."""
+        trained = np.log1p(self.item_counts_[self.item_counts_ > 0])
+        mean = float(trained.mean()) if len(trained) else 0.0
+        std = float(trained.std()) if len(trained) and trained.std() > 0 else 1.0
+        missing = counts <= 0
+        z = np.where(missing, 0.0, (np.log1p(np.maximum(counts, 0)) - mean) / std)
+        return np.stack([z, missing], axis=1).astype(np.float32)
+
+    def _history_batch(
+        self, sub: sp.csr_matrix, device: torch.device, gen: torch.Generator | None, dropout: float
+    ) -> dict:
         indices = sub.indices.astype(np.int64)
         lengths = np.diff(sub.indptr)
         if gen is not None and dropout > 0 and len(indices):
@@ -205,12 +252,15 @@ class NeuralRecommender(Recommender):
         cold = self.item_counts_[indices] == 0 if len(indices) else np.zeros(0, bool)
         indices = np.where(cold, self.module_.item_tower.unknown_id, indices)
         offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-        return {"history_indices": torch.as_tensor(indices, device=device),
-                "history_offsets": torch.as_tensor(offsets, device=device)}
+        return {
+            "history_indices": torch.as_tensor(indices, device=device),
+            "history_offsets": torch.as_tensor(offsets, device=device),
+        }
 
     @staticmethod
-    def _feature_batch(encoded: EncodedFeatures, rows: np.ndarray | None, device: torch.device,
-                       prefix: str) -> dict:
+    def _feature_batch(
+        encoded: EncodedFeatures, rows: np.ndarray | None, device: torch.device, prefix: str
+    ) -> dict:
         numeric = encoded.numeric if rows is None else encoded.numeric[rows]
         bags = {}
         for name, (indices, offsets) in encoded.bags.items():
@@ -219,10 +269,14 @@ class NeuralRecommender(Recommender):
                 parts = [indices[s:e] for s, e in zip(starts, ends, strict=True)]
                 indices = np.concatenate(parts) if parts else np.empty(0, np.int64)
                 offsets = np.concatenate([[0], np.cumsum(ends - starts)]).astype(np.int64)
-            bags[name] = (torch.as_tensor(indices, device=device),
-                          torch.as_tensor(offsets, device=device))
-        return {f"{prefix}_numeric": torch.as_tensor(numeric, dtype=torch.float32, device=device),
-                f"{prefix}_bags": bags}
+            bags[name] = (
+                torch.as_tensor(indices, device=device),
+                torch.as_tensor(offsets, device=device),
+            )
+        return {
+            f"{prefix}_numeric": torch.as_tensor(numeric, dtype=torch.float32, device=device),
+            f"{prefix}_bags": bags,
+        }
 
     # -- vectors ----------------------------------------------------------------------------
     def _require_module(self) -> TwoTower:
@@ -234,8 +288,10 @@ class NeuralRecommender(Recommender):
         module = self._require_module()
         with torch.no_grad():
             vectors, bias = module.item_tower(**self._catalog_inputs(table, _device(module)))
-        self._item_cache = (vectors.cpu().numpy().astype(np.float32),
-                            bias.cpu().numpy().astype(np.float32))
+        self._item_cache = (
+            vectors.cpu().numpy().astype(np.float32),
+            bias.cpu().numpy().astype(np.float32),
+        )
         self._unit_cache = None
 
     def item_vectors(self) -> np.ndarray:
@@ -249,20 +305,31 @@ class NeuralRecommender(Recommender):
         self.item_vectors()
         return self._item_cache[1]
 
-    def user_vectors(self, histories: Histories, user_features: FeatureTable | None = None) -> np.ndarray:
+    def user_vectors(
+        self, histories: Histories, user_features: FeatureTable | None = None
+    ) -> np.ndarray:
         """Fold-in: ``(n, dim)`` from histories (and user features when given; else unknown)."""
         module = self._require_module()
         matrix, _ = as_histories(histories, self.n_items)
         if user_features is not None and len(user_features) != matrix.shape[0]:
-            raise DataError(f"user_features has {len(user_features)} rows for {matrix.shape[0]} histories")
-        encoded = (self.user_encoder_.transform(user_features) if user_features is not None
-                   else self.user_encoder_.unknown(matrix.shape[0]))
+            raise DataError(
+                f"user_features has {len(user_features)} rows for {matrix.shape[0]} histories"
+            )
+        encoded = (
+            self.user_encoder_.transform(user_features)
+            if user_features is not None
+            else self.user_encoder_.unknown(matrix.shape[0])
+        )
         device = _device(module)
         batch = self._history_batch(matrix, device, None, 0.0)
         feats = self._feature_batch(encoded, None, device, prefix="user")
         with torch.no_grad():
-            users = module.user_tower(batch["history_indices"], batch["history_offsets"],
-                                      feats["user_bags"], feats["user_numeric"])
+            users = module.user_tower(
+                batch["history_indices"],
+                batch["history_offsets"],
+                feats["user_bags"],
+                feats["user_numeric"],
+            )
         return users.cpu().numpy().astype(np.float32)
 
     def score(self, histories: Histories, user_features: FeatureTable | None = None) -> np.ndarray:
@@ -278,7 +345,9 @@ class NeuralRecommender(Recommender):
     def embed_items(self, table: FeatureTable) -> np.ndarray:
         """Vectors for items described only by features (cold start): ``(len(table), dim)``."""
         module = self._require_module()
-        inputs = self._catalog_inputs(table, _device(module), counts=np.zeros(len(table), np.float32))
+        inputs = self._catalog_inputs(
+            table, _device(module), counts=np.zeros(len(table), np.float32)
+        )
         with torch.no_grad():
             vectors, _ = module.item_tower(**inputs)
         return vectors.cpu().numpy().astype(np.float32)
@@ -304,9 +373,14 @@ class NeuralRecommender(Recommender):
         extra = {
             "item_encoder": self.item_encoder_.to_json(),
             "user_encoder": self.user_encoder_.to_json(),
-            "train_report": None if report is None else {
-                "epochs_run": report.epochs_run, "best_epoch": report.best_epoch,
-                "best_val_recall@20": report.best_score, "history": report.history},
+            "train_report": None
+            if report is None
+            else {
+                "epochs_run": report.epochs_run,
+                "best_epoch": report.best_epoch,
+                "best_val_recall@20": report.best_score,
+                "history": report.history,
+            },
         }
         return arrays, extra
 
@@ -315,12 +389,17 @@ class NeuralRecommender(Recommender):
         self.user_encoder_ = FeatureEncoder.from_json(extra["user_encoder"])
         self.item_counts_ = arrays["item_counts"]
         self.module_ = self._build(len(self.item_counts_))
-        state = {k.removeprefix("module."): torch.from_numpy(v.copy())
-                 for k, v in arrays.items() if k.startswith("module.")}
+        state = {
+            k.removeprefix("module."): torch.from_numpy(v.copy())
+            for k, v in arrays.items()
+            if k.startswith("module.")
+        }
         try:
             self.module_.load_state_dict(state)
         except RuntimeError as err:
-            raise ConfigError(f"bundle weights do not match the model configuration: {err}") from err
+            raise ConfigError(
+                f"bundle weights do not match the model configuration: {err}"
+            ) from err
         self.module_.eval()
         self.train_report_ = extra.get("train_report")
         self._item_cache = None
@@ -341,7 +420,10 @@ def _id_dropout(items: dict, rate: float, gen: torch.Generator, unknown_id: int)
     ids = items["item_ids"].clone()
     drop = torch.rand(len(ids), generator=gen).to(ids.device) < rate
     ids[drop] = unknown_id
-    return {**items, "item_ids": ids}
+    numeric = items["item_numeric"].clone()
+    numeric[drop, -POPULARITY_WIDTH] = 0.0
+    numeric[drop, -1] = 1.0
+    return {**items, "item_ids": ids, "item_numeric": numeric}
 
 
 def _restrict_items(batch: dict, candidates: np.ndarray, device: torch.device) -> dict:
@@ -351,12 +433,26 @@ def _restrict_items(batch: dict, candidates: np.ndarray, device: torch.device) -
     for name, (indices, offsets) in batch["item_bags"].items():
         starts, ends = offsets[index], offsets[index + 1]
         lengths = ends - starts
-        gather = torch.cat([torch.arange(int(s), int(e), device=device)
-                            for s, e in zip(starts, ends, strict=True)]) if len(index) else indices[:0]
-        bags[name] = (indices[gather.long()] if len(gather) else indices[:0],
-                      torch.cat([torch.zeros(1, dtype=torch.long, device=device), lengths.cumsum(0)]))
-    return {**batch, "item_ids": batch["item_ids"][index], "item_bags": bags,
-            "item_numeric": batch["item_numeric"][index]}
+        gather = (
+            torch.cat(
+                [
+                    torch.arange(int(s), int(e), device=device)
+                    for s, e in zip(starts, ends, strict=True)
+                ]
+            )
+            if len(index)
+            else indices[:0]
+        )
+        bags[name] = (
+            indices[gather.long()] if len(gather) else indices[:0],
+            torch.cat([torch.zeros(1, dtype=torch.long, device=device), lengths.cumsum(0)]),
+        )
+    return {
+        **batch,
+        "item_ids": batch["item_ids"][index],
+        "item_bags": bags,
+        "item_numeric": batch["item_numeric"][index],
+    }
 
 
 def _distributed() -> tuple[int, int]:

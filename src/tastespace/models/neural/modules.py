@@ -29,7 +29,9 @@ class BagBlock(nn.Module):
         self.names = list(sizes)
         self.tables = nn.ModuleDict(
             {
-                name: nn.EmbeddingBag(sizes[name], dims[name], mode="mean", include_last_offset=True)
+                name: nn.EmbeddingBag(
+                    sizes[name], dims[name], mode="mean", include_last_offset=True
+                )
                 for name in self.names
             }
         )
@@ -100,8 +102,9 @@ class UserTower(nn.Module):
     def pool_weights(self, indices: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
         """Per-entry weights so each bag is pooled by sqrt-n, mean or softmax attention."""
         lengths = (offsets[1:] - offsets[:-1]).clamp(min=1)
-        row = torch.repeat_interleave(torch.arange(len(lengths), device=indices.device),
-                                      offsets[1:] - offsets[:-1])
+        row = torch.repeat_interleave(
+            torch.arange(len(lengths), device=indices.device), offsets[1:] - offsets[:-1]
+        )
         if self.attention is None:
             scale = lengths.float().rsqrt() if self.pooling == "sqrtn" else 1.0 / lengths.float()
             return scale[row]
@@ -118,7 +121,9 @@ class UserTower(nn.Module):
         bags: dict[str, tuple[torch.Tensor, torch.Tensor]],
         numeric: torch.Tensor,
     ) -> torch.Tensor:
-        pooled = self.history(indices, offsets, per_sample_weights=self.pool_weights(indices, offsets))
+        pooled = self.history(
+            indices, offsets, per_sample_weights=self.pool_weights(indices, offsets)
+        )
         hidden = torch.tanh(pooled + self.bias)
         parts = [hidden, *self.features(bags)]
         if self.numeric_width:
@@ -150,7 +155,9 @@ class TwoTower(nn.Module):
         """
         items, bias = self.item_tower(batch["item_ids"], batch["item_bags"], batch["item_numeric"])
         users = self.user_tower(
-            batch["history_indices"], batch["history_offsets"], batch["user_bags"],
+            batch["history_indices"],
+            batch["history_offsets"],
+            batch["user_bags"],
             batch["user_numeric"],
         )
         logits = self.logits(users, items, bias)

@@ -64,7 +64,9 @@ def train_loop(
     module); it defaults to ``module``.
     """
     inner = trainable if trainable is not None else module
-    optimiser = torch.optim.Adam(module.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    optimiser = torch.optim.Adam(
+        module.parameters(), lr=settings.lr, weight_decay=settings.weight_decay
+    )
     report = TrainReport()
     start_epoch = 0
     best_state = copy.deepcopy(inner.state_dict())
@@ -82,6 +84,8 @@ def train_loop(
     for epoch in range(start_epoch + 1, settings.epochs + 1):
         module.train()
         order = torch.randperm(n_rows, generator=generator).numpy()
+        # Every rank must run the same number of steps or DDP's all-reduce would hang.
+        order = order[: len(order) - len(order) % settings.world_size]
         order = order[settings.rank :: settings.world_size]
         total, batches = 0.0, 0
         for start in range(0, len(order), settings.batch_size):
