@@ -43,7 +43,9 @@ class ModelContract:
 
     def test_fold_in_beats_popularity(self, fitted, planted_split):
         ours = evaluate_model(fitted, planted_split.test)["recall@20"]
-        popular = evaluate_model(Popularity().fit(planted_split.train), planted_split.test)["recall@20"]
+        popular = evaluate_model(Popularity().fit(planted_split.train), planted_split.test)[
+            "recall@20"
+        ]
         assert ours > self.min_lift * popular, f"recall@20 {ours:.3f} vs popularity {popular:.3f}"
 
     def test_save_load_gives_identical_scores(self, fitted, planted_split, tmp_path):
@@ -51,7 +53,9 @@ class ModelContract:
         loaded = Recommender.load(tmp_path / "bundle")
         assert type(loaded) is type(fitted)
         history = planted_split.test.fold_in[:5]
-        np.testing.assert_allclose(loaded.score(history), fitted.score(history), rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(
+            loaded.score(history), fitted.score(history), rtol=1e-5, atol=1e-5
+        )
         a_ids, _ = fitted.recommend(history, k=10)
         b_ids, _ = loaded.recommend(history, k=10)
         np.testing.assert_array_equal(a_ids, b_ids)
@@ -60,7 +64,9 @@ class ModelContract:
     def test_same_seed_same_result(self, fitted, planted_split):
         again = self.make_model().fit(planted_split.train)
         history = planted_split.test.fold_in[:5]
-        np.testing.assert_allclose(again.score(history), fitted.score(history), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(
+            again.score(history), fitted.score(history), rtol=1e-5, atol=1e-6
+        )
 
     def test_recommend_shapes_and_seen_items_excluded(self, fitted, planted_split):
         history = planted_split.test.fold_in[:4]
@@ -87,7 +93,10 @@ class ModelContract:
     def test_evaluation_never_sees_targets(self, fitted, planted_split):
         from tastespace.data.splits import HeldOutUsers
 
-        leaky = HeldOutUsers(planted_split.test.users, planted_split.test.fold_in + planted_split.test.targets,
-                             planted_split.test.targets)
+        leaky = HeldOutUsers(
+            planted_split.test.users,
+            planted_split.test.fold_in + planted_split.test.targets,
+            planted_split.test.targets,
+        )
         with pytest.raises(DataError, match="leak"):
             evaluate_model(fitted, leaky)

@@ -11,8 +11,17 @@ from tastespace.errors import DataWarning
 from tastespace.models.neural import NeuralRecommender
 from tests.models.contract import ModelContract
 
-FAST = dict(epochs=25, dim=32, hidden=64, id_dim=16, item_hidden=64, batch_size=128, lr=3e-3,
-            patience=25, validation_users=0.0)
+FAST = dict(
+    epochs=25,
+    dim=32,
+    hidden=64,
+    id_dim=16,
+    item_hidden=64,
+    batch_size=128,
+    lr=3e-3,
+    patience=25,
+    validation_users=0.0,
+)
 
 
 class TestNeural(ModelContract):
@@ -75,20 +84,29 @@ class TestNeural(ModelContract):
     def test_interactions_only_dataset_trains(self, planted_split):
         from dataclasses import replace
 
-        bare = replace(planted_split.train, items=FeatureTable(pd.DataFrame(index=range(planted_split.train.n_items))),
-                       users=FeatureTable(pd.DataFrame(index=range(planted_split.train.n_users))))
+        bare = replace(
+            planted_split.train,
+            items=FeatureTable(pd.DataFrame(index=range(planted_split.train.n_items))),
+            users=FeatureTable(pd.DataFrame(index=range(planted_split.train.n_users))),
+        )
         model = NeuralRecommender(**{**FAST, "epochs": 3}).fit(bare)
         assert model.item_vectors().shape == (bare.n_items, 32)
 
     def test_checkpoint_and_resume_continue_training(self, planted_split, tmp_path):
-        first = NeuralRecommender(**{**FAST, "epochs": 2, "checkpoint_dir": str(tmp_path)}).fit(planted_split.train)
+        first = NeuralRecommender(**{**FAST, "epochs": 2, "checkpoint_dir": str(tmp_path)}).fit(
+            planted_split.train
+        )
         assert (tmp_path / "last.pt").exists() and first.report_.epochs_run == 2
-        resumed = NeuralRecommender(**{**FAST, "epochs": 4, "checkpoint_dir": str(tmp_path), "resume": True})
+        resumed = NeuralRecommender(
+            **{**FAST, "epochs": 4, "checkpoint_dir": str(tmp_path), "resume": True}
+        )
         resumed.fit(planted_split.train)
         assert resumed.report_.epochs_run == 4 and len(resumed.report_.history) == 2
 
     def test_sampled_softmax_also_learns(self, planted_split, planted):
-        model = NeuralRecommender(**{**FAST, "loss": "sampled", "num_negatives": 64}).fit(planted_split.train)
+        model = NeuralRecommender(**{**FAST, "loss": "sampled", "num_negatives": 64}).fit(
+            planted_split.train
+        )
         genre = planted.items.frame["planted_genre"].to_numpy()
         ids, _ = model.similar_items(np.arange(planted.n_items), k=5)
         assert (genre[ids] == genre[:, None]).mean() > 3 / len(np.unique(genre))

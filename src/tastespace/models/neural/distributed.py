@@ -22,8 +22,19 @@ import torch
 
 def spawn(nproc: int, data: str, out: Path, min_rating: float | None, params: list[str]) -> int:
     """Start ``nproc`` local processes through torchrun; returns their exit code."""
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-               f"--nproc_per_node={nproc}", "-m", __name__, "--data", data, "--out", str(out)]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={nproc}",
+        "-m",
+        __name__,
+        "--data",
+        data,
+        "--out",
+        str(out),
+    ]
     if min_rating is not None:
         command += ["--min-rating", str(min_rating)]
     for param in params:

@@ -1,149 +1,22 @@
-"""The ``tastespace`` command line: a thin shell over the library.
-
-Every command turns its flags into library calls and renders the result; tastespace errors
-become a one-line message and exit code 2, never a traceback.
-"""
+"""``tastespace fit | similar | recommend | demo``: train bundles and query them."""
 
 from __future__ import annotations
 
 import json
-import logging
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from tastespace import __version__
-from tastespace.errors import TastespaceError
-
-app = typer.Typer(
-    name="tastespace",
-    help="Dense embeddings for sparse recommender data: load, fit, recommend, map, serve.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
-data_app = typer.Typer(help="Inspect and fetch datasets.", no_args_is_help=True)
-app.add_typer(data_app, name="data")
-
-console = Console()
-err_console = Console(stderr=True)
-
-DataOption = Annotated[
-    str,
-    typer.Option(
-        "--data",
-        "-d",
-        help="A MovieLens zip/folder, a CSV/TSV/Parquet interactions file, or 'synthetic[:NAME]'.",
-    ),
-]
-MinRating = Annotated[
-    float | None,
-    typer.Option(help="Implicit feedback: keep ratings >= this as positives (e.g. 4)."),
-]
+from tastespace.cli.common import DataOption, MinRating, console, err_console, load
 
 
-def _version(value: bool) -> None:
-    if value:
-        console.print(f"tastespace {__version__}")
-        raise typer.Exit()
+def register(app: typer.Typer) -> None:
+    for command in (fit, similar, recommend, demo):
+        app.command()(command)
 
 
-@app.callback()
-def _root(
-    version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
-    ] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress details.")] = False,
-) -> None:
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s")
-
-
-def _load(
-    data: str, min_rating: float | None = None, duplicates: str | None = None, **columns: Any
-) -> Any:
-    from tastespace.data import load_dataset
-
-    options = {k: v for k, v in columns.items() if v is not None}
-    if min_rating is not None:
-        options["min_rating"] = min_rating
-    if duplicates is not None:
-        options["duplicates"] = duplicates
-    return load_dataset(data, **options)
-
-
-# -- data ---------------------------------------------------------------------------------------
-@data_app.command("info")
-def data_info(
-    path: Annotated[
-        str, typer.Argument(help="Dataset: MovieLens zip/folder, CSV/Parquet, or 'synthetic'.")
-    ],
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
-    min_rating: MinRating = None,
-    duplicates: Annotated[str | None, typer.Option(help="sum|max|last|first|error")] = None,
-    user_col: Annotated[str | None, typer.Option(help="User id column (auto-detected).")] = None,
-    item_col: Annotated[str | None, typer.Option(help="Item id column (auto-detected).")] = None,
-    rating_col: Annotated[str | None, typer.Option(help="Rating/weight column.")] = None,
-    timestamp_col: Annotated[str | None, typer.Option(help="Timestamp column.")] = None,
-) -> None:
-    """Summarise a dataset: users, items, interactions, density, features, ratings.
-
-    Examples:
-
-      tastespace data info ml-100k.zip
-
-      tastespace data info ratings.csv --item-col sku --json
-    """
-    ds = _load(
-        path,
-        min_rating,
-        duplicates,
-        user_col=user_col,
-        item_col=item_col,
-        rating_col=rating_col,
-        timestamp_col=timestamp_col,
-    )
-    summary = ds.summary()
-    if as_json:
-        print(json.dumps(summary, default=str))
-        return
-    table = Table(title=f"{summary['name']}", show_header=False)
-    for key in ("users", "items", "interactions", "items_with_interactions"):
-        table.add_row(key, f"{summary[key]:,}")
-    table.add_row("density", f"{summary['density']:.4%}")
-    table.add_row("timestamps", "yes" if summary["has_timestamps"] else "no")
-    table.add_row("item features", ", ".join(summary["item_features"]) or "-")
-    table.add_row("user features", ", ".join(summary["user_features"]) or "-")
-    if summary["rating_histogram"]:
-        table.add_row(
-            "ratings", "  ".join(f"{k}: {v:,}" for k, v in summary["rating_histogram"].items())
-        )
-    for reason, count in summary["filtered"].items():
-        table.add_row("filtered", f"{count:,} rows: {reason}")
-    console.print(table)
-
-
-@data_app.command("fetch")
-def data_fetch(
-    release: Annotated[str, typer.Argument(help="e.g. ml-1m, ml-20m, ml-latest-small")],
-    cache_dir: Annotated[Path | None, typer.Option(help="Where to keep downloads.")] = None,
-    force: Annotated[bool, typer.Option(help="Download again even if cached.")] = False,
-) -> None:
-    """Download a MovieLens release from GroupLens into the cache and verify its checksum.
-
-    Example: tastespace data fetch ml-1m   (then: tastespace fit --data ~/.cache/tastespace/ml-1m.zip)
-    """
-    from tastespace.data.fetch import fetch_movielens
-
-    path = fetch_movielens(release, cache_dir, force=force)
-    console.print(str(path))
-
-
-# -- models -------------------------------------------------------------------------------------
-@app.command()
 def fit(
     data: DataOption,
     out: Annotated[Path, typer.Option("--out", "-o", help="Bundle directory to write.")],
@@ -166,6 +39,9 @@ def fit(
         list[str] | None,
         typer.Option("--param", "-p", help="Any model option as key=value (repeatable)."),
     ] = None,
+    nproc: Annotated[
+        int, typer.Option(help="Neural: train with N processes (torchrun + DDP).")
+    ] = 1,
 ) -> None:
     """Train a model and save it as a bundle directory.
 
@@ -185,7 +61,7 @@ def fit(
     if nproc > 1:
         _fit_distributed(model, nproc, data, out, min_rating, options)
         return
-    ds = _load(data, min_rating)
+    ds = load(data, min_rating)
     recommender = model_class(model)(**options)
     with _progress(recommender):
         recommender.fit(ds)
@@ -196,8 +72,9 @@ def fit(
     )
 
 
-def _fit_distributed(model: str, nproc: int, data: str, out: Path, min_rating: float | None,
-                     options: dict[str, Any]) -> None:
+def _fit_distributed(
+    model: str, nproc: int, data: str, out: Path, min_rating: float | None, options: dict[str, Any]
+) -> None:
     from tastespace.errors import ConfigError
     from tastespace.models.neural.distributed import spawn
 
@@ -254,7 +131,6 @@ def _items_table(title: str, items: list[dict[str, Any]]) -> Table:
     return table
 
 
-@app.command()
 def similar(
     bundle: Annotated[Path, typer.Argument(help="Bundle directory from `tastespace fit`.")],
     item: Annotated[str, typer.Argument(help="A raw item id or a (fuzzy) title.")],
@@ -274,7 +150,6 @@ def similar(
         console.print(_items_table(f"like {query['title']}", neighbours))
 
 
-@app.command()
 def recommend(
     bundle: Annotated[Path, typer.Argument(help="Bundle directory from `tastespace fit`.")],
     history: Annotated[
@@ -357,7 +232,6 @@ def _read_histories(
     return out
 
 
-@app.command()
 def demo(
     epochs: Annotated[int, typer.Option(help="Training epochs.")] = 12,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
@@ -370,16 +244,3 @@ def demo(
     from tastespace.demo import run_demo
 
     run_demo(console, epochs=epochs, seed=seed, out=out)
-
-
-def main() -> None:
-    """Console-script entry: tastespace errors → one line on stderr, exit code 2."""
-    try:
-        app()
-    except TastespaceError as err:
-        err_console.print(f"[red]error:[/] {err}", highlight=False, soft_wrap=True)
-        sys.exit(2)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,66 @@
+"""The ``tastespace`` command line: a thin shell over the library.
+
+Every command turns its flags into library calls and renders the result; tastespace errors
+become a one-line message and exit code 2, never a traceback. Commands live in one module per
+pipeline stage (``data``, ``models``, ``evaluate``, ``viz``, ``serve``), each registering itself
+on the shared :data:`app`.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Annotated
+
+import typer
+
+from tastespace import __version__
+from tastespace.cli.common import console, err_console
+from tastespace.errors import TastespaceError
+
+app = typer.Typer(
+    name="tastespace",
+    help="Dense embeddings for sparse recommender data: load, fit, recommend, map, serve.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"tastespace {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress details.")] = False,
+) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s")
+
+
+def _register() -> None:
+    from tastespace.cli import data, evaluate, models, serve, viz
+
+    for module in (data, models, evaluate, viz, serve):
+        module.register(app)
+
+
+_register()
+
+
+def main() -> None:
+    """Console-script entry: tastespace errors → one line on stderr, exit code 2."""
+    try:
+        app()
+    except TastespaceError as err:
+        err_console.print(f"[red]error:[/] {err}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,38 @@
+"""Pieces every CLI module shares: consoles, the --data option, dataset loading."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+console = Console()
+err_console = Console(stderr=True)
+
+DataOption = Annotated[
+    str,
+    typer.Option(
+        "--data",
+        "-d",
+        help="A MovieLens zip/folder, a CSV/TSV/Parquet interactions file, or 'synthetic[:NAME]'.",
+    ),
+]
+MinRating = Annotated[
+    float | None,
+    typer.Option(help="Implicit feedback: keep ratings >= this as positives (e.g. 4)."),
+]
+
+
+def load(
+    data: str, min_rating: float | None = None, duplicates: str | None = None, **columns: Any
+) -> Any:
+    """Load a dataset with only the options the user actually gave."""
+    from tastespace.data import load_dataset
+
+    options = {k: v for k, v in columns.items() if v is not None}
+    if min_rating is not None:
+        options["min_rating"] = min_rating
+    if duplicates is not None:
+        options["duplicates"] = duplicates
+    return load_dataset(data, **options)
