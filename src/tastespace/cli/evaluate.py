@@ -1,9 +1,337 @@
-"""``tastespace evaluate | benchmark | tune``: leaderboards and tuning."""
+"""``tastespace evaluate | benchmark | tune``: score a bundle, compare models, search options."""
 
 from __future__ import annotations
 
+import json
+import math
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
 import typer
+from rich.table import Table
+
+from tastespace.cli.common import DataOption, MinRating, console, err_console, load
+
+Protocol = Literal["strong", "temporal"]
+
+SeedOption = Annotated[int, typer.Option(help="Seed of the held-out user split (and models).")]
+HeldOutOption = Annotated[
+    float,
+    typer.Option(help="Users held out for validation and again for test: a fraction or a count."),
+]
 
 
 def register(app: typer.Typer) -> None:
-    """Add this stage's commands to ``app`` (none yet)."""
+    for command in (evaluate, benchmark, tune):
+        app.command()(command)
+
+
+def _heldout(value: float) -> int | float:
+    """``0.1`` stays a fraction; ``50`` (a whole number ≥ 1) is a count of users."""
+    return int(value) if value >= 1 and float(value).is_integer() else value
+
+
+# -- evaluate -----------------------------------------------------------------------------------
+def evaluate(
+    bundle: Annotated[Path, typer.Argument(help="Bundle directory from `fit` or `tune --out`.")],
+    data: DataOption,
+    min_rating: MinRating = None,
+    protocol: Annotated[
+        str, typer.Option(help="strong (held-out users, 80/20 fold-in) or temporal (last item).")
+    ] = "strong",
+    seed: SeedOption = 0,
+    n_heldout: HeldOutOption = 0.1,
+    last_n: Annotated[int, typer.Option(help="Temporal: how many latest items to predict.")] = 1,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Score a saved model on held-out users of DATA (no retraining: fold-in only).
+
+    The split is the one `tune` and `benchmark` use for the same --seed / --n-heldout /
+    --min-rating, so a bundle from `tune --out` scores exactly as `tune` reported. A bundle
+    fitted on all of DATA has already seen the test users; the result says so.
+
+    Examples:
+
+      tastespace tune --model ease --data ml-100k.zip --min-rating 4 --trials 10 --out runs/ease
+
+      tastespace evaluate runs/ease --data ml-100k.zip --min-rating 4
+    """
+    from tastespace.errors import ConfigError, DataError
+    from tastespace.evaluate.protocol import evaluate_model
+    from tastespace.evaluate.temporal import genre_matrix, temporal_split
+    from tastespace.models.base import Recommender
+
+    if protocol not in ("strong", "temporal"):
+        raise ConfigError(f"--protocol must be strong or temporal, got {protocol!r}")
+    model = Recommender.load(bundle)
+    ds = load(data, min_rating)
+    if model.item_ids_ != ds.item_ids:
+        raise DataError(
+            f"{bundle} was fitted on a {model.n_items:,}-item catalog that differs from "
+            f"{ds.name}'s {ds.n_items:,} items; evaluate on the data it was fitted on"
+        )
+    if protocol == "strong":
+        from tastespace.data.splits import strong_generalization
+
+        split: Any = strong_generalization(ds, n_heldout=_heldout(n_heldout), seed=seed)
+    else:
+        split = temporal_split(ds, n=last_n)
+    if model.fingerprint_ == split.train.fingerprint():
+        trained_on = "train-split"
+    elif model.fingerprint_ == ds.fingerprint():
+        trained_on = "all-users"
+    else:
+        trained_on = "unknown"
+    metrics = evaluate_model(model, split.test, item_genres=genre_matrix(ds))
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "bundle": str(bundle),
+                    "kind": model.kind,
+                    "dataset": ds.name,
+                    "protocol": protocol,
+                    "seed": seed,
+                    "trained_on": trained_on,
+                    "metrics": metrics,
+                }
+            )
+        )
+    else:
+        table = Table(title=f"{model.kind} on {ds.name}: {protocol} protocol")
+        table.add_column("metric")
+        table.add_column("value", justify="right")
+        for name, value in metrics.items():
+            table.add_row(name, f"{value:,.0f}" if name == "users" else f"{value:.4f}")
+        console.print(table)
+    if trained_on == "all-users":
+        err_console.print(
+            "[yellow]warning:[/] this bundle was fitted on every user of this data, the "
+            "held-out ones included, so these figures are optimistic; fit on train users with "
+            "`tastespace tune --out` (same --seed) or compare models with `tastespace benchmark`"
+        )
+    elif trained_on == "unknown":
+        err_console.print(
+            "[yellow]note:[/] the bundle was fitted on other interactions than this data's "
+            "train split (different data, --min-rating, --seed or --n-heldout?)"
+        )
+
+
+# -- benchmark ----------------------------------------------------------------------------------
+def benchmark(
+    data: DataOption,
+    models: Annotated[
+        str, typer.Option(help="'all' (every model whose engine imports) or e.g. neural,ease,als.")
+    ] = "all",
+    seeds: Annotated[int, typer.Option(help="Number of splits (seeds 0..N-1) to average.")] = 3,
+    min_rating: MinRating = None,
+    n_heldout: HeldOutOption = 0.1,
+    param: Annotated[
+        list[str] | None,
+        typer.Option("--param", "-p", help="Fix a model option: KIND.key=value (repeatable)."),
+    ] = None,
+    no_tune: Annotated[
+        bool, typer.Option("--no-tune", help="Skip the small validation grids (EASE's l2).")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    png: Annotated[
+        Path | None, typer.Option(help="Also write a bar chart (Recall@20, NDCG@100) here.")
+    ] = None,
+) -> None:
+    """Fit every model on the identical held-out-user split per seed and print a leaderboard.
+
+    Metrics are means ± sample std over seeds; fit seconds and peak RSS (memory added during
+    fit) are for the configuration each row chose on validation users.
+
+    Examples:
+
+      tastespace benchmark --data ml-100k.zip --min-rating 4
+
+      tastespace benchmark --data ml-100k.zip --min-rating 4 --models ease,als --json
+
+      tastespace benchmark --data ratings.csv --models ease -p ease.l2=500 --png board.png
+    """
+    from tastespace.errors import ConfigError
+    from tastespace.evaluate.leaderboard import run_leaderboard
+    from tastespace.models.config import parse_options
+    from tastespace.models.registry import MODELS, available_models
+
+    if seeds < 1:
+        raise ConfigError(f"--seeds must be ≥ 1, got {seeds}")
+    names = (
+        available_models()
+        if models.strip() == "all"
+        else [m.strip() for m in models.split(",") if m.strip()]
+    )
+    options: dict[str, dict[str, Any]] = {name: {} for name in names}
+    for key, value in parse_options(param or []).items():
+        kind, dot, option = key.partition(".")
+        if not dot or kind not in MODELS:
+            raise ConfigError(
+                f"--param {key}={value} must look like KIND.key=value, e.g. ease.l2=500"
+            )
+        if kind not in options:
+            raise ConfigError(f"--param {key}: {kind} is not among --models {models}")
+        options[kind][option] = value
+    ds = load(data, min_rating)
+
+    def progress(line: str) -> None:
+        err_console.print(f"[dim]{line}[/]", highlight=False)
+
+    board = run_leaderboard(
+        ds,
+        options,
+        seeds=tuple(range(seeds)),
+        n_heldout=_heldout(n_heldout),
+        tune={} if no_tune else None,
+        progress=progress,
+    )
+    if png is not None:
+        from tastespace.evaluate.chart import plot_leaderboard
+
+        err_console.print(f"chart → {plot_leaderboard(board, png)}")
+    if as_json:
+        print(json.dumps(board.to_json(), default=str))
+        return
+    console.print(leaderboard_table(board))
+
+
+def leaderboard_table(board: Any) -> Table:
+    """A Rich table of a :class:`~tastespace.evaluate.leaderboard.Leaderboard`.
+
+    Each metric cell is the mean over seeds with the sample std below it, so ten columns fit
+    an 80-column terminal.
+    """
+    from rich import box
+
+    metrics = board.metrics()
+    seeds = len(board.protocol["seeds"])
+    table = Table(
+        title=f"{board.dataset}: strong generalisation, mean ± std over {seeds} seed(s)",
+        caption=f"{board.seconds:.0f} s in all; peak MiB = memory added during fit "
+        f"({board.memory_method}); src ts = tastespace",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )
+    table.add_column("model", no_wrap=True)
+    table.add_column("src")
+    for column in (*(_SHORT.get(m, m) for m in metrics), "fit s", "MiB"):
+        table.add_column(column, justify="right")
+    for row in board.sorted_by():
+        source = "ts" if row.source == "tastespace" else row.source
+        if not row.runs:
+            table.add_row(row.name, source, f"[red]{row.error}[/]")
+            continue
+        cells = []
+        for metric in metrics:
+            stats = row.stats(metric)
+            cells.append(
+                "-"
+                if math.isnan(stats["mean"])
+                else f"{stats['mean']:.3f}\n[dim]±{_std(stats['std'])}[/]"
+            )
+        fit = row.stats("fit_seconds")
+        rss = row.stats("peak_rss_mib")
+        table.add_row(
+            row.name,
+            source,
+            *cells,
+            f"{fit['mean']:.1f}",
+            "-" if math.isnan(rss["mean"]) else f"{rss['mean']:.0f}",
+        )
+    return table
+
+
+_SHORT = {
+    "recall@20": "R@20",
+    "recall@50": "R@50",
+    "ndcg@100": "N@100",
+    "mrr@20": "MRR\n@20",
+    "coverage@20": "cover\n@20",
+    "diversity@20": "div\n@20",
+}
+
+
+def _std(value: float) -> str:
+    """``0.047`` → ``.047`` (keeps metric cells five characters wide)."""
+    text = f"{value:.3f}"
+    return text[1:] if text.startswith("0.") else text
+
+
+# -- tune ---------------------------------------------------------------------------------------
+def tune(
+    model: Annotated[str, typer.Option("--model", "-m", help="Model kind to tune, e.g. ease.")],
+    data: DataOption,
+    trials: Annotated[int | None, typer.Option(help="Stop after N trials.")] = None,
+    minutes: Annotated[
+        float | None, typer.Option(help="Stop after M minutes (a running trial finishes).")
+    ] = None,
+    seed: SeedOption = 0,
+    min_rating: MinRating = None,
+    n_heldout: HeldOutOption = 0.1,
+    param: Annotated[
+        list[str] | None,
+        typer.Option("--param", "-p", help="Hold an option fixed: key=value (repeatable)."),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Save the best model as a bundle here.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Search a model's options with Optuna (seeded TPE) on validation users' Recall@20.
+
+    The best configuration is then scored once on the test users. Without --trials or
+    --minutes, 20 trials run.
+
+    Examples:
+
+      tastespace tune --model ease --data ml-100k.zip --min-rating 4 --trials 15
+
+      tastespace tune --model item2vec --data ml-100k.zip --min-rating 4 --minutes 10 --out runs/i2v
+    """
+    from tastespace.evaluate.tuning import search_space, tune_model
+    from tastespace.models.config import parse_options
+
+    search_space(model)  # unknown kinds fail before the data is read
+    ds = load(data, min_rating)
+
+    def progress(number: int, params: dict[str, Any], score: float | None) -> None:
+        shown = ", ".join(f"{k}={_short(v)}" for k, v in params.items())
+        value = "failed" if score is None else f"val R@20 {score:.4f}"
+        err_console.print(f"[dim]trial {number}: {value}  ({shown})[/]", highlight=False)
+
+    result = tune_model(
+        model,
+        ds,
+        trials=trials,
+        minutes=minutes,
+        seed=seed,
+        n_heldout=_heldout(n_heldout),
+        fixed=parse_options(param or []),
+        progress=progress,
+    )
+    saved = None
+    if out is not None:
+        saved = result.model.save(out)
+    if as_json:
+        payload = result.to_json()
+        payload["bundle"] = None if saved is None else str(saved)
+        print(json.dumps(payload, default=str))
+        return
+    table = Table(
+        title=f"{model}: best of {len(result.trials)} trials ({result.seconds:.0f} s)",
+        show_header=False,
+    )
+    for key, value in result.best_params.items():
+        table.add_row(key, _short(value))
+    table.add_row("validation recall@20", f"{result.best_validation:.4f}")
+    for name in ("recall@20", "recall@50", "ndcg@100", "mrr@20", "coverage@20"):
+        if name in result.test_metrics:
+            table.add_row(f"[bold]test {name}[/]", f"{result.test_metrics[name]:.4f}")
+    console.print(table)
+    if saved is not None:
+        console.print(f"[green]saved[/] best {model} model → {saved}")
+
+
+def _short(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)

@@ -2,8 +2,97 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from tastespace.cli.common import console
+
+BundleArg = Annotated[Path, typer.Argument(help="Bundle directory from `tastespace fit`.")]
 
 
 def register(app: typer.Typer) -> None:
-    """Add this stage's commands to ``app`` (none yet)."""
+    """Add this stage's commands to ``app``."""
+    app.command("map")(map_)
+    app.command()(export)
+
+
+def map_(
+    bundle: BundleArg,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="PNG to write (16:9, slide-sized).")
+    ] = None,
+    html: Annotated[
+        Path | None, typer.Option(help="Standalone interactive HTML page to write (offline).")
+    ] = None,
+    method: Annotated[str, typer.Option(help="Projection: pca, tsne or umap.")] = "umap",
+    feature: Annotated[
+        str | None,
+        typer.Option(help="Draw this categorical feature's plane instead (e.g. genre)."),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Projection seed.")] = 0,
+    labels: Annotated[int, typer.Option(help="How many popular titles to label.")] = 30,
+    k: Annotated[int, typer.Option("-k", help="Neighbours per item in the HTML page.")] = 10,
+) -> None:
+    """Draw the catalog in 2-D, coloured by primary genre (projections are cached in DIR).
+
+    Examples:
+
+      tastespace map runs/neural --method umap --out map.png --html map.html
+
+      tastespace map runs/neural --feature genre --out genres.png
+    """
+    from tastespace.errors import ConfigError
+    from tastespace.models.base import Recommender
+    from tastespace.viz.maps import write_genre_plane, write_item_map
+    from tastespace.viz.projection import METHODS
+
+    if method not in METHODS:  # checked before the (slow) bundle load
+        raise ConfigError(f"unknown --method {method!r}; choose one of {', '.join(METHODS)}")
+    if feature is not None and html is not None:
+        raise ConfigError("--feature draws a PNG plane; drop --html or --feature")
+    if out is None and html is None:
+        raise ConfigError("nothing to write: give --out map.png and/or --html map.html")
+    model = Recommender.load(bundle)
+    if feature is not None:
+        assert out is not None
+        written = [write_genre_plane(model, out, feature, seed)]
+    else:
+        written = write_item_map(
+            model, out, html, method=method, seed=seed, bundle=bundle, n_labels=labels, k=k
+        )
+    for path in written:
+        console.print(f"[green]wrote[/] {path}")
+
+
+def export(
+    bundle: BundleArg,
+    format: Annotated[
+        str, typer.Option("--format", "-f", help="word2vec, projector, parquet or npy.")
+    ],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            "-o",
+            help="File (word2vec, parquet) or folder (projector, npy) to write.",
+        ),
+    ],
+) -> None:
+    """Export the item vectors for other tools (gensim, TensorBoard Projector, pandas, numpy).
+
+    Examples:
+
+      tastespace export runs/neural --format word2vec --out vectors.txt
+
+      tastespace export runs/neural --format projector --out projector/
+    """
+    from tastespace.errors import ConfigError
+    from tastespace.io.export import FORMATS, export_vectors
+    from tastespace.models.base import Recommender
+
+    if format not in FORMATS:
+        raise ConfigError(f"unknown --format {format!r}; choose one of {', '.join(FORMATS)}")
+    for path in export_vectors(Recommender.load(bundle), format, out):
+        console.print(f"[green]wrote[/] {path}")

@@ -146,6 +146,7 @@ def load_interactions(
         else _timestamp_array(source, table, columns["timestamp"])
     )
     del table
+    pa.default_memory_pool().release_unused()  # hand parse buffers back before building CSR
     if duplicates == "error":
         _check_no_duplicates(source, users, items)
 

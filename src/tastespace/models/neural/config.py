@@ -32,12 +32,12 @@ class NeuralConfig(ModelConfig):
     num_negatives: int = 2048
     epochs: int = 200
     batch_size: int = 256
-    lr: float = 1e-3
+    lr: float = 3e-3
     weight_decay: float = 0.0
     patience: int = 15
     validation_users: float = 0.05
     use_item_features: bool = True
-    use_user_features: bool = True
+    use_user_features: bool = False
     device: str = "cpu"
     threads: int | None = None
     checkpoint_dir: str | None = None

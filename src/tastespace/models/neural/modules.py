@@ -42,7 +42,9 @@ class BagBlock(nn.Module):
 
 
 class ItemTower(nn.Module):
-    """ID embedding ⊕ categorical bags ⊕ numerics → MLP → (dim vector, bias)."""
+    """ID embedding ⊕ categorical bags ⊕ numerics → MLP → (dim vector, bias), plus a free
+    per-item residual (dim + 1) so warm items have the full capacity of a Mult-DAE decoder row
+    while cold items (the unknown row) rely on the feature path alone."""
 
     def __init__(
         self,
@@ -61,6 +63,8 @@ class ItemTower(nn.Module):
         self.bags = BagBlock(bag_sizes, bag_dims)
         width = id_dim + self.bags.width + numeric_width
         self.mlp = nn.Sequential(nn.Linear(width, hidden), nn.ReLU(), nn.Linear(hidden, dim + 1))
+        self.residual = nn.Embedding(n_items + 1, dim + 1)
+        nn.init.normal_(self.residual.weight, std=0.01)
         self.dim = dim
 
     def forward(
@@ -70,7 +74,7 @@ class ItemTower(nn.Module):
         item_numeric: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         parts = [self.ids(item_ids), *self.bags(item_bags), item_numeric]
-        out = self.mlp(torch.cat(parts, dim=1))
+        out = self.mlp(torch.cat(parts, dim=1)) + self.residual(item_ids)
         return out[:, : self.dim], out[:, self.dim]
 
 

@@ -1,0 +1,227 @@
+"""Load benchmark for ``tastespace serve``: throughput and latency of the two hot endpoints.
+
+What it does:
+
+1. builds (or reuses, ``--bundle``) a neural bundle of the synthetic catalog
+   ``synthetic:users=20000,items=4000`` — a 4k-item catalog, trained for a couple of epochs
+   (serving cost does not depend on how well it was trained);
+2. starts the server in its own process (``tastespace serve``, one uvicorn worker, 127.0.0.1,
+   a free port) and waits for ``/healthz``;
+3. sends a bounded load from one asyncio client — ``--requests`` requests (default 20,000) with
+   ``--concurrency`` in flight (default 32), loopback only, stopping early at ``--max-seconds`` —
+   half ``POST /api/recommend`` (a random history of 5–50 items, k=20), half
+   ``GET /api/items/{id}/similar?k=20``, after a short warm-up;
+4. prints, per endpoint and overall: requests, errors, throughput, p50 / p90 / p99 / max latency.
+
+Latency is measured in the client, from sending the request to having parsed the response, so it
+includes HTTP and JSON on both sides. Client and server share the machine's cores (2 here):
+``--server-cpus`` / ``--client-cpus`` pin them (Linux) for steadier numbers. Target (issue 5):
+0 errors and p99 < 50 ms on 2 cores.
+
+Usage::
+
+    python bench/serve_load.py                          # builds the bundle in a temp dir
+    python bench/serve_load.py --bundle runs/synth4k    # reuse (or create) a bundle there
+    python bench/serve_load.py --requests 5000 --concurrency 8
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+
+DATASET = "synthetic:users=20000,items=4000"
+
+
+def build_bundle(path: Path, epochs: int) -> None:
+    from tastespace.data import load_dataset
+    from tastespace.models.neural import NeuralRecommender
+
+    started = time.perf_counter()
+    dataset = load_dataset(DATASET)
+    NeuralRecommender(epochs=epochs, seed=0).fit(dataset).save(path)
+    print(
+        f"trained neural on {DATASET} ({dataset.n_users:,} users × {dataset.n_items:,} items, "
+        f"{epochs} epochs) in {time.perf_counter() - started:.0f} s → {path}",
+        flush=True,
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_server(bundle: Path, port: int, cpus: str | None) -> tuple[subprocess.Popen, IO[bytes]]:
+    command = [
+        sys.executable,
+        "-c",
+        "from tastespace.cli import main; main()",
+        "serve",
+        str(bundle),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+    if cpus:
+        command = ["taskset", "-c", cpus, *command]
+    log = tempfile.TemporaryFile()  # a file, not a pipe: a chatty server never blocks on it
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log), log
+
+
+async def wait_ready(
+    client, base: str, server: subprocess.Popen, log: IO[bytes], timeout: float = 120
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            log.seek(0)
+            raise SystemExit(f"server exited: {log.read().decode()[-2000:]}")
+        try:
+            if (await client.get(f"{base}/healthz")).status_code == 200:
+                return
+        except Exception:  # noqa: BLE001 - not up yet
+            pass
+        await asyncio.sleep(0.2)
+    raise SystemExit(f"server did not answer /healthz within {timeout:.0f} s")
+
+
+def make_requests(ids: list, n: int, seed: int) -> list[tuple[str, str, dict | None]]:
+    """(endpoint label, path, JSON body) for ``n`` requests: alternating recommend / similar."""
+    rng = random.Random(seed)
+    out = []
+    for k in range(n):
+        if k % 2 == 0:
+            history = rng.sample(ids, rng.randint(5, 50))
+            out.append(("recommend", "/api/recommend", {"history": history, "k": 20}))
+        else:
+            out.append(("similar", f"/api/items/{rng.choice(ids)}/similar?k=20", None))
+    return out
+
+
+async def run_load(
+    base: str, requests: list, concurrency: int, max_seconds: float
+) -> tuple[dict[str, list[float]], dict[str, int], float]:
+    import httpx
+
+    latencies: dict[str, list[float]] = {"recommend": [], "similar": []}
+    errors: dict[str, int] = {"recommend": 0, "similar": 0}
+    queue = iter(requests)
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    deadline = time.perf_counter() + max_seconds
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
+
+        async def worker() -> None:
+            for label, path, body in queue:
+                if time.perf_counter() > deadline:
+                    return
+                started = time.perf_counter()
+                try:
+                    if body is None:
+                        response = await client.get(path)
+                    else:
+                        response = await client.post(path, json=body)
+                    ok = response.status_code == 200 and response.json()["items"]
+                except Exception:  # noqa: BLE001 - count every failure as an error
+                    ok = False
+                latencies[label].append(time.perf_counter() - started)
+                errors[label] += not ok
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    return latencies, errors, elapsed
+
+
+def report(latencies: dict[str, list[float]], errors: dict[str, int], elapsed: float) -> None:
+    rows = [*latencies, "all"]
+    header = f"{'endpoint':<10} {'requests':>9} {'errors':>7} {'req/s':>8} " + " ".join(
+        f"{name:>8}" for name in ("p50 ms", "p90 ms", "p99 ms", "max ms")
+    )
+    print(header)
+    print("-" * len(header))
+    for row in rows:
+        values = (
+            np.concatenate([np.asarray(v) for v in latencies.values()])
+            if row == "all"
+            else np.asarray(latencies[row])
+        )
+        failed = sum(errors.values()) if row == "all" else errors[row]
+        if not len(values):
+            continue
+        p50, p90, p99 = np.percentile(values, [50, 90, 99]) * 1000
+        print(
+            f"{row:<10} {len(values):>9,} {failed:>7,} {len(values) / elapsed:>8,.0f} "
+            f"{p50:>8.1f} {p90:>8.1f} {p99:>8.1f} {values.max() * 1000:>8.1f}"
+        )
+
+
+async def main_async(args: argparse.Namespace, bundle: Path) -> None:
+    import httpx
+
+    ids = json.loads((bundle / "manifest.json").read_text())["item_ids"]["ids"]
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server, log = start_server(bundle, port, args.server_cpus)
+    try:
+        async with httpx.AsyncClient() as probe:
+            started = time.perf_counter()
+            await wait_ready(probe, base, server, log)
+            print(f"server up in {time.perf_counter() - started:.1f} s on {base}", flush=True)
+        await run_load(base, make_requests(ids, args.warmup, seed=1), args.concurrency, 60)
+        requests = make_requests(ids, args.requests, seed=0)
+        latencies, errors, elapsed = await run_load(
+            base, requests, args.concurrency, args.max_seconds
+        )
+    finally:
+        server.terminate()
+        server.wait(10)
+    sent = sum(len(v) for v in latencies.values())
+    print(
+        f"\n{sent:,} requests ({args.concurrency} in flight) in {elapsed:.1f} s — "
+        f"{len(ids):,}-item catalog, 1 uvicorn worker, {os.cpu_count()} CPUs, "
+        f"Python {platform.python_version()}, load average before: {args.load_before}\n"
+    )
+    report(latencies, errors, elapsed)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bundle", type=Path, help="Neural bundle to serve (built if missing).")
+    parser.add_argument("--epochs", type=int, default=2, help="Epochs when building the bundle.")
+    parser.add_argument("--requests", type=int, default=20_000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--warmup", type=int, default=500)
+    parser.add_argument("--max-seconds", type=float, default=300.0, help="Stop sending after.")
+    parser.add_argument("--server-cpus", help="taskset CPU list for the server, e.g. 0")
+    parser.add_argument("--client-cpus", help="taskset CPU list for this client, e.g. 1")
+    args = parser.parse_args()
+    if not 1 <= args.concurrency <= 256 or not 1 <= args.requests <= 1_000_000:
+        parser.error("keep the load bounded: 1..256 concurrent, 1..1,000,000 requests")
+    if args.client_cpus and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {int(c) for c in args.client_cpus.split(",")})
+    args.load_before = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    with tempfile.TemporaryDirectory(prefix="tastespace-serve-") as scratch:
+        bundle = args.bundle or Path(scratch) / "synth4k"
+        if not (bundle / "manifest.json").exists():
+            build_bundle(bundle, args.epochs)
+        asyncio.run(main_async(args, bundle))
+
+
+if __name__ == "__main__":
+    main()

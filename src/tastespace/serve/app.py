@@ -1,0 +1,307 @@
+"""The HTTP API and the explorer page: one FastAPI app over one or more loaded bundles.
+
+Bundles are loaded (and their caches warmed) once, when the app is created; every request then
+only reads them. Inputs are bounded by the pydantic schemas (k, history length, page size) and
+the body-size middleware; errors come back as ``{"detail": message}`` — 404 for an unknown
+item or model, 422 for an ambiguous title (with ``candidates``) or an unusable request, 413 for
+an oversized body.
+
+Example
+-------
+>>> from fastapi.testclient import TestClient                          # doctest: +SKIP
+>>> client = TestClient(create_app(["runs/neural", "runs/ease"]))      # doctest: +SKIP
+>>> client.get("/api/items/1/similar", params={"k": 5}).json()["items"]  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import FastAPI, Query, Request
+from fastapi import Path as PathParam
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from tastespace import __version__
+from tastespace.data.catalog import AmbiguousItemError
+from tastespace.errors import ConfigError, TastespaceError, UnknownIdError
+from tastespace.models.base import Recommender
+from tastespace.serve.limits import BodySizeLimit
+from tastespace.serve.maps import MapCache
+from tastespace.serve.queries import MAX_K, ModelSession
+from tastespace.serve.schemas import (
+    MAX_ID_CHARS,
+    MAX_LIMIT,
+    MAX_QUERY_CHARS,
+    CatalogMap,
+    Health,
+    ItemPage,
+    ItemRecord,
+    ModelInfo,
+    ModelList,
+    Recommendations,
+    RecommendRequest,
+    SimilarItems,
+)
+
+logger = logging.getLogger(__name__)
+
+STATIC = Path(__file__).resolve().parent / "static"
+#: The explorer loads nothing from elsewhere; the browser enforces it.
+PAGE_POLICY = (
+    "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+    "frame-ancestors 'none'"
+)
+
+
+ModelName = Annotated[
+    str | None, Query(max_length=200, description="Loaded model name (default: the first).")
+]
+K = Annotated[int, Query(ge=1, le=MAX_K, description="How many items to return.")]
+ItemId = Annotated[str, PathParam(max_length=MAX_ID_CHARS, description="A raw item id.")]
+
+
+class ApiError(Exception):
+    """An error answered as ``{"detail": message, **extra}`` with ``status``."""
+
+    def __init__(self, status: int, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.status, self.detail, self.extra = status, detail, extra
+
+
+def bundle_names(
+    bundles: Mapping[str, str | Path] | Sequence[str | Path],
+) -> dict[str, Path]:
+    """``{name: path}``: the given names, or folder names made unique (``neural``,
+    ``neural-2``)."""
+    if isinstance(bundles, Mapping):
+        named = {str(name): Path(path) for name, path in bundles.items()}
+    else:
+        named = {}
+        for path in map(Path, bundles):
+            base = path.resolve().name or "model"
+            name, n = base, 2
+            while name in named:
+                name, n = f"{base}-{n}", n + 1
+            named[name] = path
+    if not named:
+        raise ConfigError("give at least one bundle directory to serve")
+    return named
+
+
+def load_sessions(paths: Mapping[str, Path]) -> dict[str, ModelSession]:
+    """Open each bundle once and warm its caches."""
+    sessions = {}
+    for name, path in paths.items():
+        session = ModelSession(Recommender.load(path), name=name)
+        _warm(session)
+        sessions[name] = session
+        model = session.model
+        logger.info("loaded %s (%s, %d items) from %s", name, model.kind, model.n_items, path)
+    return sessions
+
+
+def _warm(session: ModelSession) -> None:
+    """Fill lazy caches (item vectors, unit vectors) before requests arrive on many threads."""
+    model = session.model
+    if model.n_items:
+        model.similar_items(0, k=1)
+        model.recommend([[0]], k=1)
+
+
+def _dim(model: Recommender) -> int | None:
+    try:
+        return int(model.item_vectors().shape[1])
+    except NotImplementedError:
+        return None
+
+
+@contextmanager
+def _answers(session: ModelSession) -> Iterator[None]:
+    """Library errors → HTTP answers, with candidates (raw ids) for ambiguous titles."""
+    try:
+        yield
+    except AmbiguousItemError as err:
+        candidates = [session.record(index) for index, _ in err.candidates]
+        raise ApiError(422, str(err), candidates=candidates) from err
+    except UnknownIdError as err:
+        raise ApiError(404, str(err)) from err
+    except TastespaceError as err:
+        raise ApiError(422, str(err)) from err
+
+
+def create_app(
+    bundles: Mapping[str, str | Path] | Sequence[str | Path], *, max_body_bytes: int = 1_000_000
+) -> FastAPI:
+    """The tastespace API + explorer over ``bundles`` (paths, or ``{name: path}``).
+
+    The first bundle is the default model; others are picked with ``model=NAME``.
+    """
+    paths = bundle_names(bundles)
+    sessions = load_sessions(paths)
+    default = next(iter(sessions))
+    infos = [
+        ModelInfo(
+            name=name,
+            kind=s.model.kind,
+            n_items=s.model.n_items,
+            dim=_dim(s.model),
+            config=s.model.config.to_json(),
+        )
+        for name, s in sessions.items()
+    ]
+    maps = MapCache()
+
+    app = FastAPI(
+        title="tastespace",
+        version=__version__,
+        summary="Neighbours, recommendations and maps from learned item embeddings.",
+    )
+    app.state.sessions = sessions
+    app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, err: ApiError) -> JSONResponse:
+        return JSONResponse({"detail": err.detail, **err.extra}, status_code=err.status)
+
+    def session_for(model: str | None) -> ModelSession:
+        name = default if model is None else model
+        if name not in sessions:
+            raise ApiError(404, f"unknown model {name!r}; loaded: {', '.join(sessions)}")
+        return sessions[name]
+
+    def item_index(session: ModelSession, raw: str) -> int:
+        with _answers(session):
+            return session.resolver.item_ids.index(raw)
+
+    @app.get("/healthz", response_model=Health, tags=["meta"])
+    def healthz() -> dict[str, Any]:
+        return {"status": "ok", "models": list(sessions)}
+
+    @app.get("/api/models", response_model=ModelList, tags=["meta"])
+    def models() -> dict[str, Any]:
+        return {"models": infos, "default": default}
+
+    @app.get(
+        "/api/items", response_model=ItemPage, response_model_exclude_none=True, tags=["items"]
+    )
+    def items(
+        q: Annotated[
+            str | None, Query(max_length=MAX_QUERY_CHARS, description="Title words to search.")
+        ] = None,
+        offset: Annotated[int, Query(ge=0)] = 0,
+        limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 20,
+        model: ModelName = None,
+    ) -> dict[str, Any]:
+        """Catalog in its own order, or the titles matching ``q`` (best first), a page at a
+        time."""
+        session = session_for(model)
+        n = session.model.n_items
+        matches: Sequence[int] = (
+            session.resolver.search(q, limit=n) if q and q.strip() else range(n)
+        )
+        page = matches[offset : offset + limit]
+        return {
+            "items": [session.record(i) for i in page],
+            "total": len(matches),
+            "offset": offset,
+            "limit": limit,
+        }
+
+    @app.get(
+        "/api/items/{item_id}",
+        response_model=ItemRecord,
+        response_model_exclude_none=True,
+        tags=["items"],
+        responses={404: {"description": "Unknown item id or model"}},
+    )
+    def item(item_id: ItemId, model: ModelName = None) -> dict[str, Any]:
+        session = session_for(model)
+        return session.record(item_index(session, item_id))
+
+    @app.get(
+        "/api/items/{item_id}/similar",
+        response_model=SimilarItems,
+        response_model_exclude_none=True,
+        tags=["items"],
+        responses={404: {"description": "Unknown item id or model"}},
+    )
+    def similar(item_id: ItemId, k: K = 10, model: ModelName = None) -> dict[str, Any]:
+        """The ``k`` items closest to this one in the model's space (cosine), best first."""
+        session = session_for(model)
+        index = item_index(session, item_id)
+        with _answers(session):
+            ids, scores = session.model.similar_items(index, k=k)
+        found = session.records(ids, scores)
+        return {
+            "item": session.record(index),
+            "items": found,
+            "total": len(found),
+            "model": session.name,
+        }
+
+    @app.post(
+        "/api/recommend",
+        response_model=Recommendations,
+        response_model_exclude_none=True,
+        tags=["recommend"],
+        responses={
+            404: {"description": "A history entry or the model is unknown"},
+            413: {"description": "Request body too large"},
+            422: {"description": "Invalid request, or an ambiguous title (with candidates)"},
+        },
+    )
+    def recommend(request: RecommendRequest) -> dict[str, Any]:
+        """Fold in a watch list (raw ids or titles) and rank the catalog for it."""
+        session = session_for(request.model)
+        with _answers(session):
+            (result,) = session.recommend(
+                [("request", list(request.history))],
+                k=request.k,
+                exclude_seen=request.exclude_seen,
+                skip_unknown=request.skip_unknown,
+            )
+        return {
+            "items": result.items,
+            "total": len(result.items),
+            "model": session.name,
+            "skipped": result.skipped,
+        }
+
+    @app.get(
+        "/api/map",
+        response_model=CatalogMap,
+        tags=["map"],
+        responses={200: {"description": "Columns of the 2-D layout (gzipped when accepted)"}},
+    )
+    def catalog_map(
+        request: Request,
+        model: ModelName = None,
+        method: Literal["pca", "tsne", "umap"] = "pca",
+    ) -> Response:
+        """2-D layout of the whole catalog with titles, primary genres and popularity."""
+        session = session_for(model)
+        with _answers(session):
+            body, zipped = maps.get(session, method, paths[session.name])
+        headers = {"Cache-Control": "no-cache", "Vary": "Accept-Encoding"}
+        if "gzip" in request.headers.get("accept-encoding", ""):
+            headers["Content-Encoding"] = "gzip"
+            return Response(zipped, media_type="application/json", headers=headers)
+        return Response(body, media_type="application/json", headers=headers)
+
+    @app.get("/", include_in_schema=False)
+    def page() -> FileResponse:
+        return FileResponse(
+            STATIC / "index.html",
+            headers={"Content-Security-Policy": PAGE_POLICY, "Cache-Control": "no-cache"},
+        )
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app
+
+
+__all__ = ["ApiError", "bundle_names", "create_app", "load_sessions"]
