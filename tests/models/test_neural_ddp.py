@@ -13,9 +13,25 @@ from tastespace.models.base import Recommender
 def test_two_process_ddp_run_completes_and_loads(tmp_path):
     out = tmp_path / "ddp-bundle"
     command = [
-        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-        "-m", "tastespace.models.neural.distributed", "--data", "synthetic:tiny", "--out", str(out),
-        "-p", "epochs=3", "-p", "dim=16", "-p", "hidden=32", "-p", "batch_size=64",
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "tastespace.models.neural.distributed",
+        "--data",
+        "synthetic:tiny",
+        "--out",
+        str(out),
+        "-p",
+        "epochs=3",
+        "-p",
+        "dim=16",
+        "-p",
+        "hidden=32",
+        "-p",
+        "batch_size=64",
     ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]

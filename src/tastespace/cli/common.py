@@ -22,6 +22,17 @@ MinRating = Annotated[
     float | None,
     typer.Option(help="Implicit feedback: keep ratings >= this as positives (e.g. 4)."),
 ]
+Duplicates = Annotated[
+    str | None, typer.Option(help="Repeated (user, item) rows: sum|max|last|first|error.")
+]
+UserCol = Annotated[str | None, typer.Option(help="User id column (auto-detected).")]
+ItemCol = Annotated[str | None, typer.Option(help="Item id column (auto-detected).")]
+RatingCol = Annotated[str | None, typer.Option(help="Rating/weight column (auto-detected).")]
+TimestampCol = Annotated[str | None, typer.Option(help="Timestamp column (auto-detected).")]
+ItemFeatures = Annotated[
+    str | None, typer.Option(help="CSV/Parquet of item features (title, genres 'a|b', numbers).")
+]
+UserFeatures = Annotated[str | None, typer.Option(help="CSV/Parquet of user features.")]
 
 
 def load(

@@ -9,7 +9,18 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from tastespace.cli.common import MinRating, console, load
+from tastespace.cli.common import (
+    Duplicates,
+    ItemCol,
+    ItemFeatures,
+    MinRating,
+    RatingCol,
+    TimestampCol,
+    UserCol,
+    UserFeatures,
+    console,
+    load,
+)
 
 data_app = typer.Typer(help="Inspect and fetch datasets.", no_args_is_help=True)
 
@@ -26,11 +37,13 @@ def data_info(
     ],
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     min_rating: MinRating = None,
-    duplicates: Annotated[str | None, typer.Option(help="sum|max|last|first|error")] = None,
-    user_col: Annotated[str | None, typer.Option(help="User id column (auto-detected).")] = None,
-    item_col: Annotated[str | None, typer.Option(help="Item id column (auto-detected).")] = None,
-    rating_col: Annotated[str | None, typer.Option(help="Rating/weight column.")] = None,
-    timestamp_col: Annotated[str | None, typer.Option(help="Timestamp column.")] = None,
+    duplicates: Duplicates = None,
+    user_col: UserCol = None,
+    item_col: ItemCol = None,
+    rating_col: RatingCol = None,
+    timestamp_col: TimestampCol = None,
+    item_features: ItemFeatures = None,
+    user_features: UserFeatures = None,
 ) -> None:
     """Summarise a dataset: users, items, interactions, density, features, ratings.
 
@@ -48,6 +61,8 @@ def data_info(
         item_col=item_col,
         rating_col=rating_col,
         timestamp_col=timestamp_col,
+        item_features=item_features,
+        user_features=user_features,
     )
     summary = ds.summary()
     if as_json:

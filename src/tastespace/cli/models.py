@@ -9,7 +9,17 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from tastespace.cli.common import DataOption, MinRating, console, err_console, load
+from tastespace.cli.common import (
+    DataOption,
+    ItemCol,
+    ItemFeatures,
+    MinRating,
+    UserCol,
+    UserFeatures,
+    console,
+    err_console,
+    load,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -27,6 +37,10 @@ def fit(
         ),
     ] = "neural",
     min_rating: MinRating = None,
+    item_features: ItemFeatures = None,
+    user_features: UserFeatures = None,
+    item_col: ItemCol = None,
+    user_col: UserCol = None,
     epochs: Annotated[
         int | None, typer.Option(help="Training epochs (neural, item2vec, glove).")
     ] = None,
@@ -61,7 +75,14 @@ def fit(
     if nproc > 1:
         _fit_distributed(model, nproc, data, out, min_rating, options)
         return
-    ds = load(data, min_rating)
+    ds = load(
+        data,
+        min_rating,
+        item_features=item_features,
+        user_features=user_features,
+        item_col=item_col,
+        user_col=user_col,
+    )
     recommender = model_class(model)(**options)
     with _progress(recommender):
         recommender.fit(ds)

@@ -78,11 +78,12 @@ class ItemResolver:
         if contains:
             contains.sort(key=lambda k: (len(self._normal_titles[k]), k))
             return contains[:limit]
-        close = difflib.get_close_matches(_normal(text), self._normal_titles, n=limit, cutoff=0.75)
+        query = _normal(text)
         seen: dict[int, None] = {}
-        for title in close:
-            for k in self._exact[title]:
-                seen.setdefault(k)
+        for table in (self._exact, self._bare):
+            for title in difflib.get_close_matches(query, list(table), n=limit, cutoff=0.8):
+                for k in table[title]:
+                    seen.setdefault(k)
         return list(seen)[:limit]
 
     def resolve_many(self, queries: list[Any], skip_unknown: bool = False) -> np.ndarray:

@@ -67,9 +67,25 @@ def feature_cost(
 def dataset_costs(dataset: Dataset, dim: int = 32, hidden: int = 256) -> list[FeatureCost]:
     """Costs for the watch histories ("n of N items" per user) and each item bag feature."""
     n_users = max(dataset.n_users, 1)
-    costs = [feature_cost(dataset.n_users, dataset.n_items, dataset.n_interactions / n_users,
-                          dim, hidden, name="user histories")]
+    costs = [
+        feature_cost(
+            dataset.n_users,
+            dataset.n_items,
+            dataset.n_interactions / n_users,
+            dim,
+            hidden,
+            name="user histories",
+        )
+    ]
     for name, bag in dataset.items.bags.items():
-        costs.append(feature_cost(bag.n_rows, len(bag.vocab), len(bag.indices) / max(bag.n_rows, 1),
-                                  dim, hidden, name=f"item {name}"))
+        costs.append(
+            feature_cost(
+                bag.n_rows,
+                len(bag.vocab),
+                len(bag.indices) / max(bag.n_rows, 1),
+                dim,
+                hidden,
+                name=f"item {name}",
+            )
+        )
     return costs

@@ -15,6 +15,7 @@ Example
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -50,6 +51,7 @@ from tastespace.serve.schemas import (
 
 logger = logging.getLogger(__name__)
 
+SEARCH_CACHE = 4096
 STATIC = Path(__file__).resolve().parent / "static"
 #: The explorer loads nothing from elsewhere; the browser enforces it.
 PAGE_POLICY = (
@@ -174,6 +176,13 @@ def create_app(
             raise ApiError(404, f"unknown model {name!r}; loaded: {', '.join(sessions)}")
         return sessions[name]
 
+    @functools.lru_cache(maxsize=SEARCH_CACHE)
+    def search(name: str, text: str) -> tuple[int, ...]:
+        """All title matches, best first; cached because a search box asks again and again
+        (typing, backspacing, paging) and a fuzzy pass over a large catalog is not cheap."""
+        session = sessions[name]
+        return tuple(session.resolver.search(text, limit=session.model.n_items))
+
     def item_index(session: ModelSession, raw: str) -> int:
         with _answers(session):
             return session.resolver.item_ids.index(raw)
@@ -200,10 +209,8 @@ def create_app(
         """Catalog in its own order, or the titles matching ``q`` (best first), a page at a
         time."""
         session = session_for(model)
-        n = session.model.n_items
-        matches: Sequence[int] = (
-            session.resolver.search(q, limit=n) if q and q.strip() else range(n)
-        )
+        text = " ".join((q or "").lower().split())
+        matches = search(session.name, text) if text else range(session.model.n_items)
         page = matches[offset : offset + limit]
         return {
             "items": [session.record(i) for i in page],

@@ -294,6 +294,7 @@ function refreshSelection() {
 async function compareNeighbours(ticket) {
   const column = $("compare-column");
   column.hidden = !state.compare;
+  state.compareNeighbours = null;
   if (!state.compare || !state.selected) return;
   $("compare-model-name").textContent = state.compare;
   try {
@@ -301,8 +302,8 @@ async function compareNeighbours(ticket) {
     if (ticket !== latest.select) return;
     const mine = new Set((state.neighbours || []).map((x) => String(x.id)));
     renderItems($("compare-neighbours"), other.items, { shared: mine });
-    const theirs = new Set(other.items.map((x) => String(x.id)));
-    markShared($("neighbours"), theirs);
+    state.compareNeighbours = new Set(other.items.map((x) => String(x.id)));
+    markShared($("neighbours"), state.compareNeighbours);
   } catch (err) {
     if (ticket !== latest.select) return;
     $("compare-neighbours").replaceChildren(el("li", { class: "muted" }, err.message));
@@ -382,7 +383,10 @@ function renderWatch() {
   $("watch-count").textContent = state.watch.length ? `(${state.watch.length})` : "";
   $("clear-watchlist").disabled = !state.watch.length;
   if (state.selected) $("add-selected").disabled = isWatched(state.selected.id);
-  if (state.neighbours) renderItems($("neighbours"), state.neighbours);
+  if (state.neighbours) {
+    renderItems($("neighbours"), state.neighbours);
+    if (state.compare && state.compareNeighbours) markShared($("neighbours"), state.compareNeighbours);
+  }
   updateHighlights();
   refreshRecommendations();
 }

@@ -1,0 +1,5 @@
+"""``python -m tastespace`` runs the command line."""
+
+from tastespace.cli import main
+
+main()

@@ -1,0 +1,468 @@
+"""Matrix factorisation through the ``implicit`` library: ALS and BPR, with fold-in for new users.
+
+Both train with implicit's CPU classes named explicitly (``implicit.cpu.als``,
+``implicit.cpu.bpr``) so a GPU on the machine never changes the result. A bundle keeps only the
+item side; every user, seen in training or not, reaches the model by *fold-in*: the user vector
+that the model's own objective would give on the fixed item factors.
+
+* **ALS** (Hu, Koren & Volinsky 2008): the exact weighted least-squares solution
+  ``x_u = (YᵀY + Yᵀ(C_u − I)Y + λI)⁻¹ Yᵀ C_u p(u)``, solved by implicit's ``recalculate_user``
+  (Cholesky, one small ``factors × factors`` system per user).
+* **BPR** (Rendle et al. 2009): implicit has no fold-in for BPR, so :func:`bpr_fold_in` maximises
+  the BPR objective for the user on the fixed item factors and biases, with the expectation over
+  negatives taken exactly (no sampling, hence deterministic) under the popularity-proportional
+  negative distribution implicit trains with. ``bench/mf_defaults.py`` compares it with a ridge
+  least-squares projection, which ranks worse on validation users.
+
+Shapes, for 3 users, 5 items and ``factors = 2``::
+
+    histories  csr (3, 5)       row u = items user u watched (weights: ratings or 1.0)
+    item_vectors()  (5, 2)      the factor part only (BPR's bias column is split off)
+    item_bias()     (5,)        BPR only; ``score = user_vectors @ item_vectors.T + item_bias``
+    user_vectors(h) (3, 2)      fold-in
+
+Example
+-------
+>>> from tastespace.data import load_dataset
+>>> ds = load_dataset("synthetic:users=200,items=60,genres=3,seed=1")
+>>> als = ALS(factors=16, iterations=5).fit(ds)
+>>> ids, scores = als.recommend([[0, 1, 2]], k=5)
+>>> ids.shape, als.item_vectors().shape
+((1, 5), (60, 16))
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.special import expit
+
+from tastespace.data.dataset import Dataset
+from tastespace.errors import ConfigError, NotFittedError
+from tastespace.models.base import Recommender
+from tastespace.models.config import ModelConfig
+from tastespace.models.histories import Histories, as_histories
+
+log = logging.getLogger(__name__)
+
+#: ``(epoch, total, loss, validation score)``: the hook the CLI's progress bar sets.
+ProgressCallback = Callable[[int, int, float, float | None], None]
+
+#: Most cells of one (interactions × items) block in BPR fold-in (16 MiB of float32).
+FOLD_IN_BLOCK_CELLS = 1 << 22
+
+
+@contextmanager
+def _single_threaded_blas() -> Iterator[None]:
+    """Limit BLAS to one thread while implicit works.
+
+    Why: implicit parallelises over users/items with its own threads and calls BLAS inside them;
+    a multi-threaded OpenBLAS/MKL underneath oversubscribes the cores (implicit measures up to
+    10× slow-downs and warns at construction). Limiting BLAS only here, rather than silencing the
+    warning or setting ``OPENBLAS_NUM_THREADS`` globally, keeps numpy's big matrix products
+    (scoring, EASE) multi-threaded everywhere else.
+    """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
+def _check_positive(config: ModelConfig, *names: str, allow_zero: bool = False) -> None:
+    for name in names:
+        value = getattr(config, name)
+        if value < 0 or (value == 0 and not allow_zero):
+            bound = "≥ 0" if allow_zero else "> 0"
+            raise ConfigError(f"{type(config).__name__}.{name} must be {bound}, got {value}")
+
+
+def _binary_rows(matrix: sp.csr_matrix) -> sp.csr_matrix:
+    """Positive entries only, as 1.0 (BPR ignores weights; zeros must not count as watched)."""
+    out = sp.csr_matrix(matrix, dtype=np.float32, copy=True)
+    out.data = (out.data > 0).astype(np.float32)
+    out.eliminate_zeros()
+    out.sort_indices()
+    return out
+
+
+# -- ALS ----------------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class ALSConfig(ModelConfig):
+    """Implicit-feedback ALS (defaults chosen on validation users with ``bench/mf_defaults.py``).
+
+    ``factors``: vector dimension. ``regularization``: λ on user and item factors (not scaled by
+    counts, as in implicit). ``alpha``: confidence of a positive, ``C_ui = alpha × weight`` —
+    implicit's convention, so with binary data the positives weigh ``alpha`` and the unobserved
+    cells 1 (Hu et al.'s ``1 + α·r`` with ``α = alpha − 1``). ``iterations``: ALS sweeps.
+    ``num_threads``: implicit's threads; 1 by default so timings and results do not depend on the
+    machine (ALS itself is deterministic at any count — every user/item solve is independent — so
+    raise it, or pass 0 for all cores, to train faster).
+    """
+
+    factors: int = 128
+    regularization: float = 30.0
+    alpha: float = 20.0
+    iterations: int = 15
+    num_threads: int = 1
+
+    def __post_init__(self) -> None:
+        _check_positive(self, "factors", "iterations", "alpha")
+        _check_positive(self, "regularization", "num_threads", allow_zero=True)
+
+
+class ALS(Recommender):
+    """Alternating least squares for implicit feedback, with exact fold-in for any history.
+
+    Item vectors are implicit's item factors; a user's vector is the weighted ridge solution on
+    them (see the module docstring), so :meth:`user_vectors` of a training user's own history
+    reproduces (up to ALS's last half-sweep) the factor the user had in training.
+    """
+
+    kind = "als"
+    Config = ALSConfig
+    config: ALSConfig
+
+    def __init__(self, config: ALSConfig | None = None, **options: Any) -> None:
+        super().__init__(config, **options)
+        self.progress: ProgressCallback | None = None
+        self._engine: Any = None
+
+    def _fit(self, dataset: Dataset, validation: Any) -> None:
+        from implicit.cpu.als import AlternatingLeastSquares
+
+        c = self.config
+        progress = self.progress
+
+        def report(iteration: int, _elapsed: float, loss: float | None) -> None:
+            if progress is not None:
+                progress(iteration + 1, c.iterations, float("nan") if loss is None else loss, None)
+
+        with _single_threaded_blas():
+            engine = AlternatingLeastSquares(
+                factors=c.factors,
+                regularization=c.regularization,
+                alpha=c.alpha,
+                iterations=c.iterations,
+                calculate_training_loss=progress is not None,
+                num_threads=c.num_threads,
+                random_state=c.seed,
+            )
+            engine.fit(self._positives(dataset.interactions), show_progress=False, callback=report)
+        self.item_factors_ = np.ascontiguousarray(engine.item_factors, dtype=np.float32)
+        #: Training users' factors from the last sweep (in memory only; bundles fold users in).
+        self.user_factors_ = np.ascontiguousarray(engine.user_factors, dtype=np.float32)
+        self._engine = engine
+
+    @staticmethod
+    def _positives(matrix: sp.spmatrix) -> sp.csr_matrix:
+        """Weights > 0 kept as given (a stored 0 must not become a positive with confidence 0)."""
+        out = sp.csr_matrix(matrix, dtype=np.float32, copy=True)
+        out.data[out.data < 0] = 0.0
+        out.eliminate_zeros()
+        out.sort_indices()
+        return out
+
+    def _solver(self) -> Any:
+        """implicit's ALS holding our item factors: its ``recalculate_user`` is the fold-in."""
+        if getattr(self, "item_factors_", None) is None:
+            raise NotFittedError("ALS is not fitted; call fit() or load() first")
+        if self._engine is None:
+            from implicit.cpu.als import AlternatingLeastSquares
+
+            c = self.config
+            with _single_threaded_blas():
+                engine = AlternatingLeastSquares(
+                    factors=c.factors,
+                    regularization=c.regularization,
+                    alpha=c.alpha,
+                    num_threads=c.num_threads,
+                    random_state=c.seed,
+                )
+            engine.item_factors = self.item_factors_
+            self._engine = engine
+        return self._engine
+
+    def item_vectors(self) -> np.ndarray:
+        """``(n_items, factors)`` float32 item factors."""
+        self._require_fitted()
+        return self.item_factors_
+
+    def user_vectors(self, histories: Histories) -> np.ndarray:
+        """``(n, factors)`` exact ALS solutions on the fixed item factors (empty history → 0)."""
+        self._require_fitted()
+        matrix, _ = as_histories(histories, self.n_items)
+        positives = self._positives(matrix)
+        if positives.shape[0] == 0:
+            return np.zeros((0, self.config.factors), np.float32)
+        engine = self._solver()
+        with _single_threaded_blas():
+            users = engine.recalculate_user(np.arange(positives.shape[0]), positives)
+        return np.ascontiguousarray(np.atleast_2d(users), dtype=np.float32)
+
+    def _state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        return {"item_factors": self.item_factors_}, {}
+
+    def _restore(self, arrays: dict[str, np.ndarray], extra: dict[str, Any]) -> None:
+        self.item_factors_ = np.ascontiguousarray(arrays["item_factors"], dtype=np.float32)
+        self._engine = None
+
+
+# -- BPR ----------------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class BPRConfig(ModelConfig):
+    """Bayesian personalised ranking (defaults chosen with ``bench/mf_defaults.py``).
+
+    ``factors``: vector dimension (implicit adds one more column for the item bias).
+    ``learning_rate``, ``regularization``, ``iterations``: implicit's SGD options (epochs over
+    the interactions). ``verify_negative_samples``: resample negatives the user has watched.
+    ``fold_in_steps``: Newton-like steps of :func:`bpr_fold_in` per user. ``num_threads``: 1 by
+    default because implicit's BPR is lock-free ("Hogwild") SGD: with more threads the updates
+    race and the same seed no longer gives the same model.
+    """
+
+    factors: int = 64
+    learning_rate: float = 0.01
+    regularization: float = 0.01
+    iterations: int = 100
+    verify_negative_samples: bool = True
+    fold_in_steps: int = 10
+    num_threads: int = 1
+
+    def __post_init__(self) -> None:
+        _check_positive(self, "factors", "iterations", "learning_rate")
+        _check_positive(self, "regularization", "fold_in_steps", "num_threads", allow_zero=True)
+
+
+class BPR(Recommender):
+    """BPR matrix factorisation; scores carry the learned item bias.
+
+    implicit stores the bias as a last factor column (with a constant 1 on the user side);
+    :meth:`item_vectors` returns the factor part, :meth:`item_bias` the bias, and :meth:`score`
+    adds them back, so rankings equal implicit's own ``user · item`` on the full columns.
+    Items without training interactions (their factors stay zero in implicit) get the lowest
+    learned bias, so they never outrank an item the model knows, all else being equal.
+    """
+
+    kind = "bpr"
+    Config = BPRConfig
+    config: BPRConfig
+    dot_product = False  # the bias term is not part of the vectors
+
+    def __init__(self, config: BPRConfig | None = None, **options: Any) -> None:
+        super().__init__(config, **options)
+        self.progress: ProgressCallback | None = None
+
+    def _fit(self, dataset: Dataset, validation: Any) -> None:
+        from implicit.cpu.bpr import BayesianPersonalizedRanking
+
+        c = self.config
+        positives = _binary_rows(dataset.interactions)
+        progress = self.progress
+        total = positives.nnz
+
+        def report(epoch: int, _elapsed: float, correct: int, skipped: int) -> None:
+            if progress is not None:
+                error = 1.0 - correct / max(total - skipped, 1)  # training ranking error
+                progress(epoch + 1, c.iterations, error, None)
+
+        with _single_threaded_blas():
+            engine = BayesianPersonalizedRanking(
+                factors=c.factors,
+                learning_rate=c.learning_rate,
+                regularization=c.regularization,
+                iterations=c.iterations,
+                num_threads=c.num_threads,
+                verify_negative_samples=c.verify_negative_samples,
+                random_state=c.seed,
+            )
+            engine.fit(positives, show_progress=False, callback=report)
+        full = np.asarray(engine.item_factors, dtype=np.float32)
+        counts = np.bincount(positives.indices, minlength=dataset.n_items).astype(np.float32)
+        bias = full[:, -1].copy()
+        known = counts > 0
+        if known.any() and not known.all():
+            bias[~known] = bias[known].min()
+        self.item_factors_ = np.ascontiguousarray(full[:, :-1])
+        self.item_bias_ = bias
+        self.item_counts_ = counts
+        #: Training users' factors (bias column dropped; in memory only, bundles fold users in).
+        self.user_factors_ = np.ascontiguousarray(
+            np.asarray(engine.user_factors, dtype=np.float32)[:, :-1]
+        )
+
+    def item_vectors(self) -> np.ndarray:
+        """``(n_items, factors)`` float32: the factor part, without the bias column."""
+        self._require_fitted()
+        return self.item_factors_
+
+    def item_bias(self) -> np.ndarray:
+        """``(n_items,)`` float32 learned item bias (added to every user's scores)."""
+        self._require_fitted()
+        return self.item_bias_
+
+    def user_vectors(self, histories: Histories) -> np.ndarray:
+        """``(n, factors)`` BPR fold-in on the fixed item side (empty history → 0: bias only)."""
+        self._require_fitted()
+        matrix, _ = as_histories(histories, self.n_items)
+        return bpr_fold_in(
+            _binary_rows(matrix),
+            self.item_factors_,
+            self.item_bias_,
+            self.item_counts_,
+            self.config.regularization,
+            self.config.fold_in_steps,
+        )
+
+    def score(self, histories: Histories) -> np.ndarray:
+        """``(n, n_items)``: ``user_vectors @ item_vectors.T + item_bias``."""
+        self._require_fitted()
+        return self.user_vectors(histories) @ self.item_factors_.T + self.item_bias_
+
+    def _state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        return {
+            "item_factors": self.item_factors_,
+            "item_bias": self.item_bias_,
+            "item_counts": self.item_counts_,
+        }, {}
+
+    def _restore(self, arrays: dict[str, np.ndarray], extra: dict[str, Any]) -> None:
+        self.item_factors_ = np.ascontiguousarray(arrays["item_factors"], dtype=np.float32)
+        self.item_bias_ = np.asarray(arrays["item_bias"], dtype=np.float32)
+        self.item_counts_ = np.asarray(arrays["item_counts"], dtype=np.float32)
+
+
+def bpr_fold_in(
+    histories: sp.csr_matrix,
+    factors: np.ndarray,
+    bias: np.ndarray,
+    counts: np.ndarray,
+    regularization: float,
+    steps: int,
+    block_cells: int = FOLD_IN_BLOCK_CELLS,
+) -> np.ndarray:
+    """User vectors that maximise BPR's objective on fixed item factors: ``(n, factors)``.
+
+    For a user with watched set ``H`` the objective is the one implicit's SGD optimises for that
+    user, with its sampling replaced by the exact expectation::
+
+        f(u) = mean_{i∈H} Σ_{j∉H} w_j log σ(u·(y_i − y_j) + b_i − b_j) − (λ/2)‖u‖²
+
+    with negatives weighted by training popularity, ``w_j ∝ counts_j`` (implicit draws a negative
+    as a random interaction's item and skips the user's own). ``f`` is concave; each step moves
+    ``u ← u + M⁻¹ ∇f(u)`` with ``M = ¼·E[(y_i − y_j)(y_i − y_j)ᵀ] + λI``, Böhning's bound on the
+    curvature of the logistic loss, so every step increases ``f`` (minorise-maximise: no learning
+    rate, no line search) and a handful of steps from ``u = 0`` get close to the optimum.
+
+    Deterministic, and each user's result is independent of the other users in the call. Work
+    is ``O(|H| × n_items)`` per user and step, in blocks of at most ``block_cells`` cells.
+    ``histories`` must be binary CSR with sorted indices (see :func:`_binary_rows`).
+    """
+    n_users, d = histories.shape[0], factors.shape[1]
+    n_items = factors.shape[0]
+    out = np.zeros((n_users, d), np.float32)
+    lengths = np.diff(histories.indptr)
+    y = factors.astype(np.float64)
+    weights = counts.astype(np.float64)
+    moments = (weights.sum(), weights @ y, (y * weights[:, None]).T @ y)
+    chunk = max(1, block_cells // max(n_items, 1))
+    for block in _user_blocks(lengths, chunk):
+        block = block[lengths[block] > 0]
+        if len(block):
+            out[block] = _fold_in_block(
+                histories[block], y, bias, weights, moments, regularization, steps, chunk
+            )
+    return out
+
+
+def _fold_in_block(
+    histories: sp.csr_matrix,
+    y: np.ndarray,
+    bias: np.ndarray,
+    weights: np.ndarray,
+    moments: tuple[float, np.ndarray, np.ndarray],
+    regularization: float,
+    steps: int,
+    chunk: int,
+) -> np.ndarray:
+    """:func:`bpr_fold_in` for users with non-empty histories, interactions in chunks."""
+    n_users, n_items = histories.shape
+    lengths = np.diff(histories.indptr)
+    rows = np.repeat(np.arange(n_users), lengths)
+    items = histories.indices.astype(np.int64)
+    mass = moments[0] - np.bincount(rows, weights=weights[items], minlength=n_users)
+    active = mass > 1e-12  # a user who watched every trained item has no negatives: u = 0
+    scale = np.where(active, mass, 1.0)
+    negatives = np.broadcast_to(weights.astype(np.float32), (n_users, n_items)).copy()
+    negatives[rows, items] = 0.0
+    negatives /= scale[:, None].astype(np.float32)
+    precision = _bohning_inverse(y, histories, weights, moments, scale, regularization)
+    indicator = sp.csr_matrix(
+        (np.ones(len(rows)), (rows, np.arange(len(rows)))), shape=(n_users, len(rows))
+    )
+    u = np.zeros((n_users, y.shape[1]))
+    for _ in range(steps):
+        scores = (u @ y.T + bias).astype(np.float32)  # (b, n_items)
+        pull = np.empty(len(rows))  # Σ_j w_j σ(x_j − x_i) for each positive i
+        push = np.zeros((n_users, n_items))  # Σ_i w_j σ(x_j − x_i) for each negative j
+        for start in range(0, len(rows), chunk):
+            r, i = rows[start : start + chunk], items[start : start + chunk]
+            pair = expit(scores[r] - scores[r, i][:, None]) * negatives[r]  # (chunk, n_items)
+            pull[start : start + chunk] = pair.sum(axis=1, dtype=np.float64)
+            push += indicator[:, start : start + chunk] @ pair
+        grad = (indicator @ (y[items] * pull[:, None]) - push @ y) / lengths[:, None]
+        grad -= regularization * u
+        grad[~active] = 0.0
+        u += np.einsum("bij,bj->bi", precision, grad)
+    return u.astype(np.float32)
+
+
+def _user_blocks(lengths: np.ndarray, max_rows: int) -> Iterator[np.ndarray]:
+    """Consecutive user ranges whose histories hold at most ``max_rows`` items (≥ 1 user)."""
+    start, n = 0, len(lengths)
+    while start < n:
+        stop, rows = start, 0
+        while stop < n and (stop == start or rows + lengths[stop] <= max_rows):
+            rows += lengths[stop]
+            stop += 1
+        yield np.arange(start, stop)
+        start = stop
+
+
+def _bohning_inverse(
+    y: np.ndarray,
+    histories: sp.csr_matrix,
+    weights: np.ndarray,
+    moments: tuple[float, np.ndarray, np.ndarray],
+    scale: np.ndarray,
+    regularization: float,
+) -> np.ndarray:
+    """``(b, d, d)`` inverses of ``¼·E[(y_i − y_j)(y_i − y_j)ᵀ] + λI``, one per user.
+
+    ``E`` is over ``i`` uniform on the history and ``j`` from the user's negative distribution;
+    the negative moments are the catalog's minus the user's own items, so no ``n_items``-sized
+    work is needed per user.
+    """
+    _, mean_all, second_all = moments
+    d = y.shape[1]
+    ridge = max(regularization, 1e-6) * np.eye(d)
+    out = np.empty((histories.shape[0], d, d))
+    for b in range(histories.shape[0]):
+        watched = histories.indices[histories.indptr[b] : histories.indptr[b + 1]]
+        own, w = y[watched], weights[watched]
+        neg_mean = (mean_all - w @ own) / scale[b]
+        neg_second = (second_all - (own * w[:, None]).T @ own) / scale[b]
+        pos_mean = own.mean(axis=0)
+        moment = (
+            own.T @ own / len(own)
+            - np.outer(pos_mean, neg_mean)
+            - np.outer(neg_mean, pos_mean)
+            + neg_second
+        )
+        out[b] = np.linalg.inv(0.25 * moment + ridge)
+    return out

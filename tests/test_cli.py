@@ -1,0 +1,167 @@
+"""The command line as scripts use it: JSON contracts, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from tastespace.cli import app
+
+runner = CliRunner()
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    """Run the real console entry point (errors → exit 2, no traceback)."""
+    return subprocess.run(
+        [sys.executable, "-m", "tastespace", *args], capture_output=True, text=True, timeout=300
+    )
+
+
+@pytest.fixture(scope="module")
+def catalog_csv(tmp_path_factory):
+    """Interactions + item features with real-looking titles and planted co-watching."""
+    root = tmp_path_factory.mktemp("csv")
+    titles = {
+        1: ("Toy Story (1995)", "Animation|Children"),
+        2: ("Toy Story 2 (1999)", "Animation"),
+        3: ("Heat (1995)", "Action|Crime"),
+        4: ("Heat (2013)", "Drama"),
+        5: ("Casino (1995)", "Crime|Drama"),
+        6: ("Aladdin (1992)", "Animation|Musical"),
+    }
+    (root / "items.csv").write_text(
+        "item_id,title,genres\n" + "".join(f'{i},"{t}",{g}\n' for i, (t, g) in titles.items())
+    )
+    rows = []
+    for user in range(60):
+        group = [1, 2, 6] if user % 2 else [3, 5, 4]
+        rows += [f"u{user},{item},5,{1000 + k}" for k, item in enumerate(group)]
+    (root / "ratings.csv").write_text("user_id,item_id,rating,timestamp\n" + "\n".join(rows) + "\n")
+    return root
+
+
+@pytest.fixture(scope="module")
+def bundle(catalog_csv, tmp_path_factory):
+    out = tmp_path_factory.mktemp("bundle") / "ease"
+    result = runner.invoke(
+        app,
+        [
+            "fit",
+            "--model",
+            "ease",
+            "--data",
+            str(catalog_csv / "ratings.csv"),
+            "--item-features",
+            str(catalog_csv / "items.csv"),
+            "--out",
+            str(out),
+            "-p",
+            "l2=1",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_version():
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and "tastespace" in result.output
+
+
+def test_data_info_json_has_integer_counts():
+    result = runner.invoke(app, ["data", "info", "synthetic:tiny", "--json"])
+    info = json.loads(result.output)
+    assert info["users"] == 300 and info["items"] == 200 and isinstance(info["interactions"], int)
+
+
+def test_bad_input_is_one_line_exit_2(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("user,item,rating\n1,2,5\n1,3,five\n")
+    done = run("data", "info", str(bad))
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert "bad.csv" in done.stderr and "line 3" in done.stderr
+
+
+def test_similar_by_fuzzy_title_json(bundle):
+    result = runner.invoke(app, ["similar", str(bundle), "Toy Story", "-k", "2", "--json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.output)
+    assert payload["item"]["title"] == "Toy Story (1995)"
+    assert {item["id"] for item in payload["similar"]} == {2, 6}
+
+
+def test_recommend_for_fresh_history_json(bundle):
+    result = runner.invoke(
+        app, ["recommend", str(bundle), "-H", "Toy Story (1995)", "-H", "2", "-k", "1", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    line = json.loads(result.output)
+    assert line["user"] == "you" and line["items"] == [6] and len(line["scores"]) == 1
+
+
+def test_recommend_history_file_batch(bundle, tmp_path):
+    users = tmp_path / "users.jsonl"
+    users.write_text(
+        '{"user": "a", "history": ["Heat (1995)", 5]}\n\n{"user": "b", "history": [1]}\n'
+    )
+    result = runner.invoke(
+        app, ["recommend", str(bundle), "--history-file", str(users), "-k", "2", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(x) for x in result.output.strip().splitlines()]
+    assert [x["user"] for x in lines] == ["a", "b"]
+    assert lines[0]["items"][0] == 4 and 1 not in lines[1]["items"]
+
+
+def test_recommend_errors(bundle, tmp_path):
+    ambiguous = run("recommend", str(bundle), "-H", "Heat")
+    assert (
+        ambiguous.returncode == 2
+        and "Heat (1995)" in ambiguous.stderr
+        and "Heat (2013)" in ambiguous.stderr
+    )
+    unknown = run("recommend", str(bundle), "-H", "Casablanca")
+    assert unknown.returncode == 2 and "Casablanca" in unknown.stderr
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text('{"user": "a", "history": [1]}\nnot json\n')
+    bad_file = run("recommend", str(bundle), "--history-file", str(broken))
+    assert bad_file.returncode == 2 and "broken.jsonl:2" in bad_file.stderr
+    neither = run("recommend", str(bundle))
+    assert neither.returncode == 2 and "--history" in neither.stderr
+
+
+def test_fit_neural_with_flags_and_unknown_option(tmp_path):
+    out = tmp_path / "neural"
+    result = runner.invoke(
+        app,
+        [
+            "fit",
+            "--data",
+            "synthetic:tiny",
+            "--out",
+            str(out),
+            "--epochs",
+            "2",
+            "--dim",
+            "8",
+            "--genre-dim",
+            "2",
+            "-p",
+            "hidden=16",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["kind"] == "neural" and manifest["config"]["genre_dim"] == 2
+    typo = run("fit", "--data", "synthetic:tiny", "--out", str(tmp_path / "x"), "-p", "dimm=3")
+    assert typo.returncode == 2 and "dimm" in typo.stderr
+
+
+def test_missing_bundle_is_a_clear_error(tmp_path):
+    done = run("similar", str(tmp_path / "nothing"), "Toy Story")
+    assert done.returncode == 2 and "not a tastespace bundle" in done.stderr
