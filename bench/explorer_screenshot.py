@@ -38,7 +38,14 @@ def train(folder: Path, epochs: int) -> list[Path]:
     return out
 
 
-def shoot(bundles: list[Path], out: Path, watch: list[str], width: int, height: int) -> None:
+def shoot(
+    bundles: list[Path],
+    out: Path,
+    watch: list[str],
+    size: tuple[int, int],
+    method: str,
+    zoom: int = 0,
+) -> None:
     from playwright.sync_api import sync_playwright
 
     from tastespace.serve.app import create_app
@@ -47,10 +54,16 @@ def shoot(bundles: list[Path], out: Path, watch: list[str], width: int, height: 
     args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
     with serving(create_app(bundles)) as url, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=args)
-        page = browser.new_page(viewport={"width": width, "height": height})
-        page.set_default_timeout(60_000)
+        page = browser.new_page(viewport={"width": size[0], "height": size[1]})
+        page.set_default_timeout(600_000)
         page.goto(url)
         page.wait_for_selector("body[data-map-ready='1']")
+        if method != "pca":
+            page.select_option("#method", method)
+            page.wait_for_function(
+                "(m) => document.getElementById('map-status').textContent.includes(m)",
+                arg=method.upper(),
+            )
         for title in watch:
             page.fill("#search", "")
             page.type("#search", title.split(" (")[0], delay=10)
@@ -64,6 +77,8 @@ def shoot(bundles: list[Path], out: Path, watch: list[str], width: int, height: 
             page.select_option("#compare-model", index=1)
             page.wait_for_selector("#compare-neighbours li")
         page.wait_for_selector("#recommendations li")
+        for _ in range(zoom):
+            page.click("#zoom-in")
         time.sleep(0.5)
         page.screenshot(path=str(out))
         browser.close()
@@ -77,13 +92,15 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=60, help="Neural epochs when training.")
     parser.add_argument("--watch", action="append", help="Titles for the watch list.")
     parser.add_argument("--size", default="1440x900", help="Viewport WIDTHxHEIGHT.")
+    parser.add_argument("--method", default="pca", choices=("pca", "tsne", "umap"))
+    parser.add_argument("--zoom", type=int, default=0, help="Clicks on the map's zoom-in button.")
     args = parser.parse_args()
     watch = args.watch or ["Toy Story (1995)", "Heat (1995)"]
     width, height = (int(x) for x in args.size.split("x"))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="tastespace-shot-") as scratch:
         bundles = args.bundles or train(Path(scratch), args.epochs)
-        shoot(bundles, args.out, watch, width, height)
+        shoot(bundles, args.out, watch, (width, height), args.method, args.zoom)
 
 
 if __name__ == "__main__":

@@ -164,8 +164,9 @@ def main(argv: list[str] | None = None) -> None:
             models,
             seeds=tuple(range(args.seeds)),
             n_heldout=args.n_heldout,
-            progress=lambda line: print(f"  [{time.perf_counter() - started:5.0f} s] {line}",
-                                        file=sys.stderr, flush=True),
+            progress=lambda line, started=started: print(
+                f"  [{time.perf_counter() - started:5.0f} s] {line}", file=sys.stderr, flush=True
+            ),
         )
         print(f"\n### {dataset.name}\n\n{markdown_table(board)}\n")
         print("\n".join(summary_lines(board)) + "\n", flush=True)
@@ -175,8 +176,9 @@ def main(argv: list[str] | None = None) -> None:
             print(f"chart → {plot_leaderboard(board, args.png.format(name=name))}")
         documents.append(board.to_json())
     if args.json:
-        Path(args.json).write_text(json.dumps({"machine": machine(), "boards": documents},
-                                              indent=1, default=str))
+        Path(args.json).write_text(
+            json.dumps({"machine": machine(), "boards": documents}, indent=1, default=str)
+        )
 
 
 if __name__ == "__main__":

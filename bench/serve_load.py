@@ -14,7 +14,9 @@ What it does:
 4. prints, per endpoint and overall: requests, errors, throughput, p50 / p90 / p99 / max latency.
 
 Latency is measured in the client, from sending the request to having parsed the response, so it
-includes HTTP and JSON on both sides. Client and server share the machine's cores (2 here):
+includes HTTP and JSON on both sides. CPU seconds used by the server and the client during the
+run are printed per request too: unlike latency, they do not depend on what else the machine
+is doing. Client and server share the machine's cores (2 here):
 ``--server-cpus`` / ``--client-cpus`` pin them (Linux) for steadier numbers. Target (issue 5):
 0 errors and p99 < 50 ms on 2 cores.
 
@@ -33,6 +35,7 @@ import json
 import os
 import platform
 import random
+import resource
 import socket
 import subprocess
 import sys
@@ -66,7 +69,9 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_server(bundle: Path, port: int, cpus: str | None) -> tuple[subprocess.Popen, IO[bytes]]:
+def start_server(
+    bundle: Path, port: int, cpus: str | None, threads: int = 1, workers: int = 1
+) -> tuple[subprocess.Popen, IO[bytes]]:
     command = [
         sys.executable,
         "-c",
@@ -77,6 +82,10 @@ def start_server(bundle: Path, port: int, cpus: str | None) -> tuple[subprocess.
         "127.0.0.1",
         "--port",
         str(port),
+        "--threads",
+        str(threads),
+        "--workers",
+        str(workers),
     ]
     if cpus:
         command = ["taskset", "-c", cpus, *command]
@@ -101,6 +110,33 @@ async def wait_ready(
     raise SystemExit(f"server did not answer /healthz within {timeout:.0f} s")
 
 
+def process_cpu(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` and its live children (uvicorn workers), from
+    Linux /proc; NaN elsewhere."""
+    stats: dict[int, tuple[int, float]] = {}  # pid -> (parent pid, cpu seconds)
+    for entry in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = entry.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks = int(fields[11]) + int(fields[12])
+        stats[int(entry.parent.name)] = (int(fields[1]), ticks / os.sysconf("SC_CLK_TCK"))
+    if pid not in stats:
+        return float("nan")
+    tree, frontier = {pid}, [pid]
+    while frontier:
+        parent = frontier.pop()
+        children = [p for p, (pp, _) in stats.items() if pp == parent and p not in tree]
+        tree.update(children)
+        frontier.extend(children)
+    return sum(stats[p][1] for p in tree)
+
+
+def own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def make_requests(ids: list, n: int, seed: int) -> list[tuple[str, str, dict | None]]:
     """(endpoint label, path, JSON body) for ``n`` requests: alternating recommend / similar."""
     rng = random.Random(seed)
@@ -114,33 +150,86 @@ def make_requests(ids: list, n: int, seed: int) -> list[tuple[str, str, dict | N
     return out
 
 
+class RawConnection:
+    """A minimal keep-alive HTTP/1.1 client connection (asyncio streams).
+
+    Why not httpx for the load: on a 2-core machine the client competes with the server for
+    CPU, and httpx spends ~3 ms of CPU per request; this spends a small fraction of that, so
+    the numbers describe the server. ``--client httpx`` runs the same load through httpx.
+    """
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def request(self, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        assert self.reader is not None
+        head = (
+            f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        )
+        self.writer.write(head.encode() + body)
+        header = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(header[9:12])
+        length = 0
+        for line in header.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+            elif name.strip().lower() == b"connection" and value.strip().lower() == b"close":
+                self.writer = None  # the server hangs up after this response
+        payload = await self.reader.readexactly(length)
+        return status, payload
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
 async def run_load(
-    base: str, requests: list, concurrency: int, max_seconds: float
+    base: str, requests: list, concurrency: int, max_seconds: float, client_kind: str = "raw"
 ) -> tuple[dict[str, list[float]], dict[str, int], float]:
     import httpx
 
     latencies: dict[str, list[float]] = {"recommend": [], "similar": []}
     errors: dict[str, int] = {"recommend": 0, "similar": 0}
     queue = iter(requests)
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    host, port = base.removeprefix("http://").split(":")
     deadline = time.perf_counter() + max_seconds
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
 
+        async def send(conn: RawConnection, path: str, body: dict | None) -> tuple[int, bytes]:
+            if client_kind == "httpx":
+                response = await (
+                    client.get(path) if body is None else client.post(path, json=body)
+                )
+                return response.status_code, response.content
+            if body is None:
+                return await conn.request("GET", path)
+            return await conn.request("POST", path, json.dumps(body).encode())
+
         async def worker() -> None:
-            for label, path, body in queue:
-                if time.perf_counter() > deadline:
-                    return
-                started = time.perf_counter()
-                try:
-                    if body is None:
-                        response = await client.get(path)
-                    else:
-                        response = await client.post(path, json=body)
-                    ok = response.status_code == 200 and response.json()["items"]
-                except Exception:  # noqa: BLE001 - count every failure as an error
-                    ok = False
-                latencies[label].append(time.perf_counter() - started)
-                errors[label] += not ok
+            conn = RawConnection(host, int(port))
+            try:
+                for label, path, body in queue:
+                    if time.perf_counter() > deadline:
+                        return
+                    started = time.perf_counter()
+                    try:
+                        status, payload = await asyncio.wait_for(send(conn, path, body), 30)
+                        ok = status == 200 and bool(json.loads(payload)["items"])
+                    except Exception:  # noqa: BLE001 - count every failure as an error
+                        ok = False
+                        await conn.close()
+                        conn = RawConnection(host, int(port))
+                    latencies[label].append(time.perf_counter() - started)
+                    errors[label] += not ok
+            finally:
+                await conn.close()
 
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
@@ -177,27 +266,36 @@ async def main_async(args: argparse.Namespace, bundle: Path) -> None:
     ids = json.loads((bundle / "manifest.json").read_text())["item_ids"]["ids"]
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    server, log = start_server(bundle, port, args.server_cpus)
+    server, log = start_server(bundle, port, args.server_cpus, args.threads, args.workers)
     try:
         async with httpx.AsyncClient() as probe:
             started = time.perf_counter()
             await wait_ready(probe, base, server, log)
             print(f"server up in {time.perf_counter() - started:.1f} s on {base}", flush=True)
-        await run_load(base, make_requests(ids, args.warmup, seed=1), args.concurrency, 60)
+        warmup = make_requests(ids, args.warmup, seed=1)
+        await run_load(base, warmup, args.concurrency, 60, args.client)
         requests = make_requests(ids, args.requests, seed=0)
+        server_cpu, client_cpu = process_cpu(server.pid), own_cpu()
         latencies, errors, elapsed = await run_load(
-            base, requests, args.concurrency, args.max_seconds
+            base, requests, args.concurrency, args.max_seconds, args.client
         )
+        server_cpu, client_cpu = process_cpu(server.pid) - server_cpu, own_cpu() - client_cpu
     finally:
         server.terminate()
         server.wait(10)
     sent = sum(len(v) for v in latencies.values())
     print(
         f"\n{sent:,} requests ({args.concurrency} in flight) in {elapsed:.1f} s — "
-        f"{len(ids):,}-item catalog, 1 uvicorn worker, {os.cpu_count()} CPUs, "
+        f"{len(ids):,}-item catalog, --workers {args.workers} --threads {args.threads}, "
+        f"{args.client} client, {os.cpu_count()} CPUs, "
         f"Python {platform.python_version()}, load average before: {args.load_before}\n"
     )
     report(latencies, errors, elapsed)
+    print(
+        f"\nCPU per request: server {server_cpu / sent * 1000:.2f} ms "
+        f"(≈ {sent / server_cpu:,.0f} req/s per busy core), "
+        f"client {client_cpu / sent * 1000:.2f} ms"
+    )
 
 
 def main() -> None:
@@ -208,6 +306,11 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--warmup", type=int, default=500)
     parser.add_argument("--max-seconds", type=float, default=300.0, help="Stop sending after.")
+    parser.add_argument(
+        "--client", choices=("raw", "httpx"), default="raw", help="HTTP client for the load."
+    )
+    parser.add_argument("--threads", type=int, default=1, help="Server's --threads.")
+    parser.add_argument("--workers", type=int, default=1, help="Server's --workers.")
     parser.add_argument("--server-cpus", help="taskset CPU list for the server, e.g. 0")
     parser.add_argument("--client-cpus", help="taskset CPU list for this client, e.g. 1")
     args = parser.parse_args()

@@ -220,9 +220,9 @@ def test_map_columns_and_caching(client, tiny):
     assert (body["model"], body["method"], body["total"]) == ("neural", "pca", n)
     assert body["ids"] == tiny.item_ids.raws(np.arange(n)) and body["titles"] == tiny.titles()
     xy = np.array([body["x"], body["y"]])
-    assert (
-        xy.shape == (2, n) and np.abs(xy).max() == pytest.approx(1.0) and xy.std(axis=1).min() > 0
-    )
+    assert xy.shape == (2, n) and xy.std(axis=1).min() > 0
+    core = np.percentile(xy, [2, 98], axis=1)  # the central 96 % fills [-1, 1]
+    assert np.abs(core).max() == pytest.approx(1.0, abs=1e-3)
     bags = tiny.items.bags["genres"]
     assert body["genres"] == list(bags.vocab)
     assert [body["genres"][g] for g in body["genre"]] == bags.first()
@@ -258,7 +258,7 @@ def test_pages_and_docs(client):
 def test_models_by_name_and_duplicate_folder_names(neural_bundle, tmp_path):
     import shutil
 
-    from tastespace.serve.app import bundle_names
+    from tastespace.serve.sessions import bundle_names
 
     copy = tmp_path / "neural"
     shutil.copytree(neural_bundle, copy)
@@ -286,3 +286,15 @@ def test_gzip_payload_is_the_json(client):
     body, zipped = cache.get(session, "pca")
     assert gzip.decompress(zipped) == body
     assert cache.get(session, "pca")[0] is body  # computed once
+
+
+def test_large_queries_run_on_the_thread_pool(client, monkeypatch):
+    """Catalogs above the inline limit take the worker-thread path, with the same answers."""
+    from tastespace.serve import app as app_module
+
+    inline = client.get("/api/items/3/similar", params={"k": 5}).json()
+    recommended = client.post("/api/recommend", json={"history": [1, 2], "k": 5}).json()
+    monkeypatch.setattr(app_module, "INLINE_MAX_ITEMS", 0)
+    assert client.get("/api/items/3/similar", params={"k": 5}).json() == inline
+    assert client.post("/api/recommend", json={"history": [1, 2], "k": 5}).json() == recommended
+    assert client.get("/api/items/987654/similar").status_code == 404

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -34,6 +36,22 @@ def serve(
     max_body_bytes: Annotated[
         int, typer.Option(help="Refuse request bodies larger than this (413).", min=1024)
     ] = 1_000_000,
+    threads: Annotated[
+        int,
+        typer.Option(
+            help="Compute threads per request (BLAS, torch). 1 serves many small requests "
+            "fastest; raise it for few, large ones.",
+            min=1,
+        ),
+    ] = 1,
+    workers: Annotated[
+        int,
+        typer.Option(
+            help="Server processes (each loads the bundles). More than 1 uses more cores.",
+            min=1,
+            max=64,
+        ),
+    ] = 1,
     log_level: Annotated[
         str, typer.Option(help=f"uvicorn log level: {', '.join(LOG_LEVELS)}.")
     ] = "warning",
@@ -48,10 +66,8 @@ def serve(
 
       tastespace serve runs/neural runs/ease --port 8080
     """
-    import uvicorn
-
     from tastespace.errors import ConfigError
-    from tastespace.serve.app import create_app
+    from tastespace.serve.threads import limit_threads
 
     if log_level not in LOG_LEVELS:
         raise ConfigError(f"--log-level must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}")
@@ -62,11 +78,35 @@ def serve(
             "unless that is what you want",
             highlight=False,
         )
-    app = create_app(bundles, max_body_bytes=max_body_bytes)
+    limit_threads(threads)  # before numpy / torch load: their pools start small
+    import uvicorn
+
+    from tastespace.serve.app import SETTINGS_VARIABLE, create_app
+    from tastespace.serve.sessions import bundle_names
+
+    app = create_app(bundles, max_body_bytes=max_body_bytes)  # also checks every bundle loads
+    limit_threads(threads)  # and again for anything that sized its pool at import
     shown = f"[{host}]" if ":" in host else host
     console.print(
         f"serving {', '.join(app.state.sessions)} on http://{shown}:{port}/ "
-        f"(API docs at /docs; Ctrl+C stops)",
+        f"with {workers} worker{'s' if workers > 1 else ''} (API docs at /docs; Ctrl+C stops)",
         highlight=False,
     )
-    uvicorn.run(app, host=host, port=port, log_level=log_level)
+    if workers == 1:
+        uvicorn.run(app, host=host, port=port, log_level=log_level)
+        return
+    del app  # each worker loads its own copy
+    settings = {
+        "bundles": {name: str(path.resolve()) for name, path in bundle_names(bundles).items()},
+        "max_body_bytes": max_body_bytes,
+        "threads": threads,
+    }
+    os.environ[SETTINGS_VARIABLE] = json.dumps(settings)
+    uvicorn.run(
+        "tastespace.serve.app:app_from_environment",
+        factory=True,
+        workers=workers,
+        host=host,
+        port=port,
+        log_level=log_level,
+    )

@@ -24,8 +24,8 @@ MAX_CANDIDATES = 10
 class AmbiguousItemError(UnknownIdError):
     """A query matched several items; ``candidates`` holds (index, title) pairs."""
 
-    def __init__(self, query: str, candidates: list[tuple[int, str]]) -> None:
-        listing = "; ".join(f"{title} [{index}]" for index, title in candidates)
+    def __init__(self, query: str, candidates: list[tuple[int, str]], raw_ids: list[Any]) -> None:
+        listing = "; ".join(f"{title} [id {raw}]" for (_, title), raw in zip(candidates, raw_ids))
         super().__init__(f"{query!r} matches several items: {listing} — be more specific")
         self.candidates = candidates
 
@@ -61,13 +61,18 @@ class ItemResolver:
             if len(hits) == 1:
                 return hits[0]
             if len(hits) > 1:
-                raise AmbiguousItemError(text, [(k, self.titles[k]) for k in hits[:MAX_CANDIDATES]])
+                raise self._ambiguous(text, hits[:MAX_CANDIDATES])
         candidates = self.search(text, limit=MAX_CANDIDATES)
         if len(candidates) == 1:
             return candidates[0]
         if candidates:
-            raise AmbiguousItemError(text, [(k, self.titles[k]) for k in candidates])
+            raise self._ambiguous(text, candidates)
         raise UnknownIdError(f"no item matches {text!r} (not a known id or title)")
+
+    def _ambiguous(self, text: str, indices: list[int]) -> AmbiguousItemError:
+        return AmbiguousItemError(
+            text, [(k, self.titles[k]) for k in indices], self.item_ids.raws(indices)
+        )
 
     def search(self, text: str, limit: int = 20) -> list[int]:
         """Items whose title contains ``text`` (all words), else the closest fuzzy matches."""
@@ -76,7 +81,16 @@ class ItemResolver:
             return []
         contains = [k for k, t in enumerate(self._normal_titles) if all(w in t for w in words)]
         if contains:
-            contains.sort(key=lambda k: (len(self._normal_titles[k]), k))
+            # Titles that start with the query first, then whole-word matches, then shorter titles.
+            query = " ".join(words)
+            contains.sort(
+                key=lambda k: (
+                    not self._normal_titles[k].startswith(query),
+                    not re.search(rf"\b{re.escape(words[0])}\b", self._normal_titles[k]),
+                    len(self._normal_titles[k]),
+                    k,
+                )
+            )
             return contains[:limit]
         query = _normal(text)
         seen: dict[int, None] = {}

@@ -304,7 +304,9 @@ def run_leaderboard(
             if row.error is not None:
                 continue
             if progress is not None:
-                progress(f"seed {seed}: {contender.name}")
+                points = len(contender.grid_points())
+                grid = f" ({points} grid points)" if points > 1 else ""
+                progress(f"seed {seed}: {contender.name}{grid}")
             try:
                 run, method = _run_one(contender, split, int(seed), cutoffs, genres)
             except (ImportError, TastespaceError) as err:

@@ -64,7 +64,8 @@ class PeakMemory:
     """Context manager: ``start_mib``, ``peak_mib`` and ``delta_mib`` (peak − start) of a block.
 
     ``method`` says how the peak was measured (see the module docstring); with ``"unavailable"``
-    (no ``/proc``) every figure is NaN.
+    (no ``/proc``) every figure is NaN. Not re-entrant: the high-water mark is per process, so
+    a ``PeakMemory`` opened inside another resets the outer one's peak.
     """
 
     def __init__(self, interval: float = 0.01) -> None:

@@ -131,7 +131,7 @@ def neighbour_matrix(vectors: np.ndarray, k: int) -> sp.csr_matrix:
 def knn_scores(
     histories: sp.csr_matrix, vectors: np.ndarray, neighbours: sp.csr_matrix | None
 ) -> np.ndarray:
-    """``score_j = Σ_{i∈h} S_ij`` as one sparse product (all cosines when ``neighbours`` is None)."""
+    """``score_j = Σ_{i∈h} S_ij``, one sparse product (every cosine when ``neighbours`` is None)."""
     binary = (histories > 0).astype(np.float32)
     if neighbours is None:
         unit = normalize_rows(vectors)
@@ -148,12 +148,15 @@ class ItemEmbeddingConfig(ModelConfig):
 
     ``scoring``: ``"pooled"`` (mean history vector · item vector; a dot-product model) or
     ``"knn"`` (sum of cosines to the history's items). ``neighbors``: how many nearest items each
-    item keeps for ``knn`` (0 = all of them).
+    item keeps for ``knn`` (0 = all of them). ``normalize``: store unit-length item vectors, so
+    pooled scores are cosines; without it rare items, whose vectors are long, swamp the
+    rankings (ml-100k: Recall@20 0.02 vs 0.34 for PPMI-SVD, see ``bench/cooccurrence_defaults``).
     """
 
     dim: int = 64
     scoring: Scoring = "pooled"
     neighbors: int = 100
+    normalize: bool = True
 
     def __post_init__(self) -> None:
         if self.dim < 1:
@@ -184,13 +187,16 @@ class ItemEmbeddingModel(Recommender):
             raise DataError(
                 f"{type(self).__name__} produced non-finite vectors; lower lr or check the data"
             )
+        if self.config.normalize:
+            vectors = normalize_rows(vectors)
         self.vectors_ = np.ascontiguousarray(vectors, dtype=np.float32)
         self.vectors_.flags.writeable = False
         self._neighbours = None
         self._unit_cache = None
 
     def item_vectors(self) -> np.ndarray:
-        """``(n_items, dim)`` float32; items with no training data have zero vectors."""
+        """``(n_items, dim)`` float32 (unit rows when ``normalize``); items with no training
+        data have zero vectors."""
         self._require_fitted()
         assert self.vectors_ is not None
         return self.vectors_

@@ -44,7 +44,7 @@ import scipy.sparse as sp
 from scipy.special import expit
 
 from tastespace.data.dataset import Dataset
-from tastespace.errors import ConfigError, NotFittedError
+from tastespace.errors import ConfigError
 from tastespace.models.base import Recommender
 from tastespace.models.config import ModelConfig
 from tastespace.models.histories import Histories, as_histories
@@ -100,9 +100,9 @@ class ALSConfig(ModelConfig):
     counts, as in implicit). ``alpha``: confidence of a positive, ``C_ui = alpha × weight`` —
     implicit's convention, so with binary data the positives weigh ``alpha`` and the unobserved
     cells 1 (Hu et al.'s ``1 + α·r`` with ``α = alpha − 1``). ``iterations``: ALS sweeps.
-    ``num_threads``: implicit's threads; 1 by default so timings and results do not depend on the
-    machine (ALS itself is deterministic at any count — every user/item solve is independent — so
-    raise it, or pass 0 for all cores, to train faster).
+    ``num_threads``: implicit's threads (0 = all cores). 1 by default, as for BPR, so a fit
+    takes one core unless asked; unlike BPR, ALS gives identical factors at any thread count
+    (each user's and item's solve is independent), so raising it is safe for reproducibility.
     """
 
     factors: int = 128
@@ -170,8 +170,6 @@ class ALS(Recommender):
 
     def _solver(self) -> Any:
         """implicit's ALS holding our item factors: its ``recalculate_user`` is the fold-in."""
-        if getattr(self, "item_factors_", None) is None:
-            raise NotFittedError("ALS is not fitted; call fit() or load() first")
         if self._engine is None:
             from implicit.cpu.als import AlternatingLeastSquares
 
@@ -364,105 +362,90 @@ def bpr_fold_in(
     ``histories`` must be binary CSR with sorted indices (see :func:`_binary_rows`).
     """
     n_users, d = histories.shape[0], factors.shape[1]
-    n_items = factors.shape[0]
     out = np.zeros((n_users, d), np.float32)
-    lengths = np.diff(histories.indptr)
+    items32 = np.ascontiguousarray(factors, dtype=np.float32)
+    bias32 = np.asarray(bias, dtype=np.float32)
     y = factors.astype(np.float64)
     weights = counts.astype(np.float64)
-    moments = (weights.sum(), weights @ y, (y * weights[:, None]).T @ y)
-    chunk = max(1, block_cells // max(n_items, 1))
-    for block in _user_blocks(lengths, chunk):
-        block = block[lengths[block] > 0]
-        if len(block):
-            out[block] = _fold_in_block(
-                histories[block], y, bias, weights, moments, regularization, steps, chunk
-            )
+    moments = (weights @ y, (y * weights[:, None]).T @ y)
+    chunk = max(1, block_cells // max(factors.shape[0], 1))
+    for row in range(n_users):
+        watched = histories.indices[histories.indptr[row] : histories.indptr[row + 1]]
+        if len(watched) == 0:
+            continue
+        negatives = weights.copy()
+        negatives[watched] = 0.0
+        mass = negatives.sum()
+        if mass <= 0:  # the user watched every trained item: no negatives, u = 0
+            continue
+        precision = _bohning_inverse(y, watched, weights, moments, mass, regularization)
+        out[row] = _ascend(
+            items32,
+            bias32,
+            watched,
+            (negatives / mass).astype(np.float32),
+            precision,
+            regularization,
+            steps,
+            chunk,
+        )
     return out
 
 
-def _fold_in_block(
-    histories: sp.csr_matrix,
-    y: np.ndarray,
+def _ascend(
+    items: np.ndarray,
     bias: np.ndarray,
-    weights: np.ndarray,
-    moments: tuple[float, np.ndarray, np.ndarray],
+    watched: np.ndarray,
+    negatives: np.ndarray,
+    precision: np.ndarray,
     regularization: float,
     steps: int,
     chunk: int,
 ) -> np.ndarray:
-    """:func:`bpr_fold_in` for users with non-empty histories, interactions in chunks."""
-    n_users, n_items = histories.shape
-    lengths = np.diff(histories.indptr)
-    rows = np.repeat(np.arange(n_users), lengths)
-    items = histories.indices.astype(np.int64)
-    mass = moments[0] - np.bincount(rows, weights=weights[items], minlength=n_users)
-    active = mass > 1e-12  # a user who watched every trained item has no negatives: u = 0
-    scale = np.where(active, mass, 1.0)
-    negatives = np.broadcast_to(weights.astype(np.float32), (n_users, n_items)).copy()
-    negatives[rows, items] = 0.0
-    negatives /= scale[:, None].astype(np.float32)
-    precision = _bohning_inverse(y, histories, weights, moments, scale, regularization)
-    indicator = sp.csr_matrix(
-        (np.ones(len(rows)), (rows, np.arange(len(rows)))), shape=(n_users, len(rows))
-    )
-    u = np.zeros((n_users, y.shape[1]))
+    """``steps`` minorise-maximise steps for one user from ``u = 0`` (see :func:`bpr_fold_in`).
+
+    ``negatives`` is the user's negative distribution (zero on ``watched``). The
+    ``|H| × n_items`` matrix of pair weights ``σ(x_j − x_i)`` is built ``chunk`` rows at a time.
+    """
+    own = items[watched].astype(np.float64)
+    u = np.zeros(items.shape[1])
     for _ in range(steps):
-        scores = (u @ y.T + bias).astype(np.float32)  # (b, n_items)
-        pull = np.empty(len(rows))  # Σ_j w_j σ(x_j − x_i) for each positive i
-        push = np.zeros((n_users, n_items))  # Σ_i w_j σ(x_j − x_i) for each negative j
-        for start in range(0, len(rows), chunk):
-            r, i = rows[start : start + chunk], items[start : start + chunk]
-            pair = expit(scores[r] - scores[r, i][:, None]) * negatives[r]  # (chunk, n_items)
-            pull[start : start + chunk] = pair.sum(axis=1, dtype=np.float64)
-            push += indicator[:, start : start + chunk] @ pair
-        grad = (indicator @ (y[items] * pull[:, None]) - push @ y) / lengths[:, None]
-        grad -= regularization * u
-        grad[~active] = 0.0
-        u += np.einsum("bij,bj->bi", precision, grad)
+        scores = items @ u.astype(np.float32) + bias  # (n_items,)
+        pull = np.empty(len(watched))  # Σ_j w_j σ(x_j − x_i), per watched item i
+        push = np.zeros(items.shape[0])  # Σ_i σ(x_j − x_i), per item j (times w_j below)
+        for start in range(0, len(watched), chunk):
+            pair = scores[None, :] - scores[watched[start : start + chunk], None]
+            expit(pair, out=pair)
+            pull[start : start + chunk] = pair @ negatives
+            push += pair.sum(axis=0)
+        grad = (pull @ own - (push * negatives) @ items) / len(watched) - regularization * u
+        u += precision @ grad
     return u.astype(np.float32)
-
-
-def _user_blocks(lengths: np.ndarray, max_rows: int) -> Iterator[np.ndarray]:
-    """Consecutive user ranges whose histories hold at most ``max_rows`` items (≥ 1 user)."""
-    start, n = 0, len(lengths)
-    while start < n:
-        stop, rows = start, 0
-        while stop < n and (stop == start or rows + lengths[stop] <= max_rows):
-            rows += lengths[stop]
-            stop += 1
-        yield np.arange(start, stop)
-        start = stop
 
 
 def _bohning_inverse(
     y: np.ndarray,
-    histories: sp.csr_matrix,
+    watched: np.ndarray,
     weights: np.ndarray,
-    moments: tuple[float, np.ndarray, np.ndarray],
-    scale: np.ndarray,
+    moments: tuple[np.ndarray, np.ndarray],
+    mass: float,
     regularization: float,
 ) -> np.ndarray:
-    """``(b, d, d)`` inverses of ``¼·E[(y_i − y_j)(y_i − y_j)ᵀ] + λI``, one per user.
+    """``(d, d)`` inverse of ``¼·E[(y_i − y_j)(y_i − y_j)ᵀ] + λI`` for one user.
 
     ``E`` is over ``i`` uniform on the history and ``j`` from the user's negative distribution;
-    the negative moments are the catalog's minus the user's own items, so no ``n_items``-sized
-    work is needed per user.
+    the negative moments are the catalog's (precomputed) minus the user's own items, so this
+    costs ``O(|H| d²)``, nothing of size ``n_items``.
     """
-    _, mean_all, second_all = moments
-    d = y.shape[1]
-    ridge = max(regularization, 1e-6) * np.eye(d)
-    out = np.empty((histories.shape[0], d, d))
-    for b in range(histories.shape[0]):
-        watched = histories.indices[histories.indptr[b] : histories.indptr[b + 1]]
-        own, w = y[watched], weights[watched]
-        neg_mean = (mean_all - w @ own) / scale[b]
-        neg_second = (second_all - (own * w[:, None]).T @ own) / scale[b]
-        pos_mean = own.mean(axis=0)
-        moment = (
-            own.T @ own / len(own)
-            - np.outer(pos_mean, neg_mean)
-            - np.outer(neg_mean, pos_mean)
-            + neg_second
-        )
-        out[b] = np.linalg.inv(0.25 * moment + ridge)
-    return out
+    mean_all, second_all = moments
+    own, w = y[watched], weights[watched]
+    neg_mean = (mean_all - w @ own) / mass
+    neg_second = (second_all - (own * w[:, None]).T @ own) / mass
+    pos_mean = own.mean(axis=0)
+    moment = (
+        own.T @ own / len(own)
+        - np.outer(pos_mean, neg_mean)
+        - np.outer(neg_mean, pos_mean)
+        + neg_second
+    )
+    return np.linalg.inv(0.25 * moment + max(regularization, 1e-6) * np.eye(y.shape[1]))

@@ -25,6 +25,7 @@ logger = logging.getLogger(__name__)
 
 METHODS = ("pca", "tsne", "umap")
 MAP_SEED = 0
+CORE_PERCENT = (2.0, 98.0)
 
 
 def pca_2d(vectors: np.ndarray, seed: int = MAP_SEED) -> np.ndarray:
@@ -94,12 +95,17 @@ def _unit_rows(vectors: np.ndarray) -> np.ndarray:
 
 
 def _scaled(coords: np.ndarray) -> np.ndarray:
-    """Centre and scale into [-1, 1] so 4 decimals are plenty (and the payload small)."""
+    """Centre and scale so the central 96 % of items fill [-1, 1] (4 decimals then suffice).
+
+    Why not min/max: UMAP and t-SNE leave a few tiny islands far out, and fitting those would
+    shrink the catalog's bulk to a dot. Outliers keep their true positions beyond ±1 (zoom out).
+    """
     if len(coords) == 0:
         return coords
     coords = np.asarray(coords, dtype=np.float64)
-    coords = coords - (coords.max(axis=0) + coords.min(axis=0)) / 2
-    extent = float(np.abs(coords).max())
+    low, high = np.percentile(coords, [CORE_PERCENT[0], CORE_PERCENT[1]], axis=0)
+    coords = coords - (low + high) / 2
+    extent = float(np.max(high - low)) / 2
     return np.round(coords / extent if extent > 0 else coords, 4)
 
 

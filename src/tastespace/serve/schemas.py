@@ -98,7 +98,7 @@ class CatalogMap(BaseModel):
     total: int
     ids: list[RawId]
     titles: list[str]
-    x: list[float] = Field(description="Coordinates scaled into [-1, 1].")
+    x: list[float] = Field(description="Scaled so the central 96% of items lie in [-1, 1].")
     y: list[float]
     genre: list[int] = Field(description="Index into ``genres`` of the primary genre; -1: none.")
     genres: list[str]

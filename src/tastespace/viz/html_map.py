@@ -195,7 +195,7 @@ Array.from({length: N}, (_, i) => i).sort((a, b) => D.s[a] - D.s[b])
   .forEach((i) => groups[D.c[i]].push(i));
 
 // points shrink with the catalog size and grow (gently) as you zoom in
-const baseRadius = Math.max(1.2, Math.min(4, 250 / Math.sqrt(N)));
+const baseRadius = Math.max(1.2, Math.min(4, 200 / Math.sqrt(N)));
 let baseScale = 1;
 function resetView() {
   const w = canvas.clientWidth, h = canvas.clientHeight, pad = 24;

@@ -80,7 +80,9 @@ def draw_map(
     ax = fig.add_axes((0.02, 0.04, 0.80, 0.89))
     order = np.argsort(catalog.popularity, kind="stable")  # popular points drawn last, on top
     point_colours = np.array([colours[labels[i]] for i in order])
-    size = 4.0 + 26.0 * _rank01(catalog.popularity)[order]
+    # marker area by popularity rank, shrinking for big catalogs so 60k points stay readable
+    shrink = float(np.clip(np.sqrt(3000 / max(len(xy), 1)), 0.35, 1.0))
+    size = shrink * (4.0 + 26.0 * _rank01(catalog.popularity)[order])
     ax.scatter(xy[order, 0], xy[order, 1], s=size, c=point_colours, alpha=0.7, linewidths=0)
     ax.set_xticks([])
     ax.set_yticks([])
@@ -135,10 +137,21 @@ def save_map(
     return save_figure(fig, out)
 
 
-def save_figure(fig: Figure, out: str | Path) -> Path:
-    """Write ``fig`` as PNG at its own size (no tight bbox: the pixel size stays 16:9)."""
+def save_figure(fig: Figure, out: str | Path, colours: int = 256) -> Path:
+    """Write ``fig`` as PNG at its own pixel size (no tight bbox: a slide map stays 16:9).
+
+    Thousands of translucent points give a truecolour PNG of 1–2 MB that compresses badly; a
+    256-colour octree palette (Pillow, which matplotlib already needs) keeps it ~300 kB and, unlike
+    median cut, keeps the rare genres' colours exact. ``colours=0`` writes truecolour.
+    """
+    from PIL import Image
+
+    fig.canvas.draw()
+    image = Image.fromarray(np.asarray(fig.canvas.buffer_rgba())).convert("RGB")
+    if colours:
+        image = image.quantize(colors=colours, method=Image.Quantize.FASTOCTREE, dither=0)
     with atomic_path(out) as tmp:
-        fig.savefig(tmp, format="png", dpi=fig.dpi)
+        image.save(tmp, format="PNG", optimize=True, dpi=(fig.dpi, fig.dpi))
     return Path(out)
 
 

@@ -329,7 +329,10 @@ function renderSelected() {
 }
 
 function renderItems(list, items, { shared, removable } = {}) {
-  const top = Math.max(...items.map((x) => x.score ?? 0), 1e-9);
+  // Bars span the list's score range (scores may be negative, e.g. logits).
+  const scores = items.map((x) => x.score).filter((x) => x !== undefined);
+  const hi = Math.max(...scores);
+  const lo = Math.min(0, Math.min(...scores) - 0.25 * (hi - Math.min(...scores)));
   list.replaceChildren(
     ...items.map((item) => {
       const li = el("li", { dataset: { id: String(item.id) } });
@@ -339,7 +342,8 @@ function renderItems(list, items, { shared, removable } = {}) {
       );
       if (item.score !== undefined) {
         const bar = el("span", { class: "bar", "aria-hidden": "true" });
-        bar.style.width = `${Math.max(0, (item.score / top) * 100).toFixed(1)}%`;
+        const share = hi > lo ? (item.score - lo) / (hi - lo) : 1;
+        bar.style.width = `${(Math.max(0, Math.min(1, share)) * 100).toFixed(1)}%`;
         li.append(el("span", { class: "score", title: "score" }, item.score.toFixed(3)), bar);
       }
       if (removable) {

@@ -6,7 +6,7 @@
 // built once per layout.
 
 export const BACKGROUND = [17, 20, 24]; // #111418, also the page's --map-bg
-const GRID = 128; // hit-testing grid cells per side, over the layout's [-1, 1] square
+const GRID = 128; // hit-testing grid cells per side, over the layout's core [-1, 1] square
 const HOVER_PX = 8; // how close (CSS pixels) the pointer must be to pick a point
 
 // 24 distinct hues (Tableau 20 + 4), readable on a dark background.
@@ -270,10 +270,12 @@ export class MapView {
     const [dx, dy] = this.toData(px, py);
     const r = HOVER_PX / this.view.scale;
     const cellSize = 2 / GRID;
-    const x0 = Math.max(0, Math.floor((dx - r + 1) / cellSize));
-    const x1 = Math.min(GRID - 1, Math.floor((dx + r + 1) / cellSize));
-    const y0 = Math.max(0, Math.floor((dy - r + 1) / cellSize));
-    const y1 = Math.min(GRID - 1, Math.floor((dy + r + 1) / cellSize));
+    // Points beyond ±1 (layout outliers) live in the edge cells, so clamp both ends.
+    const clamp = (v) => Math.min(GRID - 1, Math.max(0, Math.floor((v + 1) / cellSize)));
+    const x0 = clamp(dx - r);
+    const x1 = clamp(dx + r);
+    const y0 = clamp(dy - r);
+    const y1 = clamp(dy + r);
     let best = -1;
     let bestD = r * r;
     for (let cy = y0; cy <= y1; cy++) {

@@ -1,0 +1,120 @@
+"""Choose (and justify) the defaults of item2vec, GloVe and PPMI-SVD against EASE.
+
+Protocol: strong generalisation (``n_heldout=0.1``, ratings ≥ 4), one split seed. Each model runs
+its shipped defaults plus a few variations around them; the variation with the best
+*validation* NDCG@100 is what the defaults should be, and the *test* columns say how the
+shipped defaults do against EASE on users nobody tuned on. ``gensim-defaults`` is gensim's own
+configuration (window 5, 5 epochs, 100 dims, ns_exponent 0.75), the number the issue starts from.
+
+Usage::
+
+    OMP_NUM_THREADS=1 python bench/cooccurrence_defaults.py                # both datasets
+    OMP_NUM_THREADS=1 python bench/cooccurrence_defaults.py --quick ml-100k  # defaults only
+
+``OMP_NUM_THREADS=1`` matters on a shared 2-core machine: multi-threaded BLAS spin-waits under
+contention and runs several times slower. The real MovieLens zips are read from
+``../shared/data/movielens`` (never copied into the repo).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+from tastespace.data import load_dataset
+from tastespace.data.splits import strong_generalization
+from tastespace.evaluate import evaluate_model
+from tastespace.models.baselines import EASE
+from tastespace.models.cooccurrence import PPMISVD, GloVe
+from tastespace.models.item2vec import Item2Vec
+
+MOVIELENS = Path(__file__).resolve().parents[2] / "shared" / "data" / "movielens"
+
+#: (label, class, options); "defaults" rows use the shipped configuration.
+GRID: list[tuple[str, type, dict[str, Any]]] = [
+    ("defaults", Item2Vec, {}),
+    ("gensim-defaults", Item2Vec, dict(dim=100, window=5, epochs=5)),
+    ("window=5 epochs=50", Item2Vec, dict(window=5)),
+    ("epochs=20", Item2Vec, dict(epochs=20)),
+    ("ns_exponent=-0.5", Item2Vec, dict(ns_exponent=-0.5)),
+    ("ns_exponent=1.0", Item2Vec, dict(ns_exponent=1.0)),
+    ("sample=0", Item2Vec, dict(sample=0.0)),
+    ("scoring=knn", Item2Vec, dict(scoring="knn")),
+    ("defaults", GloVe, {}),
+    ("epochs=20", GloVe, dict(epochs=20)),
+    ("dim=128", GloVe, dict(dim=128)),
+    ("x_max=30", GloVe, dict(x_max=30.0)),
+    ("scoring=knn", GloVe, dict(scoring="knn")),
+    ("defaults", PPMISVD, {}),
+    ("dim=128", PPMISVD, dict(dim=128)),
+    ("dim=512", PPMISVD, dict(dim=512)),
+    ("smoothing=1.0", PPMISVD, dict(smoothing=1.0)),
+    ("eigen_power=1", PPMISVD, dict(eigen_power=1.0)),
+    ("shift=2", PPMISVD, dict(shift=2.0)),
+    ("normalize=false", PPMISVD, dict(normalize=False)),
+    ("scoring=knn", PPMISVD, dict(scoring="knn")),
+]
+
+
+def run(dataset: str, quick: bool, seed: int) -> list[dict[str, Any]]:
+    ds = load_dataset(MOVIELENS / f"{dataset}.zip")
+    split = strong_generalization(ds, n_heldout=0.1, seed=seed, min_rating=4)
+    rows = []
+    grid = [("defaults", EASE, {})] + [g for g in GRID if not quick or g[0] == "defaults"]
+    for label, cls, options in grid:
+        started = time.perf_counter()
+        model = cls(seed=seed, **options).fit(split.train)
+        fit_s = time.perf_counter() - started
+        val = evaluate_model(model, split.validation)
+        test = evaluate_model(model, split.test)
+        rows.append(
+            dict(
+                dataset=dataset,
+                model=cls.kind,
+                variant=label,
+                val_r20=val["recall@20"],
+                val_n100=val["ndcg@100"],
+                test_r20=test["recall@20"],
+                test_n100=test["ndcg@100"],
+                fit_s=fit_s,
+            )
+        )
+        print(_line(rows[-1]), flush=True)
+    return rows
+
+
+def _line(row: dict[str, Any]) -> str:
+    return (
+        f"| {row['dataset']:<15} | {row['model']:<8} | {row['variant']:<20} | "
+        f"{row['val_r20']:.3f} | {row['val_n100']:.3f} | {row['test_r20']:.3f} | "
+        f"{row['test_n100']:.3f} | {row['fit_s']:7.1f} |"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("datasets", nargs="*", default=["ml-100k", "ml-latest-small"])
+    parser.add_argument("--quick", action="store_true", help="EASE and the defaults only")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    print(
+        "| dataset         | model    | variant              | val R@20 | val N@100 | "
+        "test R@20 | test N@100 | fit s |"
+    )
+    print("|" + "---|" * 8)
+    rows = []
+    for dataset in args.datasets:
+        rows += run(dataset, args.quick, args.seed)
+    print("\nbest variant per model by validation NDCG@100:")
+    for dataset in args.datasets:
+        for kind in ("item2vec", "glove", "ppmi-svd"):
+            mine = [r for r in rows if r["dataset"] == dataset and r["model"] == kind]
+            if mine:
+                best = max(mine, key=lambda r: r["val_n100"])
+                print(f"  {dataset:<15} {kind:<8} {best['variant']}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+"""item2vec: the contract, plus determinism, corpus order and items without data."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tastespace.data import load_dataset
+from tastespace.data.build import build_dataset
+from tastespace.errors import ConfigError, DataWarning
+from tastespace.models import item2vec
+from tastespace.models.item2vec import Item2Vec, _Corpus, _histories
+from tests.models.contract import ModelContract
+
+FAST = dict(dim=16, epochs=5)
+
+
+class TestItem2Vec(ModelContract):
+    def make_model(self, seed: int = 0):
+        return Item2Vec(seed=seed, **FAST)
+
+
+class TestItem2VecKnnTimeOrdered(ModelContract):
+    def make_model(self, seed: int = 0):
+        return Item2Vec(seed=seed, window=5, time_ordered=True, scoring="knn", neighbors=20, **FAST)
+
+
+_FIT_ELSEWHERE = """
+import sys, numpy as np
+from tastespace.data import load_dataset
+from tastespace.models.item2vec import Item2Vec
+m = Item2Vec(dim=8, epochs=2, seed=5).fit(load_dataset("synthetic:tiny"))
+np.save(sys.argv[1], m.item_vectors())
+"""
+
+
+def test_same_seed_gives_identical_vectors_in_another_process(tmp_path):
+    """gensim's result must not depend on Python's per-process string hashing."""
+    here = Item2Vec(dim=8, epochs=2, seed=5).fit(load_dataset("synthetic:tiny")).item_vectors()
+    out = tmp_path / "vectors.npy"
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    subprocess.run([sys.executable, "-c", _FIT_ELSEWHERE, str(out)], check=True, env=env)
+    np.testing.assert_array_equal(np.load(out), here)
+    other = Item2Vec(dim=8, epochs=2, seed=6).fit(load_dataset("synthetic:tiny")).item_vectors()
+    assert not np.allclose(other, here)
+
+
+#   user 0 watched items 3, 0, 1 (in that time order), user 1: 2, 0, user 2: 1, 3, 2.
+USERS = np.array([0, 0, 0, 1, 1, 2, 2, 2])
+ITEMS = np.array([3, 0, 1, 2, 0, 1, 3, 2])
+STAMPS = np.array([10, 20, 30, 10, 20, 10, 20, 30])
+
+
+def test_sentences_follow_time_order_or_are_reshuffled_per_pass(monkeypatch):
+    ds = build_dataset(USERS, ITEMS, timestamps=STAMPS, item_ids=np.arange(4))
+    assert _histories(ds, use_time=True) == [[3, 0, 1], [2, 0], [1, 3, 2]]
+    assert _histories(ds, use_time=False) == [[0, 1, 3], [0, 2], [1, 2, 3]]
+
+    long = [list(range(40))]
+    corpus = _Corpus(long, shuffle=True, seed=0)
+    first, second = list(corpus)[0], list(corpus)[0]
+    assert sorted(first) == sorted(second) == long[0] and first != second
+    assert list(_Corpus(long, shuffle=True, seed=0))[0] == first
+    assert list(_Corpus(long, shuffle=False, seed=0))[0] == long[0]
+
+    monkeypatch.setattr(item2vec, "MAX_SENTENCE", 2)
+    assert _histories(ds, use_time=True) == [[3, 0], [1], [2, 0], [1, 3], [2]]
+
+
+def test_items_without_training_data_get_zero_vectors():
+    ds = build_dataset(USERS, ITEMS, item_ids=np.arange(6))  # items 4 and 5 never seen
+    model = Item2Vec(dim=4, epochs=2).fit(ds)
+    v = model.item_vectors()
+    assert np.all(v[4:] == 0) and np.all(np.linalg.norm(v[:4], axis=1) > 0)
+    ids, scores = model.recommend([0, 1], k=4)
+    assert np.all(np.isfinite(scores)) and set(ids) <= {2, 3, 4, 5}
+
+
+def test_time_order_without_timestamps_warns():
+    ds = build_dataset(USERS, ITEMS, item_ids=np.arange(4))
+    with pytest.warns(DataWarning, match="no timestamps"):
+        Item2Vec(dim=4, epochs=1, window=2, time_ordered=True).fit(ds)
+
+
+def test_bad_options_are_clear_errors():
+    with pytest.raises(ConfigError, match="window"):
+        Item2Vec(window=-1)
+    with pytest.raises(ConfigError, match="negative"):
+        Item2Vec(negative=0)
+    assert Item2Vec(window="none").config.window is None  # CLI spelling of "whole history"
