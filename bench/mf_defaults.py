@@ -36,17 +36,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
 from tastespace.data import load_dataset
 from tastespace.data.splits import StrongSplit, strong_generalization
 from tastespace.evaluate import evaluate_model
-from tastespace.index.topk import mask_rows, topk_rows
 from tastespace.models.baselines import EASE
 from tastespace.models.mf import ALS, BPR
 
 MOVIELENS = Path(__file__).resolve().parents[2] / "shared" / "data" / "movielens"
 CHOICE = "recall@20"
+#: ALS factors: the smallest count within this share of the best validation score wins.
+FACTORS_TOLERANCE = 0.005
 
 Row = dict[str, Any]
 
@@ -102,17 +102,33 @@ def grid(
     return results
 
 
-def best(results: dict[tuple, dict[str, list[Row]]]) -> tuple:
-    """The key with the best validation score, averaged over datasets and seeds."""
-    return max(
-        results,
-        key=lambda p: np.mean([np.mean([r["val"] for r in rows]) for rows in results[p].values()]),
-    )
+def mean_val(by_data: dict[str, list[Row]]) -> float:
+    """Validation score averaged over seeds, then over datasets."""
+    return float(np.mean([np.mean([r["val"] for r in rows]) for rows in by_data.values()]))
+
+
+def best(
+    results: dict[tuple, dict[str, list[Row]]],
+    cost: Callable[[tuple], float] | None = None,
+    tolerance: float = 0.0,
+) -> tuple:
+    """The key with the best mean validation score.
+
+    With ``cost``: the cheapest key among those within ``tolerance`` (relative) of the best, so
+    a noise-level gain does not buy a costlier model.
+    """
+    top = max(mean_val(v) for v in results.values())
+    near = [k for k, v in results.items() if mean_val(v) >= (1 - tolerance) * top]
+    if cost is not None:
+        return min(near, key=lambda k: (cost(k), -mean_val(results[k])))
+    return max(near, key=lambda k: mean_val(results[k]))
 
 
 def table(title: str, rows: list[tuple[str, str, dict[str, list[Row]]]]) -> None:
     print(f"\n{title}")
-    header = f"{'model':<44}{'dataset':<17}{'val R@20':>9}{'test R@20':>10}{'NDCG@100':>9}"
+    header = (
+        f"{'model':<44}{'dataset':<17}{'val R@20':>9}{'(sd)':>7}{'test R@20':>10}{'NDCG@100':>9}"
+    )
     print(header + f"{'fit s':>7}  config")
     print("-" * (len(header) + 40))
     for name, config, by_data in rows:
@@ -121,53 +137,33 @@ def table(title: str, rows: list[tuple[str, str, dict[str, list[Row]]]]) -> None
                 k: float(np.mean([r[k] for r in runs])) for k in ("val", "r20", "n100", "fit_s")
             }
             print(
-                f"{name:<44}{data:<17}{mean['val']:>9.4f}{mean['r20']:>10.4f}{mean['n100']:>9.4f}"
+                f"{name:<44}{data:<17}{mean['val']:>9.4f}{np.std([r['val'] for r in runs]):>7.3f}"
+                f"{mean['r20']:>10.4f}{mean['n100']:>9.4f}"
                 f"{mean['fit_s']:>7.1f}  {config}"
             )
 
 
-# -- least-squares fold-in for BPR (the alternative to the BPR-objective fold-in) ------------
-class LeastSquaresFoldIn:
-    """Ridge projection of the binary history on a fitted BPR's item factors.
-
-    ``with_bias_column``: regress on ``[factors, bias]`` and score with the full columns, as a
-    user of implicit would (``bench/peers.py``); otherwise regress on the factors and add the
-    bias to the scores, like ``BPR.score``.
-    """
-
-    def __init__(self, model: BPR, l2: float, with_bias_column: bool) -> None:
-        y = model.item_vectors().astype(np.float64)
-        if with_bias_column:
-            y = np.hstack([y, model.item_bias()[:, None]])
-        self.items = y.astype(np.float32)
-        self.bias = 0.0 if with_bias_column else model.item_bias()
-        gram = y.T @ y + l2 * np.eye(y.shape[1])
-        self.projection = np.linalg.solve(gram, y.T).T.astype(np.float32)  # (n_items, d)
-
-    def recommend(self, histories: sp.csr_matrix, k: int, exclude_seen: bool = True):
-        binary = (histories > 0).astype(np.float32)
-        scores = np.asarray((binary @ self.projection) @ self.items.T + self.bias, np.float32)
-        mask_rows(scores, binary if exclude_seen else None)
-        return topk_rows(scores, k)
+# -- BPR fold-ins ---------------------------------------------------------------------------------
+FOLD_INS: dict[str, dict[str, Any]] = {
+    "objective, 1 step": {"fold_in": "objective", "fold_in_steps": 1},
+    "objective, 3 steps": {"fold_in": "objective", "fold_in_steps": 3},
+    "least squares, l2=0.01": {"fold_in": "least_squares", "fold_in_l2": 0.01},
+    "least squares, l2=0.03": {"fold_in": "least_squares", "fold_in_l2": 0.03},
+    "least squares, l2=0.1": {"fold_in": "least_squares", "fold_in_l2": 0.1},
+    "least squares, l2=0.3": {"fold_in": "least_squares", "fold_in_l2": 0.3},
+}
 
 
 def bpr_variants(model: BPR, split: StrongSplit) -> dict[str, Row]:
-    """One fitted BPR scored with each fold-in: the BPR objective at 1 / 3 / 10 steps, and
-    ridge least squares (λ chosen on this split's validation users) with the bias added to the
-    scores or carried as a factor column."""
+    """One fitted BPR scored with each fold-in of :data:`FOLD_INS` (fold-in reads only the
+    item side, so switching the option needs no refit)."""
+    fitted = model.config
     rows = {}
-    for steps in (1, 3, 10):
-        folded = BPR(dataclasses.replace(model.config, fold_in_steps=steps))
-        folded.__dict__.update({k: v for k, v in model.__dict__.items() if k != "config"})
-        rows[f"objective {steps:>2} steps"] = scored(folded, split)
-    for column in (False, True):
-        candidates = [
-            (evaluate_model(LeastSquaresFoldIn(model, l2, column), split.validation)[CHOICE], l2)
-            for l2 in (0.1, 1.0, 10.0, 100.0)
-        ]
-        l2 = max(candidates)[1]
-        name = "least squares, bias col" if column else "least squares + bias"
-        rows[name] = scored(LeastSquaresFoldIn(model, l2, column), split)
+    for name, options in FOLD_INS.items():
+        model.config = dataclasses.replace(fitted, **options)
+        model._projection = None
+        rows[name] = scored(model, split)
+    model.config = fitted
     return rows
 
 
@@ -184,7 +180,7 @@ def main() -> None:
     rows = []
     if "ease" not in args.skip:
         print("Stage 1 — EASE (l2 on validation, per dataset)", flush=True)
-        ease = grid("ease", {"l2": [100.0, 300.0, 1000.0]}, EASE, splits)
+        ease = grid("ease", {"l2": [30.0, 100.0, 300.0, 1000.0]}, EASE, splits)
         for data in args.data:
             key = max(ease, key=lambda k, d=data: np.mean([r["val"] for r in ease[k][d]]))
             rows.append(("EASE (the bar)", f"l2={key[1]:g}", {data: ease[key][data]}))
@@ -201,7 +197,18 @@ def main() -> None:
             }
         )
         als = grid("als", space, ALS, splits, fixed={"iterations": 15, "num_threads": 2})
-        chosen = dict(zip(space, best(als)[1:], strict=True))
+        # Factors: the smallest within FACTORS_TOLERANCE of the best (see the module docstring).
+        chosen = dict(zip(space, best(als, lambda k: k[1], FACTORS_TOLERANCE)[1:], strict=True))
+        reg, alpha = chosen["regularization"], chosen["alpha"]
+        print(f"  coarse choice {chosen}; refining regularization and alpha", flush=True)
+        fine = grid(
+            "als",
+            {"regularization": [reg / 2, reg, reg * 2], "alpha": [alpha / 2, alpha, alpha * 2]},
+            ALS,
+            splits,
+            fixed={"factors": chosen["factors"], "iterations": 15, "num_threads": 2},
+        )
+        chosen["regularization"], chosen["alpha"] = best(fine)[1:]
         its = grid(
             "als", {"iterations": [5, 10, 15, 30]}, ALS, splits, {**chosen, "num_threads": 2}
         )
@@ -214,33 +221,33 @@ def main() -> None:
     if "bpr" not in args.skip:
         print("\nStage 3 — BPR (each fit scored with every fold-in)", flush=True)
         space = (
-            {"factors": [64], "learning_rate": [0.01, 0.05], "regularization": [0.01]}
+            {"factors": [64], "regularization": [0.01, 0.03], "iterations": [30, 100]}
             if args.quick
             else {
                 "factors": [64, 128],
-                "learning_rate": [0.01, 0.05],
-                "regularization": [0.001, 0.01],
-                "iterations": [100, 300],
+                "regularization": [0.01, 0.03, 0.1],
+                "iterations": [30, 100],
             }
         )
-        bpr = grid("bpr", space, BPR, splits, variants=bpr_variants)
+        bpr = grid("bpr", space, BPR, splits, {"learning_rate": 0.01}, bpr_variants)
         key = best(bpr)
-        chosen_bpr = dict(zip(space, key[1:], strict=True))
-        fold_ins = [k for k in bpr if k[1:] == key[1:]]
-        table(
-            f"BPR fold-ins at the chosen configuration {chosen_bpr}",
-            [(f"BPR, {k[0]}", "", bpr[k]) for k in fold_ins],
+        chosen_bpr = {**dict(zip(space, key[1:], strict=True)), **FOLD_INS[key[0]]}
+        print(f"  choice {chosen_bpr}; now the learning rate", flush=True)
+        config = {k: v for k, v in chosen_bpr.items() if k in space}
+        rates = grid(
+            "bpr", {"learning_rate": [0.005, 0.01, 0.02]}, BPR, splits, config, bpr_variants
         )
-        per_fold_in = []
-        for fold_in in sorted({k[0] for k in bpr}):
-            here = best({k: v for k, v in bpr.items() if k[0] == fold_in})
-            per_fold_in.append(
-                (f"BPR, {fold_in}", str(dict(zip(space, here[1:], strict=True))), bpr[here])
-            )
-        table("BPR: each fold-in at its own best configuration", per_fold_in)
-        rows.append((f"BPR chosen, {key[0]}", str(chosen_bpr), bpr[key]))
+        rates = {k: v for k, v in rates.items() if k[0] == key[0]}
+        chosen_bpr["learning_rate"] = best(rates)[1]
+        by_fold_in = [
+            (f"BPR, {k[0]}", str(dict(zip(space, k[1:], strict=True))), bpr[k])
+            for k in bpr
+            if k[1:] == key[1:]
+        ]
+        table(f"BPR fold-ins at the chosen {dict(zip(space, key[1:], strict=True))}", by_fold_in)
+        rows.append(("BPR chosen", str(chosen_bpr), rates[(key[0], chosen_bpr["learning_rate"])]))
         implicit = {"factors": 100, "learning_rate": 0.01, "regularization": 0.01}
-        plain = grid("bpr", {"iterations": [100]}, BPR, splits, implicit, variants=bpr_variants)
+        plain = grid("bpr", {"iterations": [100]}, BPR, splits, implicit, bpr_variants)
         rows.append((f"BPR, implicit's defaults, {key[0]}", str(implicit), plain[(key[0], 100)]))
 
     table(f"Summary — test users, mean over seeds {args.seeds}", rows)

@@ -15,7 +15,7 @@ from tastespace.errors import ConfigError
 from tastespace.models.mf import ALS, BPR, bpr_fold_in
 from tests.models.contract import ModelContract
 
-pytest.importorskip("implicit")
+pytest.importorskip("implicit")  # mf imports implicit lazily, so the module above imports anyway
 
 
 class TestALS(ModelContract):
@@ -25,7 +25,12 @@ class TestALS(ModelContract):
 
 class TestBPR(ModelContract):
     def make_model(self, seed: int = 0):
-        return BPR(factors=16, learning_rate=0.05, iterations=30, fold_in_steps=3, seed=seed)
+        return BPR(factors=16, learning_rate=0.05, iterations=30, seed=seed)
+
+
+class TestBPRObjectiveFoldIn(ModelContract):
+    def make_model(self, seed: int = 0):
+        return BPR(factors=16, learning_rate=0.05, iterations=30, fold_in="objective", seed=seed)
 
 
 def _random_dataset(seed: int = 0, n_users: int = 60, n_items: int = 25, density: float = 0.25):
@@ -110,13 +115,13 @@ def test_fit_limits_blas_threads_instead_of_warning(planted_split, monkeypatch):
 
 # -- BPR ------------------------------------------------------------------------------------------
 def test_bpr_splits_implicits_bias_column():
-    """item_vectors is the factor part, item_bias the last column; scores add them back."""
+    """item_vectors is the factor part, item_bias the last column; scores add the bias back."""
     from implicit.cpu.bpr import BayesianPersonalizedRanking
 
     full = _random_dataset(seed=3)
     watched_24 = np.unique(full.interactions.tocoo().row[full.interactions.tocoo().col == 24])
     ds = full.subset_users(np.setdiff1d(np.arange(full.n_users), watched_24))  # item 24: unseen
-    model = BPR(factors=5, learning_rate=0.05, iterations=20, seed=4).fit(ds)
+    model = BPR(factors=5, learning_rate=0.05, iterations=20, seed=4, fold_in="objective").fit(ds)
     engine = BayesianPersonalizedRanking(
         factors=5, learning_rate=0.05, iterations=20, num_threads=1, random_state=4
     )
@@ -125,19 +130,43 @@ def test_bpr_splits_implicits_bias_column():
     np.testing.assert_allclose(model.item_vectors(), engine.item_factors[:, :5], atol=1e-6)
     np.testing.assert_allclose(model.item_bias()[:24], engine.item_factors[:24, 5], atol=1e-6)
     assert model.item_bias()[24] == pytest.approx(model.item_bias()[:24].min())
-
-    history = [[0, 3, 7], []]
-    users = model.user_vectors(history)
-    np.testing.assert_allclose(
-        model.score(history), users @ model.item_vectors().T + model.item_bias(), atol=1e-5
-    )
-    np.testing.assert_array_equal(users[1], 0.0)  # empty history: the bias alone ranks
-    ids, _ = model.recommend([[]], k=5)
-    np.testing.assert_array_equal(ids[0], np.argsort(-model.item_bias(), kind="stable")[:5])
-    # Training users: our scores rank exactly like implicit's full-column dot product.
+    # Training users: our scoring ranks exactly like implicit's full-column dot product.
     trained = model.user_factors_ @ model.item_vectors().T + model.item_bias()
     theirs = engine.user_factors @ engine.item_factors.T
     np.testing.assert_allclose(trained[:, :24], theirs[:, :24], atol=1e-5)
+
+    history = [[0, 3, 7], []]
+    users, weight = model.fold_in(history)
+    np.testing.assert_array_equal(weight, 1.0)  # the objective fold-in keeps implicit's scoring
+    np.testing.assert_allclose(
+        model.score(history), users @ model.item_vectors().T + model.item_bias(), atol=1e-5
+    )
+    np.testing.assert_array_equal(model.user_vectors(history), users)
+
+
+@pytest.mark.parametrize("fold_in", ["least_squares", "objective"])
+def test_bpr_empty_history_ranks_by_bias(fold_in):
+    model = BPR(factors=4, iterations=10, fold_in=fold_in).fit(_random_dataset(seed=2))
+    users, weight = model.fold_in([[]])
+    np.testing.assert_array_equal(users, 0.0)
+    np.testing.assert_array_equal(weight, 1.0)
+    ids, _ = model.recommend([], k=5)
+    np.testing.assert_array_equal(ids, np.argsort(-model.item_bias(), kind="stable")[:5])
+
+
+def test_bpr_least_squares_fold_in_is_the_ridge_solution():
+    model = BPR(factors=4, iterations=15, fold_in_l2=0.2).fit(_random_dataset(seed=6))
+    columns = np.hstack([model.item_vectors(), model.item_bias()[:, None]]).astype(np.float64)
+    gram = columns.T @ columns
+    ridge = 0.2 * np.trace(gram) / 5
+    history = [[1, 2, 8, 13], [4]]
+    x = np.zeros((2, 25))
+    x[0, history[0]] = x[1, history[1]] = 1.0
+    expected = np.linalg.solve(gram + ridge * np.eye(5), columns.T @ x.T).T  # (2, [u, β])
+    users, weight = model.fold_in(history)
+    np.testing.assert_allclose(users, expected[:, :4], rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(weight, expected[:, 4], rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(model.score(history), expected @ columns.T, rtol=1e-4, atol=1e-5)
 
 
 def _bpr_objective(u, y, b, counts, watched, lam):
@@ -169,7 +198,8 @@ def test_bpr_fold_in_reaches_the_objectives_maximum_monotonically():
 
 
 def test_bpr_fold_in_is_the_same_alone_in_a_batch_or_in_chunks(planted_split):
-    model = BPR(factors=8, iterations=10, fold_in_steps=4).fit(planted_split.train)
+    model = BPR(factors=8, iterations=10, fold_in="objective", fold_in_steps=4)
+    model.fit(planted_split.train)
     history = planted_split.test.fold_in[:6]
     together = model.user_vectors(history)
     alone = np.vstack([model.user_vectors(history[i]) for i in range(6)])
@@ -189,6 +219,9 @@ def test_configs_parse_from_strings_and_reject_bad_values():
         BPR(learning_rate=-0.1)
     with pytest.raises(ConfigError, match="no option"):
         BPR(alpha=3.0)
+    with pytest.raises(ConfigError, match="fold_in"):
+        BPR(fold_in="magic")
+    assert BPR(fold_in="objective").config.fold_in == "objective"
 
 
 def test_cli_fit_als_with_defaults(tmp_path):

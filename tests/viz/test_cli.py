@@ -82,3 +82,12 @@ def test_main_turns_errors_into_exit_code_2(tmp_path):
     assert done.returncode == 2
     assert "unknown --method 'mds'" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_map_top_caches_its_own_layout(bundle, tmp_path):
+    result = runner.invoke(
+        app,
+        ["map", str(bundle), "--method", "pca", "--top", "50", "--out", str(tmp_path / "t.png")],
+    )
+    assert result.exit_code == 0, result.output
+    assert (bundle / "projections" / "pca-0-top50.npy").is_file()

@@ -129,3 +129,25 @@ def test_neighbours_come_from_the_learned_space(neural2d):
     nn = learned_neighbours(neural2d, k=4)
     assert nn.shape == (neural2d.n_items, 4)
     assert not np.any(nn == np.arange(neural2d.n_items)[:, None])
+
+
+def test_top_maps_the_most_popular_items_with_neighbours_among_them(neural2d, tmp_path):
+    from tastespace.viz.maps import top_items
+
+    rows = top_items(neural2d, 40)
+    counts = neural2d.item_counts_
+    assert len(rows) == 40 and np.all(np.diff(rows) > 0)
+    assert counts[rows].min() >= np.sort(counts)[-40]
+    (page,) = write_item_map(neural2d, html=tmp_path / "top.html", method="pca", top=40, k=5)
+    payload = embedded_payload(page.read_text(encoding="utf-8"))
+    catalog = MapCatalog.from_model(neural2d)
+    assert payload["t"] == [catalog.titles[i] for i in rows]
+    nn = np.reshape(payload["nn"], (40, 5))
+    unit = neural2d.item_vectors()[rows]
+    unit = unit / np.linalg.norm(unit, axis=1, keepdims=True)
+    sims = unit @ unit.T
+    np.fill_diagonal(sims, -np.inf)
+    np.testing.assert_array_equal(nn[:, 0], sims.argmax(axis=1))
+    with pytest.raises(ConfigError, match="--top"):
+        top_items(neural2d, 3)
+    assert top_items(neural2d, 10_000) is None

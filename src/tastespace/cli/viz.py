@@ -34,12 +34,18 @@ def map_(
     seed: Annotated[int, typer.Option(help="Projection seed.")] = 0,
     labels: Annotated[int, typer.Option(help="How many popular titles to label.")] = 30,
     k: Annotated[int, typer.Option("-k", help="Neighbours per item in the HTML page.")] = 10,
+    top: Annotated[
+        int | None,
+        typer.Option(help="Map only the N most popular items (hides the cold long tail)."),
+    ] = None,
 ) -> None:
     """Draw the catalog in 2-D, coloured by primary genre (projections are cached in DIR).
 
     Examples:
 
       tastespace map runs/neural --method umap --out map.png --html map.html
+
+      tastespace map runs/neural --top 2000 --method tsne --out popular.png
 
       tastespace map runs/neural --feature genre --out genres.png
     """
@@ -60,7 +66,15 @@ def map_(
         written = [write_genre_plane(model, out, feature, seed)]
     else:
         written = write_item_map(
-            model, out, html, method=method, seed=seed, bundle=bundle, n_labels=labels, k=k
+            model,
+            out,
+            html,
+            method=method,
+            seed=seed,
+            bundle=bundle,
+            n_labels=labels,
+            k=k,
+            top=top,
         )
     for path in written:
         console.print(f"[green]wrote[/] {path}")

@@ -7,7 +7,8 @@ three recommend the same two ways, so both live here once:
 * :class:`ItemEmbeddingModel` — a :class:`Recommender` whose learned state is that one matrix,
   with ``scoring="pooled"`` (user vector = mean of the history's item vectors, score = dot
   product) or ``scoring="knn"`` (item-kNN over the history, ``score_j = Σ_{i∈h} cos(i, j)`` over
-  each item's nearest ``neighbors``).
+  each item's nearest ``neighbors``). After fitting, vectors are optionally centred and
+  scaled to unit length (``center``, ``normalize``), so pooled scores are cosines.
 
 Example: three users over three items::
 
@@ -19,8 +20,9 @@ Example: three users over three items::
 
 from __future__ import annotations
 
+import copy
 import dataclasses
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 import numpy as np
 import scipy.sparse as sp
@@ -151,12 +153,16 @@ class ItemEmbeddingConfig(ModelConfig):
     item keeps for ``knn`` (0 = all of them). ``normalize``: store unit-length item vectors, so
     pooled scores are cosines; without it rare items, whose vectors are long, swamp the
     rankings (ml-100k: Recall@20 0.02 vs 0.34 for PPMI-SVD, see ``bench/cooccurrence_defaults``).
+    ``center``: subtract the mean vector of the items with data first ("all-but-the-top", Mu &
+    Viswanath 2018): skip-gram vectors share one strong direction that otherwise dominates every
+    cosine.
     """
 
     dim: int = 64
     scoring: Scoring = "pooled"
     neighbors: int = 100
     normalize: bool = True
+    center: bool = False
 
     def __post_init__(self) -> None:
         if self.dim < 1:
@@ -182,13 +188,25 @@ class ItemEmbeddingModel(Recommender):
         self.vectors_: np.ndarray | None = None
         self._neighbours: sp.csr_matrix | None = None
 
-    def _set_vectors(self, vectors: np.ndarray) -> None:
+    def _finish_fit(self, vectors: np.ndarray, known: np.ndarray) -> None:
+        """Post-process freshly learned vectors (``center``, ``normalize``) and keep them.
+
+        Rows of items that had no training data (``known`` False) become exactly zero: a
+        random initial vector would pose as knowledge.
+        """
         if not np.all(np.isfinite(vectors)):
             raise DataError(
                 f"{type(self).__name__} produced non-finite vectors; lower lr or check the data"
             )
+        vectors = np.array(vectors, dtype=np.float32)
+        vectors[~known] = 0.0
+        if self.config.center and known.any():
+            vectors[known] -= vectors[known].mean(axis=0)
         if self.config.normalize:
             vectors = normalize_rows(vectors)
+        self._set_vectors(vectors)
+
+    def _set_vectors(self, vectors: np.ndarray) -> None:
         self.vectors_ = np.ascontiguousarray(vectors, dtype=np.float32)
         self.vectors_.flags.writeable = False
         self._neighbours = None
@@ -211,6 +229,18 @@ class ItemEmbeddingModel(Recommender):
         if self.config.scoring == "pooled":
             return self.user_vectors(matrix) @ self.item_vectors().T
         return knn_scores(matrix, self.item_vectors(), self._knn_neighbours())
+
+    def rescored(self, **options: Any) -> Self:
+        """A copy sharing the learned vectors with other scoring options (``scoring``,
+        ``neighbors``): compare pooled and kNN scoring without refitting."""
+        others = sorted(set(options) - {"scoring", "neighbors"})
+        if others:
+            raise ConfigError(f"rescored() changes only scoring and neighbors; refit for {others}")
+        twin = copy.copy(self)
+        twin.config = self.config.with_options(options)
+        twin.dot_product = twin.config.scoring == "pooled"
+        twin._neighbours = None
+        return twin
 
     def _knn_neighbours(self) -> sp.csr_matrix | None:
         if not self.config.neighbors or self.config.neighbors >= self.n_items - 1:

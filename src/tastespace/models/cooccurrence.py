@@ -52,13 +52,14 @@ class GloVeConfig(ItemEmbeddingConfig):
 
     ``x_max`` / ``alpha``: the weighting ``f(x) = min(1, (x / x_max)^alpha)`` that stops rare
     pairs from dominating; ``epochs`` passes of Adam over shuffled minibatches of
-    ``batch_size`` nonzeros at learning rate ``lr``; ``window`` as in the co-occurrence matrix
-    (0 = whole history).
+    ``batch_size`` nonzeros at learning rate ``lr`` (few epochs on purpose: fitting log counts
+    more closely ranks worse, ml-100k validation Recall@20 0.36 after 10 epochs, 0.30 after
+    30); ``window`` as in the co-occurrence matrix (0 = whole history).
     """
 
     x_max: float = 100.0
     alpha: float = 0.75
-    epochs: int = 50
+    epochs: int = 10
     lr: float = 0.05
     batch_size: int = 65_536
     window: int = 0
@@ -168,6 +169,7 @@ class GloVe(ItemEmbeddingModel):
         cfg = self.config
         x = cooccurrence_matrix(dataset.interactions, dataset.timestamps, cfg.window)
         vectors = np.zeros((dataset.n_items, cfg.dim), np.float32)
+        known = np.diff(x.indptr) > 0
         self.losses_: list[float] = []
         if x.nnz:
             vectors, _, self.losses_ = fit_glove(
@@ -180,8 +182,7 @@ class GloVe(ItemEmbeddingModel):
                 batch_size=cfg.batch_size,
                 seed=cfg.seed,
             )
-            vectors[np.diff(x.indptr) == 0] = 0.0  # no data: no vector, not random noise
-        self._set_vectors(vectors)
+        self._finish_fit(vectors, known)
 
 
 # -- PPMI + SVD -------------------------------------------------------------------------------
@@ -197,6 +198,7 @@ class PPMISVDConfig(ItemEmbeddingConfig):
     matrix.
     """
 
+    dim: int = 256
     smoothing: float = 0.75
     shift: float = 1.0
     eigen_power: float = 0.5
@@ -259,11 +261,12 @@ class PPMISVD(ItemEmbeddingModel):
             )
         x = cooccurrence_matrix(dataset.interactions, dataset.timestamps, cfg.window)
         ppmi = ppmi_matrix(x, cfg.smoothing, cfg.shift)
+        known = np.diff(ppmi.indptr) > 0
         if ppmi.nnz == 0:
-            self._set_vectors(np.zeros((dataset.n_items, cfg.dim), np.float32))
+            self._finish_fit(np.zeros((dataset.n_items, cfg.dim), np.float32), known)
             return
         u, sigma, _ = randomized_svd(
             ppmi, cfg.dim, n_iter=cfg.n_iter, random_state=cfg.seed, flip_sign=True
         )
         self.singular_values_ = sigma.astype(np.float32)
-        self._set_vectors(u * sigma**cfg.eigen_power)
+        self._finish_fit(u * sigma**cfg.eigen_power, known)

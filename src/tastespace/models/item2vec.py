@@ -11,12 +11,20 @@ set of watched items has no order. With a finite ``window`` and ``time_ordered=T
 histories are sorted by timestamp (when the dataset has them), so neighbours in time are
 contexts; otherwise they are shuffled per epoch too.
 
+Cost: the whole-history window trains on every pair, ``Σ_u n_u²`` per epoch, so users with
+thousands of items dominate; on large data a finite ``window`` (e.g. 20, shuffled) is the
+cheap alternative.
+
 Determinism: gensim is only reproducible with ``workers=1`` (the default); vector
-initialisation, negative draws and the shuffles are then all seeded by ``seed``. Items with no
-training interactions (or fewer than ``min_count``) get zero vectors.
+initialisation, negative draws and the shuffles are then all seeded by ``seed``, and a
+process-independent ``hashfxn`` replaces Python's salted ``hash``. Items that never share a
+history with another item (or have fewer than ``min_count`` interactions) get zero vectors.
 
 Defaults follow Caselles-Dupré et al. (2018), "Word2vec applied to recommendation:
-hyperparameters matter", re-tuned on MovieLens with ``bench/cooccurrence_defaults.py``.
+hyperparameters matter" (many epochs; the negative-sampling exponent and window matter),
+re-tuned on MovieLens with ``bench/cooccurrence_defaults.py``: whole-history window, 50
+epochs, and vectors centred before normalising (``center``), which the shared direction of
+skip-gram vectors otherwise swamps.
 
 Example
 -------
@@ -55,13 +63,15 @@ class Item2VecConfig(ItemEmbeddingConfig):
     """item2vec options (gensim names where they exist).
 
     ``window``: context half-width in positions, ``0`` or ``None`` = whole history;
-    ``negative``: negative samples per pair, drawn ∝ ``count^ns_exponent`` (negative exponents
-    favour rare items); ``sample``: down-sampling threshold for frequent items (0 = off);
+    ``negative``: negative samples per pair, drawn ∝ ``count^ns_exponent`` (0 = uniform; below
+    0 rare items are drawn as negatives more often, which pushes rankings towards popular
+    items); ``sample``: down-sampling threshold for frequent items (0 = off);
     ``lr`` / ``min_lr``: linearly decayed learning rate; ``time_ordered``: with a finite
     window, order histories by timestamp; ``workers``: gensim threads (> 1 is faster but not
     reproducible).
     """
 
+    center: bool = True
     window: int | None = 0
     negative: int = 5
     ns_exponent: float = 0.75
@@ -125,14 +135,17 @@ class Item2Vec(ItemEmbeddingModel):
             epochs=cfg.epochs,
         )
         vectors = np.zeros((dataset.n_items, cfg.dim), np.float32)
+        known = np.zeros(dataset.n_items, bool)
         w2v.build_vocab(corpus_iterable=corpus)
         if len(w2v.wv):
             w2v.train(corpus_iterable=corpus, total_examples=len(histories), epochs=cfg.epochs)
             keys = np.asarray(w2v.wv.index_to_key, dtype=np.int64)
             vectors[keys] = w2v.wv.vectors
-            self._context = np.zeros_like(vectors)
-            self._context[keys] = w2v.syn1neg
-        self._set_vectors(vectors)
+            known[keys] = True
+        # An item alone in its history never meets a context: its vector is untrained noise.
+        paired = [h for h in histories if len(h) > 1]
+        known &= np.isin(np.arange(dataset.n_items), np.concatenate(paired) if paired else [])
+        self._finish_fit(vectors, known)
 
 
 def _histories(dataset: Dataset, use_time: bool) -> list[list[int]]:

@@ -2,23 +2,23 @@
 
 Both train with implicit's CPU classes named explicitly (``implicit.cpu.als``,
 ``implicit.cpu.bpr``) so a GPU on the machine never changes the result. A bundle keeps only the
-item side; every user, seen in training or not, reaches the model by *fold-in*: the user vector
-that the model's own objective would give on the fixed item factors.
+item side; every user, seen in training or not, reaches the model by *fold-in*: a user vector
+solved for on the fixed item side, so new users need no retraining.
 
 * **ALS** (Hu, Koren & Volinsky 2008): the exact weighted least-squares solution
   ``x_u = (YᵀY + Yᵀ(C_u − I)Y + λI)⁻¹ Yᵀ C_u p(u)``, solved by implicit's ``recalculate_user``
   (Cholesky, one small ``factors × factors`` system per user).
-* **BPR** (Rendle et al. 2009): implicit has no fold-in for BPR, so :func:`bpr_fold_in` maximises
-  the BPR objective for the user on the fixed item factors and biases, with the expectation over
-  negatives taken exactly (no sampling, hence deterministic) under the popularity-proportional
-  negative distribution implicit trains with. ``bench/mf_defaults.py`` compares it with a ridge
-  least-squares projection, which ranks worse on validation users.
+* **BPR** (Rendle et al. 2009): implicit has no fold-in for BPR. The default is ridge least
+  squares of the watched-item indicator on the item columns ``[factors, bias]``, which ranks
+  best on validation users (``bench/mf_defaults.py``); the alternative, :func:`bpr_fold_in`,
+  maximises the BPR objective itself on the fixed item side, with the expectation over
+  negatives taken exactly (no sampling, hence deterministic).
 
 Shapes, for 3 users, 5 items and ``factors = 2``::
 
     histories  csr (3, 5)       row u = items user u watched (weights: ratings or 1.0)
     item_vectors()  (5, 2)      the factor part only (BPR's bias column is split off)
-    item_bias()     (5,)        BPR only; ``score = user_vectors @ item_vectors.T + item_bias``
+    item_bias()     (5,)        BPR only: scores are ``u · y + β · bias`` (see ``BPR.fold_in``)
     user_vectors(h) (3, 2)      fold-in
 
 Example
@@ -37,7 +37,7 @@ import dataclasses
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -219,9 +219,13 @@ class BPRConfig(ModelConfig):
     ``factors``: vector dimension (implicit adds one more column for the item bias).
     ``learning_rate``, ``regularization``, ``iterations``: implicit's SGD options (epochs over
     the interactions). ``verify_negative_samples``: resample negatives the user has watched.
-    ``fold_in_steps``: Newton-like steps of :func:`bpr_fold_in` per user. ``num_threads``: 1 by
-    default because implicit's BPR is lock-free ("Hogwild") SGD: with more threads the updates
-    race and the same seed no longer gives the same model.
+    ``fold_in``: how a history becomes a user vector (see :meth:`BPR.fold_in`) —
+    ``"least_squares"`` or ``"objective"`` (``fold_in_steps`` steps of :func:`bpr_fold_in`).
+    ``fold_in_l2``: the least-squares ridge as a share of the mean diagonal of the item-side
+    Gram matrix; scale-free, because the factors' scale grows with training and the Gram's with
+    the catalog (the best absolute ridge moved 10× between 30 and 100 epochs on ml-100k).
+    ``num_threads``: 1 by default because implicit's BPR is lock-free ("Hogwild") SGD: with more
+    threads the updates race and the same seed no longer gives the same model.
     """
 
     factors: int = 64
@@ -229,22 +233,30 @@ class BPRConfig(ModelConfig):
     regularization: float = 0.01
     iterations: int = 100
     verify_negative_samples: bool = True
-    fold_in_steps: int = 10
+    fold_in: Literal["least_squares", "objective"] = "least_squares"
+    fold_in_l2: float = 0.3
+    fold_in_steps: int = 3
     num_threads: int = 1
 
     def __post_init__(self) -> None:
-        _check_positive(self, "factors", "iterations", "learning_rate")
+        _check_positive(self, "factors", "iterations", "learning_rate", "fold_in_l2")
         _check_positive(self, "regularization", "fold_in_steps", "num_threads", allow_zero=True)
+        if self.fold_in not in ("least_squares", "objective"):
+            raise ConfigError(
+                f"BPRConfig.fold_in must be 'least_squares' or 'objective', got {self.fold_in!r}"
+            )
 
 
 class BPR(Recommender):
     """BPR matrix factorisation; scores carry the learned item bias.
 
     implicit stores the bias as a last factor column (with a constant 1 on the user side);
-    :meth:`item_vectors` returns the factor part, :meth:`item_bias` the bias, and :meth:`score`
-    adds them back, so rankings equal implicit's own ``user · item`` on the full columns.
-    Items without training interactions (their factors stay zero in implicit) get the lowest
-    learned bias, so they never outrank an item the model knows, all else being equal.
+    :meth:`item_vectors` returns the factor part and :meth:`item_bias` the bias. A user's
+    scores are ``u · y_j + β_u · b_j`` with ``(u, β_u)`` from :meth:`fold_in`; with β = 1 (the
+    ``"objective"`` fold-in, and every training user) they rank exactly like implicit's own
+    ``user · item`` on the full columns. Items without training interactions (implicit leaves
+    their factors at zero) get the lowest learned bias, so they never outrank an item the model
+    knows, all else being equal.
     """
 
     kind = "bpr"
@@ -255,6 +267,7 @@ class BPR(Recommender):
     def __init__(self, config: BPRConfig | None = None, **options: Any) -> None:
         super().__init__(config, **options)
         self.progress: ProgressCallback | None = None
+        self._projection: np.ndarray | None = None
 
     def _fit(self, dataset: Dataset, validation: Any) -> None:
         from implicit.cpu.bpr import BayesianPersonalizedRanking
@@ -289,6 +302,7 @@ class BPR(Recommender):
         self.item_factors_ = np.ascontiguousarray(full[:, :-1])
         self.item_bias_ = bias
         self.item_counts_ = counts
+        self._projection = None
         #: Training users' factors (bias column dropped; in memory only, bundles fold users in).
         self.user_factors_ = np.ascontiguousarray(
             np.asarray(engine.user_factors, dtype=np.float32)[:, :-1]
@@ -300,27 +314,57 @@ class BPR(Recommender):
         return self.item_factors_
 
     def item_bias(self) -> np.ndarray:
-        """``(n_items,)`` float32 learned item bias (added to every user's scores)."""
+        """``(n_items,)`` float32 learned item bias."""
         self._require_fitted()
         return self.item_bias_
 
-    def user_vectors(self, histories: Histories) -> np.ndarray:
-        """``(n, factors)`` BPR fold-in on the fixed item side (empty history → 0: bias only)."""
+    def fold_in(self, histories: Histories) -> tuple[np.ndarray, np.ndarray]:
+        """User vectors ``(n, factors)`` and the weight ``(n,)`` of the item bias in their scores.
+
+        ``"least_squares"`` (the default; better on validation users, see
+        ``bench/mf_defaults.py``): ridge regression of the user's watched-item indicator on the
+        item columns ``[factors, bias]``; the coefficient on the bias column is the weight, so
+        each user gets their own dose of popularity. ``"objective"``: :func:`bpr_fold_in`, the
+        BPR objective maximised on the fixed item side, weight 1. An empty history gives the
+        zero vector and weight 1: the learned bias alone ranks.
+        """
         self._require_fitted()
         matrix, _ = as_histories(histories, self.n_items)
-        return bpr_fold_in(
-            _binary_rows(matrix),
-            self.item_factors_,
-            self.item_bias_,
-            self.item_counts_,
-            self.config.regularization,
-            self.config.fold_in_steps,
-        )
+        positives = _binary_rows(matrix)
+        weight = np.ones(positives.shape[0], np.float32)
+        if self.config.fold_in == "objective":
+            users = bpr_fold_in(
+                positives,
+                self.item_factors_,
+                self.item_bias_,
+                self.item_counts_,
+                self.config.regularization,
+                self.config.fold_in_steps,
+            )
+            return users, weight
+        coefficients = np.asarray(positives @ self._least_squares_projection(), np.float32)
+        has_history = np.diff(positives.indptr) > 0
+        weight[has_history] = coefficients[has_history, -1]
+        return np.ascontiguousarray(coefficients[:, :-1]), weight
+
+    def _least_squares_projection(self) -> np.ndarray:
+        """``(n_items, factors + 1)``: row ``j`` is what watching item ``j`` adds to ``(u, β)``."""
+        if self._projection is None:
+            columns = np.hstack([self.item_factors_, self.item_bias_[:, None]]).astype(np.float64)
+            gram = columns.T @ columns
+            ridge = self.config.fold_in_l2 * max(np.trace(gram) / len(gram), 1e-12)
+            gram[np.diag_indices_from(gram)] += ridge
+            self._projection = np.linalg.solve(gram, columns.T).T.astype(np.float32)
+        return self._projection
+
+    def user_vectors(self, histories: Histories) -> np.ndarray:
+        """``(n, factors)`` fold-in vectors (see :meth:`fold_in`; the bias weight is dropped)."""
+        return self.fold_in(histories)[0]
 
     def score(self, histories: Histories) -> np.ndarray:
-        """``(n, n_items)``: ``user_vectors @ item_vectors.T + item_bias``."""
-        self._require_fitted()
-        return self.user_vectors(histories) @ self.item_factors_.T + self.item_bias_
+        """``(n, n_items)``: ``u @ item_vectors.T + β · item_bias`` with ``(u, β)`` from fold-in."""
+        users, weight = self.fold_in(histories)
+        return users @ self.item_factors_.T + weight[:, None] * self.item_bias_
 
     def _state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         return {
@@ -333,6 +377,7 @@ class BPR(Recommender):
         self.item_factors_ = np.ascontiguousarray(arrays["item_factors"], dtype=np.float32)
         self.item_bias_ = np.asarray(arrays["item_bias"], dtype=np.float32)
         self.item_counts_ = np.asarray(arrays["item_counts"], dtype=np.float32)
+        self._projection = None
 
 
 def bpr_fold_in(
@@ -355,7 +400,7 @@ def bpr_fold_in(
     as a random interaction's item and skips the user's own). ``f`` is concave; each step moves
     ``u ← u + M⁻¹ ∇f(u)`` with ``M = ¼·E[(y_i − y_j)(y_i − y_j)ᵀ] + λI``, Böhning's bound on the
     curvature of the logistic loss, so every step increases ``f`` (minorise-maximise: no learning
-    rate, no line search) and a handful of steps from ``u = 0`` get close to the optimum.
+    rate, no line search) and the steps from ``u = 0`` converge to the maximiser.
 
     Deterministic, and each user's result is independent of the other users in the call. Work
     is ``O(|H| × n_items)`` per user and step, in blocks of at most ``block_cells`` cells.

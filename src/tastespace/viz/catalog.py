@@ -42,6 +42,19 @@ class MapCatalog:
         primary = bag.first(NO_GENRE) if bag is not None else [NO_GENRE] * len(meta.titles)
         return cls(meta.ids, meta.titles, meta.genres, primary, meta.years, item_popularity(model))
 
+    def take(self, rows: np.ndarray) -> MapCatalog:
+        """The catalog restricted to ``rows`` (dense indices), in that order."""
+        rows = np.asarray(rows, dtype=np.int64)
+        pick = rows.tolist()
+        return MapCatalog(
+            [self.ids[i] for i in pick],
+            [self.titles[i] for i in pick],
+            [self.genres[i] for i in pick],
+            [self.primary[i] for i in pick],
+            [self.years[i] for i in pick],
+            self.popularity[rows],
+        )
+
 
 def item_popularity(model: Recommender) -> np.ndarray:
     """``(n_items,)`` popularity: training counts if the model has them, else catalog columns."""

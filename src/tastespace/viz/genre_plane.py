@@ -171,7 +171,15 @@ def draw_genre_plane(
     fig.tight_layout()
     ax.apply_aspect()  # fix the final limits before measuring label boxes
     place_labels(
-        ax, xy, plane.labels, plane.counts, MAX_LABELS, fontsize=11, keep_all=True, offset=9
+        ax,
+        xy,
+        plane.labels,
+        plane.counts,
+        MAX_LABELS,
+        fontsize=11,
+        keep_all=True,
+        offset=9,
+        boxed=False,
     )
     return fig
 

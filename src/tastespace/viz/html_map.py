@@ -21,7 +21,9 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+import scipy.sparse as sp
 
+from tastespace.index.topk import normalize_rows, search_dot
 from tastespace.io.export import atomic_path
 from tastespace.models.base import Recommender
 from tastespace.viz.catalog import NO_GENRE, MapCatalog
@@ -33,15 +35,31 @@ NEIGHBOURS = 10
 COORD_DIGITS = 4
 
 
-def learned_neighbours(model: Recommender, k: int = NEIGHBOURS) -> np.ndarray:
-    """``(n_items, k)`` nearest neighbours of every item in the model's space (``-1`` pads)."""
-    k = max(1, min(k, model.n_items - 1))
+def learned_neighbours(
+    model: Recommender, k: int = NEIGHBOURS, rows: np.ndarray | None = None
+) -> np.ndarray:
+    """``(n, k)`` nearest neighbours of every item in the model's space (``-1`` pads).
+
+    With ``rows`` (a mapped subset), neighbours are searched among those rows only — cosine of
+    the item vectors, as ``similar_items`` does — and returned as positions within ``rows``.
+    """
+    if rows is None:
+        k = max(1, min(k, model.n_items - 1))
+        try:
+            ids, _ = model.similar_items(np.arange(model.n_items), k=k)
+        except NotImplementedError:
+            log.info("%s has no similarity; the page will list no neighbours", model.kind)
+            return np.full((model.n_items, k), -1, np.int64)
+        return np.atleast_2d(ids).astype(np.int64)
+    rows = np.asarray(rows, dtype=np.int64)
+    k = max(1, min(k, len(rows) - 1))
     try:
-        ids, _ = model.similar_items(np.arange(model.n_items), k=k)
+        unit = normalize_rows(np.asarray(model.item_vectors()[rows], dtype=np.float32))
     except NotImplementedError:
-        log.info("%s has no similarity; the page will list no neighbours", model.kind)
-        return np.full((model.n_items, k), -1, np.int64)
-    return np.atleast_2d(ids).astype(np.int64)
+        return np.full((len(rows), k), -1, np.int64)
+    own = sp.identity(len(rows), dtype=np.float32, format="csr")
+    ids, _ = search_dot(unit, unit, k, own)
+    return ids.astype(np.int64)
 
 
 def map_payload(

@@ -18,10 +18,26 @@ import numpy as np
 
 from tastespace.errors import ConfigError
 from tastespace.models.base import Recommender
-from tastespace.viz.catalog import MapCatalog
+from tastespace.viz.catalog import MapCatalog, item_popularity
 from tastespace.viz.projection import METHODS, cached_project
 
 METHOD_NAMES = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
+MIN_TOP = 10
+
+
+def top_items(model: Recommender, top: int | None) -> np.ndarray | None:
+    """Dense indices of the ``top`` most popular items (catalog order), or ``None`` for all.
+
+    Big catalogs carry a long tail of items with few or no training interactions; their vectors
+    come from features or priors alone and crowd a map with tight islands. ``--top`` maps the
+    part of the catalog the model learned from behaviour.
+    """
+    if top is None or top >= model.n_items:
+        return None
+    if top < MIN_TOP:
+        raise ConfigError(f"--top must be at least {MIN_TOP} items, got {top}")
+    popularity = item_popularity(model)
+    return np.sort(np.argsort(-popularity, kind="stable")[:top])
 
 
 def item_coordinates(
@@ -29,16 +45,21 @@ def item_coordinates(
     method: str = "umap",
     seed: int = 0,
     bundle: str | Path | None = None,
+    rows: np.ndarray | None = None,
     **kw: Any,
 ) -> np.ndarray:
-    """``(n_items, 2)`` layout of the model's item vectors, cached in ``bundle`` when given."""
+    """``(n, 2)`` layout of the model's item vectors (only ``rows`` when given), cached in
+    ``bundle`` when given."""
     if method not in METHODS:
         raise ConfigError(f"unknown --method {method!r}; choose one of {', '.join(METHODS)}")
     try:
         vectors = model.item_vectors()
     except NotImplementedError as err:
         raise ConfigError(f"a {model.kind!r} model has no item vectors to map") from err
-    return cached_project(bundle, vectors, method, seed, **kw)
+    variant = ""
+    if rows is not None:
+        vectors, variant = vectors[rows], f"top{len(rows)}"
+    return cached_project(bundle, vectors, method, seed, variant=variant, **kw)
 
 
 def write_item_map(
@@ -51,8 +72,10 @@ def write_item_map(
     n_labels: int = 30,
     k: int = 10,
     title: str | None = None,
+    top: int | None = None,
 ) -> list[Path]:
-    """The PNG (``out``) and/or the standalone page (``html``) of the item map."""
+    """The PNG (``out``) and/or the standalone page (``html``) of the item map; ``top`` keeps
+    only the most popular items (see :func:`top_items`)."""
     from tastespace.viz.html_map import learned_neighbours, save_html_map
     from tastespace.viz.static_map import save_map
 
@@ -60,17 +83,19 @@ def write_item_map(
         raise ConfigError("nothing to write: give --out map.png and/or --html map.html")
     if k < 1:
         raise ConfigError(f"-k must be at least 1 neighbour per item, got {k}")
-    coords = item_coordinates(model, method, seed, bundle)
+    rows = top_items(model, top)
+    coords = item_coordinates(model, method, seed, bundle, rows)
     catalog = MapCatalog.from_model(model)
+    if rows is not None:
+        catalog = catalog.take(rows)
     name = Path(bundle).name if bundle is not None else model.kind
-    title = title or (
-        f"{name}: {len(catalog):,} items, {model.kind} vectors, {METHOD_NAMES[method]}"
-    )
+    shown = f"{len(catalog):,}" + ("" if rows is None else f" most popular of {model.n_items:,}")
+    title = title or f"{name}: {shown} items, {model.kind} vectors, {METHOD_NAMES[method]}"
     written = []
     if out is not None:
         written.append(save_map(coords, catalog, out, title, n_labels))
     if html is not None:
-        neighbours = learned_neighbours(model, k)
+        neighbours = learned_neighbours(model, k, rows)
         written.append(save_html_map(coords, catalog, html, neighbours, title))
     return written
 

@@ -135,9 +135,12 @@ def _umap(x: np.ndarray, seed: int, metric: str, **kw: Any) -> np.ndarray:
 
 
 # -- cache --------------------------------------------------------------------------------------
-def cache_path(bundle: str | Path, method: str, seed: int = 0, **kw: Any) -> Path:
-    """Where the projection of ``bundle`` with these options is cached."""
-    name = f"{method}-{seed}"
+def cache_path(
+    bundle: str | Path, method: str, seed: int = 0, *, variant: str = "", **kw: Any
+) -> Path:
+    """Where the projection of ``bundle`` with these options is cached (``variant`` names a
+    subset of the items, e.g. ``top2000``, so it does not evict the full catalog's layout)."""
+    name = f"{method}-{seed}" + (f"-{variant}" if variant else "")
     if kw:
         name += "-" + _digest(json.dumps(kw, sort_keys=True, default=str).encode())[:10]
     return Path(bundle) / CACHE_DIR / f"{name}.npy"
@@ -148,6 +151,8 @@ def cached_project(
     vectors: np.ndarray,
     method: str = "pca",
     seed: int = 0,
+    *,
+    variant: str = "",
     **kw: Any,
 ) -> np.ndarray:
     """:func:`project`, reusing ``bundle``'s cached result when it came from the same vectors.
@@ -161,7 +166,7 @@ def cached_project(
         raise ConfigError(f"unknown projection method {method!r}; choose one of {METHODS}")
     x = np.ascontiguousarray(vectors, dtype=np.float32)
     digest = _digest(x.tobytes() + str(x.shape).encode())
-    path = cache_path(bundle, method, seed, **kw)
+    path = cache_path(bundle, method, seed, variant=variant, **kw)
     meta = path.with_suffix(".json")
     if path.is_file() and meta.is_file():
         try:

@@ -164,13 +164,16 @@ def place_labels(
     fontsize: float = 8,
     keep_all: bool = False,
     offset: float = 4.0,
+    boxed: bool = True,
 ) -> list[int]:
     """Label up to ``n_labels`` most popular points without overlapping boxes.
 
     Greedy: candidates in popularity order, each tries four spots; a text whose box overlaps an
     accepted one, covers a labelled point or leaves the axes is removed. With ``keep_all`` (a
     handful of genre labels, every one wanted) a label that fits nowhere keeps its first spot.
-    ``offset`` (points) moves labels clear of big markers. Returns the labelled point indices.
+    ``offset`` (points) moves labels clear of big markers; ``boxed`` puts a translucent white box
+    behind each label (readable over dense points, but it hides sparse big markers).
+    Returns the labelled point indices.
     """
     if n_labels <= 0 or len(xy) == 0:
         return []
@@ -181,6 +184,11 @@ def place_labels(
     pool = len(xy) if keep_all else max(8 * n_labels, 50)
     candidates = np.argsort(-np.asarray(popularity), kind="stable")[:pool]
     screen = ax.transData.transform(xy)
+    box_style = (
+        {"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.75}
+        if boxed
+        else None
+    )
     for index in candidates:
         if len(chosen) >= n_labels:
             break
@@ -199,7 +207,7 @@ def place_labels(
                 va=va,
                 fontsize=fontsize,
                 color="#222222",
-                bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.75},
+                bbox=box_style,
             )
             box = artist.get_window_extent(renderer).expanded(1.05, 1.15)
             bounds = (box.x0, box.y0, box.x1, box.y1)
