@@ -22,7 +22,7 @@ import scipy.sparse as sp
 import torch
 
 from tastespace.data.dataset import Dataset, FeatureTable
-from tastespace.errors import ConfigError, DataError, NotFittedError
+from tastespace.errors import ConfigError, DataError, NotFittedError, UnknownIdError
 from tastespace.evaluate.metrics import recall_at_k
 from tastespace.features.encoders import EncodedFeatures, FeatureEncoder
 from tastespace.index.topk import mask_rows, topk_rows
@@ -362,7 +362,7 @@ class NeuralRecommender(Recommender):
                 vocab = self.item_encoder_.vocabularies[name]
                 return {value: weight[k].astype(np.float32) for k, value in enumerate(vocab) if k}
         known = sorted(self.item_encoder_.vocabularies)
-        raise KeyError(f"no learned categorical feature {feature!r}; known: {known}")
+        raise UnknownIdError(f"no learned categorical feature {feature!r}; known: {known}")
 
     # -- persistence ------------------------------------------------------------------------
     def _state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
