@@ -132,7 +132,8 @@ def summary_lines(board: Any) -> list[str]:
         if best_ts and best_peer:
             ts = max(best_ts, key=lambda r: r.mean(metric))
             peer = max(best_peer, key=lambda r: r.mean(metric))
-            verdict = "beats" if ts.mean(metric) > peer.mean(metric) else "does NOT beat"
+            a, b = ts.mean(metric), peer.mean(metric)
+            verdict = "ties" if abs(a - b) < 1e-9 else "beats" if a > b else "does NOT beat"
             lines.append(
                 f"  {metric}: best tastespace {ts.name} {ts.mean(metric):.4f} {verdict} best "
                 f"peer {peer.name} {peer.mean(metric):.4f}"

@@ -5,15 +5,18 @@ seed=s)`` for each seed; every model trains on the seed's train users. A configu
 on the *validation* users' Recall@20 (mean over seeds and datasets, since one default must serve
 both); the table reports the *test* users' Recall@20 and NDCG@100 of what was chosen.
 
-Stages (each prints a table):
+Stages:
 
 1. EASE, l2 tuned per dataset on validation: the bar.
-2. ALS grid over factors × regularization × alpha (15 iterations), then iterations at the best.
-3. BPR grid over factors × learning rate × regularization × iterations, fold-in by the BPR
-   objective (``fold_in_steps`` = 10).
-4. BPR fold-in at the chosen BPR configuration: the BPR-objective fold-in with 1–20 steps
-   against ridge least squares on the fixed item factors (λ chosen on validation), with the
-   bias added to the scores or carried as a factor column (what ``bench/peers.py`` does).
+2. ALS: a grid over factors × regularization × alpha (15 iterations); the smallest ``factors``
+   within :data:`FACTORS_TOLERANCE` of the best wins (gains that small are far below the
+   seed-to-seed spread, printed as "(sd)"); then regularization and alpha refined ×½ / ×2
+   around the choice, then iterations.
+3. BPR: a grid over factors × regularization × iterations (learning rate 0.01), each fit scored
+   with every fold-in of :data:`FOLD_INS` (the BPR objective at 1 / 3 steps, least squares at
+   five ridges); the (configuration, fold-in) pair is chosen jointly, factors by the same rule;
+   then the learning rate.
+4. ``ALS()`` and ``BPR()`` with no options: what ``tastespace fit --model als|bpr`` trains.
 
 Usage::
 
@@ -147,6 +150,7 @@ def table(title: str, rows: list[tuple[str, str, dict[str, list[Row]]]]) -> None
 FOLD_INS: dict[str, dict[str, Any]] = {
     "objective, 1 step": {"fold_in": "objective", "fold_in_steps": 1},
     "objective, 3 steps": {"fold_in": "objective", "fold_in_steps": 3},
+    "least squares, l2=0.003": {"fold_in": "least_squares", "fold_in_l2": 0.003},
     "least squares, l2=0.01": {"fold_in": "least_squares", "fold_in_l2": 0.01},
     "least squares, l2=0.03": {"fold_in": "least_squares", "fold_in_l2": 0.03},
     "least squares, l2=0.1": {"fold_in": "least_squares", "fold_in_l2": 0.1},
@@ -172,7 +176,7 @@ def main() -> None:
     parser.add_argument("--data", nargs="+", default=["ml-100k", "ml-latest-small"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--quick", action="store_true", help="A small grid (smoke run).")
-    parser.add_argument("--skip", nargs="*", default=[], choices=["ease", "als", "bpr"])
+    parser.add_argument("--skip", nargs="*", default=[], choices=["ease", "als", "bpr", "defaults"])
     args = parser.parse_args()
     started = time.perf_counter()
     splits = split_all(args.data, args.seeds)
@@ -223,14 +227,10 @@ def main() -> None:
         space = (
             {"factors": [64], "regularization": [0.01, 0.03], "iterations": [30, 100]}
             if args.quick
-            else {
-                "factors": [64, 128],
-                "regularization": [0.01, 0.03, 0.1],
-                "iterations": [30, 100],
-            }
+            else {"factors": [64, 128], "regularization": [0.01, 0.03], "iterations": [15, 30, 100]}
         )
         bpr = grid("bpr", space, BPR, splits, {"learning_rate": 0.01}, bpr_variants)
-        key = best(bpr)
+        key = best(bpr, lambda k: k[1], FACTORS_TOLERANCE)  # k = (fold-in, factors, ...)
         chosen_bpr = {**dict(zip(space, key[1:], strict=True)), **FOLD_INS[key[0]]}
         print(f"  choice {chosen_bpr}; now the learning rate", flush=True)
         config = {k: v for k, v in chosen_bpr.items() if k in space}
@@ -249,6 +249,11 @@ def main() -> None:
         implicit = {"factors": 100, "learning_rate": 0.01, "regularization": 0.01}
         plain = grid("bpr", {"iterations": [100]}, BPR, splits, implicit, bpr_variants)
         rows.append((f"BPR, implicit's defaults, {key[0]}", str(implicit), plain[(key[0], 100)]))
+
+    if "defaults" not in args.skip:
+        print("\nStage 4 — the library defaults, as `tastespace fit` uses them", flush=True)
+        for name, cls in (("ALS()", ALS), ("BPR()", BPR)):
+            rows.append((f"{name} defaults", "", grid(name, {"seed": [0]}, cls, splits)[("", 0)]))
 
     table(f"Summary — test users, mean over seeds {args.seeds}", rows)
     print(f"\ntotal {time.perf_counter() - started:.0f} s", flush=True)

@@ -108,13 +108,14 @@ def main() -> None:
     parser.add_argument("zips", nargs="*", type=Path)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--skip-speed", action="store_true")
+    parser.add_argument("--skip-quality", action="store_true")
     parser.add_argument("--markdown", action="store_true", help="also print markdown lines")
     args = parser.parse_args()
     console = Console()
     paths = [p for p in (SHARED / "ml-100k.zip", SHARED / "ml-latest-small.zip") if p.exists()]
     paths += args.zips
     lines: list[str] = []
-    for path in paths:
+    for path in [] if args.skip_quality else paths:
         lines += quality(console, path, tuple(range(args.seeds)))
     for path in paths:
         lines.append(cold_start(console, path))

@@ -193,3 +193,22 @@ def test_pooled_user_vector_is_the_mean_of_history_vectors(planted_split):
     np.testing.assert_allclose(users[0], v[[1, 5, 9]].mean(axis=0), rtol=1e-5)
     np.testing.assert_array_equal(users[1], 0)
     assert model.dot_product and not PPMISVD(scoring="knn").dot_product
+
+
+def test_center_removes_the_shared_direction_and_keeps_unseen_items_zero():
+    ds = build_dataset(USERS, ITEMS, item_ids=np.arange(6))  # items 4 and 5 never seen
+    v = GloVe(dim=3, epochs=3, center=True, normalize=False).fit(ds).item_vectors()
+    np.testing.assert_allclose(v[:4].mean(axis=0), 0, atol=1e-6)
+    assert np.all(v[4:] == 0)
+
+
+def test_rescored_switches_scoring_without_refitting(planted_split):
+    pooled = PPMISVD(dim=8).fit(planted_split.train)
+    knn = pooled.rescored(scoring="knn", neighbors=5)
+    assert knn.item_vectors() is pooled.item_vectors()
+    assert not knn.dot_product and pooled.dot_product and pooled.config.scoring == "pooled"
+    history = planted_split.test.fold_in[:3]
+    expected = history.astype(bool).astype(np.float32) @ neighbour_matrix(pooled.item_vectors(), 5)
+    np.testing.assert_allclose(knn.score(history), expected.toarray(), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ConfigError, match="refit"):
+        pooled.rescored(dim=4)

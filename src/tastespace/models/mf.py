@@ -107,7 +107,7 @@ class ALSConfig(ModelConfig):
 
     factors: int = 128
     regularization: float = 30.0
-    alpha: float = 20.0
+    alpha: float = 5.0
     iterations: int = 15
     num_threads: int = 1
 
@@ -231,10 +231,10 @@ class BPRConfig(ModelConfig):
     factors: int = 64
     learning_rate: float = 0.01
     regularization: float = 0.01
-    iterations: int = 100
+    iterations: int = 30
     verify_negative_samples: bool = True
     fold_in: Literal["least_squares", "objective"] = "least_squares"
-    fold_in_l2: float = 0.3
+    fold_in_l2: float = 0.01
     fold_in_steps: int = 3
     num_threads: int = 1
 
