@@ -380,6 +380,30 @@ def wrapper_ratios(board: Any) -> list[str]:
     return lines
 
 
+def report(board: Any, title: str, png: str | None = None) -> None:
+    """Print one dataset's table, the verdict lines and the wrapper ratios (+ chart)."""
+    print(f"\n### {title}\n\n{markdown_table(board)}\n")
+    if png:
+        from tastespace.evaluate.chart import plot_leaderboard
+
+        print(f"chart → {plot_leaderboard(board, png.format(name=board.dataset))}")
+    print("\n".join(summary_lines(board)))
+    print("\nwrapper vs own engine (tastespace ÷ peer, means over seeds; target ≥ 0.98):\n")
+    print("\n".join(wrapper_ratios(board)) + "\n", flush=True)
+
+
+def merge(paths: list[str], png: str | None = None) -> None:
+    """Print the tables of earlier ``--json`` outputs, rows of the same dataset merged."""
+    from tastespace.evaluate.leaderboard import Leaderboard, merge_leaderboards
+
+    by_dataset: dict[str, list[Any]] = {}
+    for path in paths:
+        for doc in json.loads(Path(path).read_text())["boards"]:
+            by_dataset.setdefault(doc["dataset"], []).append(Leaderboard.from_json(doc))
+    for name, boards in by_dataset.items():
+        report(merge_leaderboards(boards), f"{name} (merged from {len(boards)} run(s))", png)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", nargs="+", default=["ml-100k", "ml-latest-small"])
@@ -387,8 +411,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--n-heldout", type=float, default=0.1)
     parser.add_argument("--skip", default="", help="comma list of row names to leave out")
     parser.add_argument("--only", default="", help="comma list: run just these rows")
-    parser.add_argument("--json", help="write the leaderboards as one JSON document here")
+    parser.add_argument("--json", help="write the leaderboards here (rewritten after each dataset)")
+    parser.add_argument("--merge", nargs="+", metavar="JSON", help="print saved runs, merged")
+    parser.add_argument("--png", help="bar chart per dataset; {name} = the dataset's name")
     args = parser.parse_args(argv)
+    if args.merge:
+        merge(args.merge, args.png)
+        return
 
     from tastespace.models.registry import available_models
 
@@ -420,19 +449,18 @@ def main(argv: list[str] | None = None) -> None:
             n_heldout=args.n_heldout,
             progress=progress,
         )
-        print(
-            f"\n### {dataset.name} ({dataset.n_users} users, {dataset.n_items} items, "
-            f"{dataset.n_interactions} positives)\n\n{markdown_table(board)}\n"
+        report(
+            board,
+            f"{dataset.name} ({dataset.n_users} users, {dataset.n_items} items, "
+            f"{dataset.n_interactions} positives)",
+            args.png,
         )
-        print("\n".join(summary_lines(board)))
-        print("\nwrapper vs own engine (tastespace ÷ peer, means over seeds; target ≥ 0.98):\n")
-        print("\n".join(wrapper_ratios(board)) + "\n", flush=True)
         documents.append(board.to_json())
+        if args.json:
+            Path(args.json).write_text(
+                json.dumps({"machine": machine(), "boards": documents}, indent=1, default=str)
+            )
     print(f"total wall time: {time.perf_counter() - total:.0f} s")
-    if args.json:
-        Path(args.json).write_text(
-            json.dumps({"machine": machine(), "boards": documents}, indent=1, default=str)
-        )
 
 
 if __name__ == "__main__":

@@ -11,7 +11,9 @@ import pytest
 from tastespace.errors import ConfigError, DataError
 from tastespace.evaluate.leaderboard import (
     Contender,
+    Leaderboard,
     format_stat,
+    merge_leaderboards,
     resolve_contenders,
     run_leaderboard,
 )
@@ -93,6 +95,25 @@ def test_json_document(board):
     assert doc["rows"][0]["name"] == "ease"
     assert set(doc["rows"][0]["metrics"]["recall@20"]) == {"mean", "std", "min", "max"}
     assert doc["memory_method"] in ("vmhwm", "sampler", "unavailable")
+
+
+def test_json_round_trip_and_merge(board, planted):
+    again = Leaderboard.from_json(json.loads(json.dumps(board.to_json(), default=str)))
+    assert again.row("ease").stats("ndcg@100") == board.row("ease").stats("ndcg@100")
+    assert again.row("ease").runs[0].config["l2"] == board.row("ease").runs[0].params["l2"]
+    extra = run_leaderboard(
+        planted,
+        {"ease-20": {"kind": "ease", "l2": 20.0}},
+        seeds=(0, 1),
+        n_heldout=60,
+        tune={"ease": {"l2": [5.0, 50.0]}},
+    )
+    merged = merge_leaderboards([again, extra])
+    names = [r.name for r in merged.rows]
+    assert sorted(names) == ["ease", "ease-20", "popularity", "spy-a", "spy-b"]
+    other = run_leaderboard(planted, ["popularity"], seeds=(0,), n_heldout=60)
+    with pytest.raises(ConfigError, match="cannot merge"):
+        merge_leaderboards([board, other])
 
 
 def test_grid_is_chosen_on_validation(planted):

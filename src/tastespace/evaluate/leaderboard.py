@@ -127,6 +127,7 @@ class SeedRun:
     peak_rss_mib: float
     validation_score: float | None = None
     tune_seconds: float = 0.0
+    config: dict[str, Any] | None = None
 
 
 @dataclasses.dataclass
@@ -214,6 +215,50 @@ class Leaderboard:
             "metrics": metrics,
             "rows": [row.to_json(metrics) for row in self.sorted_by()],
         }
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> Leaderboard:
+        """Inverse of :meth:`to_json` (per-seed runs are kept, so every statistic recomputes)."""
+        rows = [
+            LeaderboardRow(
+                name=row["name"],
+                source=row["source"],
+                runs=[SeedRun(**run) for run in row["runs"]],
+                error=row.get("error"),
+            )
+            for row in doc["rows"]
+        ]
+        return cls(
+            doc["dataset"], rows, dict(doc["protocol"]), doc["memory_method"], doc["seconds"]
+        )
+
+
+def merge_leaderboards(boards: Sequence[Leaderboard]) -> Leaderboard:
+    """One board from runs of the same protocol on the same data (e.g. rows re-run later).
+
+    The splits are deterministic in (dataset, seed, n_heldout, min_rating), so rows from
+    separate runs saw identical splits. A row name met twice keeps the later board's row.
+    """
+    if not boards:
+        raise ConfigError("nothing to merge")
+    first = boards[0]
+    for board in boards[1:]:
+        if board.dataset != first.dataset or board.protocol != first.protocol:
+            raise ConfigError(
+                f"cannot merge {board.dataset} ({board.protocol}) into {first.dataset} "
+                f"({first.protocol}): different data or protocol"
+            )
+    rows: dict[str, LeaderboardRow] = {}
+    for board in boards:
+        rows.update({row.name: row for row in board.rows})
+    methods = {b.memory_method for b in boards}
+    return Leaderboard(
+        first.dataset,
+        list(rows.values()),
+        dict(first.protocol),
+        "/".join(sorted(methods)),
+        sum(b.seconds for b in boards),
+    )
 
 
 def format_stat(stats: Mapping[str, float], digits: int = 3) -> str:
@@ -368,9 +413,11 @@ def _run_one(
     assert best is not None
     score, model, point, seconds, memory = best
     metrics = evaluate_model(model, split.test, cutoffs, genres)
+    config = getattr(model, "config", None)
     run = SeedRun(
         seed=seed,
         params={**contender.params, **point},
+        config=config.to_json() if hasattr(config, "to_json") else None,
         metrics=metrics,
         fit_seconds=seconds,
         peak_rss_mib=memory.delta_mib,
