@@ -1,4 +1,4 @@
-"""Two-process DistributedDataParallel training on localhost (gloo, CPU) produces a loadable bundle."""
+"""Two-process DDP training on localhost (gloo, CPU) produces a loadable bundle."""
 
 from __future__ import annotations
 

@@ -2,7 +2,8 @@
 
 A bag feature over ``n`` rows is CSR-style: ``indices`` holds every row's value ids back to back and
 ``offsets`` (length ``n + 1``) says where each row starts and ends — exactly what
-``torch.nn.EmbeddingBag(..., include_last_offset=True)`` takes. A dense one-hot matrix is never built.
+``torch.nn.EmbeddingBag(..., include_last_offset=True)`` takes.
+A dense one-hot matrix is never built.
 
 Example: three movies with genres [Comedy, Drama], [], [Drama]::
 

@@ -167,7 +167,8 @@ def _factorize(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             present = np.zeros(high - low + 1, bool)
             present[raw - low] = True
             rank = np.cumsum(present) - 1
-            return rank[raw - low].astype(np.int64), (np.flatnonzero(present) + low).astype(raw.dtype)
+            uniques = (np.flatnonzero(present) + low).astype(raw.dtype)
+            return rank[raw - low].astype(np.int64), uniques
     codes, uniques = pd.factorize(pd.Series(raw), sort=True)
     return codes.astype(np.int64), np.asarray(uniques)
 

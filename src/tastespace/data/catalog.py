@@ -25,7 +25,9 @@ class AmbiguousItemError(UnknownIdError):
     """A query matched several items; ``candidates`` holds (index, title) pairs."""
 
     def __init__(self, query: str, candidates: list[tuple[int, str]], raw_ids: list[Any]) -> None:
-        listing = "; ".join(f"{title} [id {raw}]" for (_, title), raw in zip(candidates, raw_ids))
+        listing = "; ".join(
+            f"{title} [id {raw}]" for (_, title), raw in zip(candidates, raw_ids, strict=True)
+        )
         super().__init__(f"{query!r} matches several items: {listing} — be more specific")
         self.candidates = candidates
 

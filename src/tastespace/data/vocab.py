@@ -61,7 +61,7 @@ class Vocabulary:
         return f"Vocabulary({self.name!r}, n={len(self)})"
 
     def index(self, raw: object) -> int:
-        """Dense index of one raw id; ``KeyError`` (:class:`UnknownIdError`) naming it if unknown."""
+        """Dense index of one raw id; :class:`UnknownIdError` (a ``KeyError``) if unknown."""
         try:
             position = self._index.get_loc(raw)
         except (KeyError, TypeError):

@@ -1,4 +1,4 @@
-"""Top-k search over item vectors: exact blocked matmul, approximate via faiss, seen-item filters."""
+"""Top-k search over item vectors: exact blocked matmul and seen-item filters."""
 
 from tastespace.index.topk import mask_rows, normalize_rows, search_dot, topk_rows
 

@@ -1,4 +1,4 @@
-"""Models behind one protocol (:class:`Recommender`): neural, item2vec, co-occurrence, MF, baselines."""
+"""Models behind one protocol (:class:`Recommender`): neural, co-occurrence, MF, baselines."""
 
 from tastespace.models.base import Recommender
 from tastespace.models.registry import MODELS, model_class

@@ -161,8 +161,8 @@ class Recommender(ABC):
         """Learned arrays and JSON-able extras; subclasses extend."""
         return {}, {}
 
-    def _restore(self, arrays: dict[str, np.ndarray], extra: dict[str, Any]) -> None:
-        """Inverse of :meth:`_state`."""
+    def _restore(self, arrays: dict[str, np.ndarray], extra: dict[str, Any]) -> None:  # noqa: B027
+        """Inverse of :meth:`_state` (models with no learned arrays keep this no-op)."""
 
     def save(self, path: str | Path) -> Path:
         """Write a bundle directory (atomic). Returns its path."""
