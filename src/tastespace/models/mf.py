@@ -108,7 +108,7 @@ class ALSConfig(ModelConfig):
     factors: int = 128
     regularization: float = 30.0
     alpha: float = 5.0
-    iterations: int = 15
+    iterations: int = 30
     num_threads: int = 1
 
     def __post_init__(self) -> None:
