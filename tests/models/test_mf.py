@@ -224,6 +224,13 @@ def test_configs_parse_from_strings_and_reject_bad_values():
     assert BPR(fold_in="objective").config.fold_in == "objective"
 
 
+def test_generic_dim_and_epochs_name_the_factor_options():
+    """``--dim`` / ``--epochs`` mean the vector size and training passes for every model."""
+    assert ALS(dim=16, epochs=3).config.factors == 16
+    assert ALS(dim="16", epochs="3").config.iterations == 3
+    assert BPR(dim=8).config.factors == 8
+
+
 def test_cli_fit_als_with_defaults(tmp_path):
     from typer.testing import CliRunner
 

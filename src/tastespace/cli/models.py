@@ -42,9 +42,11 @@ def fit(
     item_col: ItemCol = None,
     user_col: UserCol = None,
     epochs: Annotated[
-        int | None, typer.Option(help="Training epochs (neural, item2vec, glove).")
+        int | None, typer.Option(help="Training epochs (iterations for als and bpr).")
     ] = None,
-    dim: Annotated[int | None, typer.Option(help="Embedding dimension.")] = None,
+    dim: Annotated[
+        int | None, typer.Option(help="Embedding dimension (factors for als and bpr).")
+    ] = None,
     genre_dim: Annotated[
         int | None, typer.Option(help="Neural: genre embedding dimension (2 = plottable).")
     ] = None,

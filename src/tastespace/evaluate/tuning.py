@@ -72,12 +72,13 @@ Param = FloatRange | IntRange | Choice
 SEARCH_SPACES: dict[str, dict[str, Param]] = {
     "ease": {"l2": FloatRange(10.0, 5000.0, log=True)},
     "neural": {
-        "dim": Choice((64, 128, 200, 256)),
-        "hidden": Choice((256, 600, 1024)),
+        "dim": Choice((50, 100, 200)),
+        "hidden": Choice((300, 600, 1000)),
         "history_dropout": FloatRange(0.1, 0.7),
         "lr": FloatRange(3e-4, 3e-3, log=True),
         "weight_decay": FloatRange(1e-8, 1e-4, log=True),
         "id_dropout": FloatRange(0.0, 0.4),
+        "ema_decay": Choice((None, 0.97, 0.99, 0.995)),
     },
     "item2vec": {
         "dim": Choice((32, 64, 128)),
@@ -86,12 +87,14 @@ SEARCH_SPACES: dict[str, dict[str, Param]] = {
         "sample": FloatRange(1e-5, 1e-2, log=True),
         "epochs": IntRange(10, 100, step=10),
         "lr": FloatRange(0.005, 0.1, log=True),
+        "window": Choice((0, 5, 20)),
+        "center": Choice((True, False)),
     },
     "glove": {
         "dim": Choice((32, 64, 128)),
         "x_max": FloatRange(5.0, 200.0, log=True),
         "alpha": FloatRange(0.5, 1.0),
-        "epochs": IntRange(20, 100, step=10),
+        "epochs": IntRange(5, 50, step=5),
         "lr": FloatRange(0.01, 0.2, log=True),
     },
     "ppmi-svd": {
@@ -102,15 +105,16 @@ SEARCH_SPACES: dict[str, dict[str, Param]] = {
     },
     "als": {
         "factors": Choice((32, 64, 128, 256)),
-        "regularization": FloatRange(1e-3, 10.0, log=True),
+        "regularization": FloatRange(1.0, 300.0, log=True),
         "alpha": FloatRange(0.5, 50.0, log=True),
-        "iterations": IntRange(5, 30, step=5),
+        "iterations": IntRange(10, 60, step=10),
     },
     "bpr": {
         "factors": Choice((32, 64, 128, 256)),
         "learning_rate": FloatRange(1e-3, 0.1, log=True),
         "regularization": FloatRange(1e-4, 0.1, log=True),
-        "iterations": IntRange(50, 300, step=50),
+        "iterations": IntRange(15, 150, step=15),
+        "fold_in_l2": FloatRange(0.003, 0.3, log=True),
     },
 }
 

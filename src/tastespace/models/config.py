@@ -8,14 +8,21 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 from tastespace.errors import ConfigError
 
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
-    """Base of every model's config: only a seed is common to all."""
+    """Base of every model's config: only a seed is common to all.
+
+    ``ALIASES`` maps the CLI's generic names (``dim``, ``epochs``) to a model's own option names
+    where they differ (ALS calls them ``factors`` and ``iterations``), so ``--dim`` means the
+    vector size for every model.
+    """
+
+    ALIASES: ClassVar[dict[str, str]] = {}
 
     seed: int = 0
 
@@ -40,6 +47,7 @@ class ModelConfig:
         parsed = {}
         for key, raw in options.items():
             name = key.replace("-", "_")
+            name = self.ALIASES.get(name, name)
             if name not in names:
                 raise ConfigError(
                     f"{type(self).__name__} has no option {key!r}; valid: {sorted(names)}"

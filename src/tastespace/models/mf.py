@@ -37,7 +37,7 @@ import dataclasses
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -104,6 +104,8 @@ class ALSConfig(ModelConfig):
     takes one core unless asked; unlike BPR, ALS gives identical factors at any thread count
     (each user's and item's solve is independent), so raising it is safe for reproducibility.
     """
+
+    ALIASES: ClassVar[dict[str, str]] = {"dim": "factors", "epochs": "iterations"}
 
     factors: int = 128
     regularization: float = 30.0
@@ -227,6 +229,8 @@ class BPRConfig(ModelConfig):
     ``num_threads``: 1 by default because implicit's BPR is lock-free ("Hogwild") SGD: with more
     threads the updates race and the same seed no longer gives the same model.
     """
+
+    ALIASES: ClassVar[dict[str, str]] = {"dim": "factors", "epochs": "iterations"}
 
     factors: int = 64
     learning_rate: float = 0.01

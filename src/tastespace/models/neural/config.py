@@ -20,6 +20,8 @@ class NeuralConfig(ModelConfig):
     ``dim=100`` beat sqrt-n pooling and ``dim=200`` (val Recall@20 0.441 vs 0.407; EASE 0.428);
     weight decay did not help. User features are off by default because fold-in users usually
     arrive with a history only; trained with them, unknown-feature users score worse.
+    ``patience=None`` waits about 60 optimiser steps (3 to 15 epochs) for a better validation
+    score: 15 epochs on ml-100k, 3 on a 1M-interaction set that peaks in its third epoch.
     """
 
     dim: int = 100
@@ -39,7 +41,8 @@ class NeuralConfig(ModelConfig):
     batch_size: int = 256
     lr: float = 3e-3
     weight_decay: float = 0.0
-    patience: int = 15
+    patience: int | None = None
+    ema_decay: float | None = None
     validation_users: float = 0.05
     use_item_features: bool = True
     use_user_features: bool = False

@@ -114,6 +114,7 @@ class NeuralRecommender(Recommender):
             lr=cfg.lr,
             weight_decay=cfg.weight_decay,
             patience=cfg.patience,
+            ema_decay=cfg.ema_decay,
             checkpoint_dir=cfg.checkpoint_dir,
             resume=cfg.resume,
             rank=rank,

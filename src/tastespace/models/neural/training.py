@@ -24,6 +24,22 @@ log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[int, int, float, float | None], None]
 
+PATIENCE_STEPS = 60
+"""Auto patience waits about this many optimiser steps without a better validation score."""
+PATIENCE_EPOCHS = (3, 15)
+"""Auto patience stays within these epochs: at least 3, at most 15."""
+
+
+def auto_patience(steps_per_epoch: int) -> int:
+    """Epochs to wait for a better validation score when ``patience`` is not given.
+
+    Small sets take a few noisy steps per epoch (ml-100k: 3) and need many epochs of patience;
+    large sets take hundreds of steps per epoch and a few epochs settle it (a 1M-interaction set
+    peaks in 3 epochs, so a fixed 15 would spend 80 % of the fit waiting).
+    """
+    low, high = PATIENCE_EPOCHS
+    return max(low, min(high, math.ceil(PATIENCE_STEPS / max(steps_per_epoch, 1))))
+
 
 @dataclass
 class TrainReport:
@@ -41,7 +57,8 @@ class LoopSettings:
     batch_size: int
     lr: float
     weight_decay: float
-    patience: int
+    patience: int | None
+    ema_decay: float | None = None
     checkpoint_dir: str | None = None
     resume: bool = False
     rank: int = 0
@@ -65,8 +82,14 @@ def train_loop(
     """
     inner = trainable if trainable is not None else module
     optimiser = torch.optim.Adam(
-        module.parameters(), lr=settings.lr, weight_decay=settings.weight_decay
+        module.parameters(),
+        lr=settings.lr,
+        weight_decay=settings.weight_decay,
+        fused=_fused_supported(module),
     )
+    rows_per_rank = (n_rows - n_rows % settings.world_size) // settings.world_size
+    patience = settings.patience or auto_patience(math.ceil(rows_per_rank / settings.batch_size))
+    averaged = WeightAverage(inner, settings.ema_decay) if settings.ema_decay else None
     report = TrainReport()
     start_epoch = 0
     best_state = copy.deepcopy(inner.state_dict())
@@ -77,6 +100,8 @@ def train_loop(
         optimiser.load_state_dict(saved["optimiser"])
         generator.set_state(saved["rng"])
         best_state = saved["best_model"]
+        if averaged is not None and "averaged" in saved:
+            averaged.state = saved["averaged"]
         start_epoch = int(saved["epoch"])
         report = TrainReport(start_epoch, int(saved["best_epoch"]), float(saved["best_score"]))
         log.info("resumed from %s at epoch %d", checkpoint, start_epoch)
@@ -93,10 +118,16 @@ def train_loop(
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
+            if averaged is not None:
+                averaged.update(inner)
             total += float(loss.detach())
             batches += 1
         mean_loss = total / max(batches, 1)
         score = None
+        live = None
+        if averaged is not None:
+            live = copy.deepcopy(inner.state_dict())
+            inner.load_state_dict(averaged.state)
         if validate is not None:
             module.eval()
             with torch.no_grad():
@@ -112,6 +143,8 @@ def train_loop(
             stale = 0
         else:
             stale += 1
+        if live is not None:
+            inner.load_state_dict(live)
         if checkpoint is not None and settings.rank == 0:
             checkpoint.parent.mkdir(parents=True, exist_ok=True)
             tmp = checkpoint.with_suffix(".tmp")
@@ -121,6 +154,7 @@ def train_loop(
                     "optimiser": optimiser.state_dict(),
                     "rng": generator.get_state(),
                     "best_model": best_state,
+                    "averaged": averaged.state if averaged is not None else {},
                     "epoch": epoch,
                     "best_epoch": report.best_epoch,
                     "best_score": report.best_score,
@@ -128,9 +162,33 @@ def train_loop(
                 tmp,
             )
             tmp.replace(checkpoint)
-        if validate is not None and stale >= settings.patience:
+        if validate is not None and stale >= patience:
             log.info("early stop at epoch %d (best %d)", epoch, report.best_epoch)
             break
     inner.load_state_dict(best_state)
     module.eval()
     return report
+
+
+def _fused_supported(module: nn.Module) -> bool:
+    """Fused Adam (one kernel for all parameters, ~8 % faster per epoch on CPU) where torch
+    offers it for the parameters' device."""
+    return all(
+        p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in module.parameters()
+    )
+
+
+class WeightAverage:
+    """Exponential moving average of a module's floating-point weights (Polyak averaging)."""
+
+    def __init__(self, module: nn.Module, decay: float) -> None:
+        self.decay = decay
+        self.state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+    @torch.no_grad()
+    def update(self, module: nn.Module) -> None:
+        current = module.state_dict()
+        keys = [k for k, v in self.state.items() if v.is_floating_point()]
+        torch._foreach_lerp_(
+            [self.state[k] for k in keys], [current[k] for k in keys], 1 - self.decay
+        )
