@@ -165,3 +165,37 @@ def test_fit_neural_with_flags_and_unknown_option(tmp_path):
 def test_missing_bundle_is_a_clear_error(tmp_path):
     done = run("similar", str(tmp_path / "nothing"), "Toy Story")
     assert done.returncode == 2 and "not a tastespace bundle" in done.stderr
+
+
+def test_fit_nproc_reads_item_features_like_a_single_process_fit(catalog_csv, tmp_path):
+    """``--nproc 2`` hands the loader options to every torchrun process (genres included)."""
+    out = tmp_path / "ddp"
+    done = run(
+        "fit",
+        "--data",
+        str(catalog_csv / "ratings.csv"),
+        "--item-features",
+        str(catalog_csv / "items.csv"),
+        "--out",
+        str(out),
+        "--nproc",
+        "2",
+        "--epochs",
+        "2",
+        "--dim",
+        "8",
+        "-p",
+        "hidden=16",
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    from tastespace.models.base import Recommender
+
+    model = Recommender.load(out)
+    assert set(model.feature_embeddings("genres")) == {
+        "Animation",
+        "Children",
+        "Action",
+        "Crime",
+        "Drama",
+        "Musical",
+    }

@@ -102,6 +102,9 @@ class TestNeural(ModelContract):
         )
         resumed.fit(planted_split.train)
         assert resumed.report_.epochs_run == 4 and len(resumed.report_.history) == 2
+        straight = NeuralRecommender(**{**FAST, "epochs": 4}).fit(planted_split.train)
+        # Weights, optimiser, RNG and the weight average all resume: same as never stopping.
+        np.testing.assert_allclose(resumed.item_vectors(), straight.item_vectors(), atol=1e-6)
 
     def test_sampled_softmax_also_learns(self, planted_split, planted):
         model = NeuralRecommender(**{**FAST, "loss": "sampled", "num_negatives": 64}).fit(

@@ -74,17 +74,17 @@ def fit(
     for key, value in (("epochs", epochs), ("dim", dim), ("genre_dim", genre_dim), ("seed", seed)):
         if value is not None:
             options[key] = value
+    columns = {
+        "item_features": item_features,
+        "user_features": user_features,
+        "item_col": item_col,
+        "user_col": user_col,
+    }
     if nproc > 1:
-        _fit_distributed(model, nproc, data, out, min_rating, options)
+        loader = {k: str(v) for k, v in columns.items() if v is not None}
+        _fit_distributed(model, nproc, data, out, min_rating, options, loader)
         return
-    ds = load(
-        data,
-        min_rating,
-        item_features=item_features,
-        user_features=user_features,
-        item_col=item_col,
-        user_col=user_col,
-    )
+    ds = load(data, min_rating, **columns)
     recommender = model_class(model)(**options)
     with _progress(recommender):
         recommender.fit(ds)
@@ -96,14 +96,21 @@ def fit(
 
 
 def _fit_distributed(
-    model: str, nproc: int, data: str, out: Path, min_rating: float | None, options: dict[str, Any]
+    model: str,
+    nproc: int,
+    data: str,
+    out: Path,
+    min_rating: float | None,
+    options: dict[str, Any],
+    loader: dict[str, str],
 ) -> None:
     from tastespace.errors import ConfigError
     from tastespace.models.neural.distributed import spawn
 
     if model != "neural":
         raise ConfigError("--nproc > 1 is supported for --model neural only")
-    code = spawn(nproc, data, out, min_rating, [f"{k}={v}" for k, v in options.items()])
+    params = [f"{k}={v}" for k, v in options.items()]
+    code = spawn(nproc, data, out, min_rating, params, loader)
     if code != 0:
         raise ConfigError(f"distributed training failed (exit code {code}); see the log above")
     console.print(f"[green]saved[/] neural model trained on {nproc} processes → {out}")

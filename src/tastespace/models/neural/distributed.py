@@ -20,8 +20,19 @@ from pathlib import Path
 import torch
 
 
-def spawn(nproc: int, data: str, out: Path, min_rating: float | None, params: list[str]) -> int:
-    """Start ``nproc`` local processes through torchrun; returns their exit code."""
+def spawn(
+    nproc: int,
+    data: str,
+    out: Path,
+    min_rating: float | None,
+    params: list[str],
+    load_options: dict[str, str] | None = None,
+) -> int:
+    """Start ``nproc`` local processes through torchrun; returns their exit code.
+
+    ``load_options`` are the loader's string options (``item_features``, ``user_col``, …), so
+    every process reads the dataset exactly as a single-process ``fit`` would.
+    """
     command = [
         sys.executable,
         "-m",
@@ -39,6 +50,8 @@ def spawn(nproc: int, data: str, out: Path, min_rating: float | None, params: li
         command += ["--min-rating", str(min_rating)]
     for param in params:
         command += ["-p", param]
+    for key, value in (load_options or {}).items():
+        command += ["--load", f"{key}={value}"]
     return subprocess.call(command)
 
 
@@ -52,6 +65,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--min-rating", type=float, default=None)
     parser.add_argument("-p", "--param", action="append", default=[])
+    parser.add_argument("--load", action="append", default=[], help="loader option key=value")
     args = parser.parse_args(argv)
 
     options = parse_options(args.param)
@@ -63,7 +77,9 @@ def main(argv: list[str] | None = None) -> None:
         if device.startswith("cuda"):
             options["device"] = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
         options.setdefault("threads", "1")
-        extra = {"min_rating": args.min_rating} if args.min_rating is not None else {}
+        extra: dict[str, object] = dict(parse_options(args.load))
+        if args.min_rating is not None:
+            extra["min_rating"] = args.min_rating
         dataset = load_dataset(args.data, **extra)
         model = NeuralRecommender(**options).fit(dataset)
         if rank == 0:
