@@ -47,10 +47,12 @@ def plot_leaderboard(
             color=colours[k % len(colours)],
         )
         for bar, row in zip(bars, rows, strict=True):
-            if row.source == "peer":
+            if row.source != "tastespace":
                 bar.set_hatch("//")
                 bar.set_alpha(0.6)
-    ax.set_xticks(x, [f"{r.name}\n(peer)" if r.source == "peer" else r.name for r in rows])
+    ax.set_xticks(
+        x, [r.name if r.source == "tastespace" else f"{r.name}\n({r.source})" for r in rows]
+    )
     ax.tick_params(axis="x", labelsize=8)
     seeds = len(board.protocol.get("seeds", []))
     ax.set_title(f"{board.dataset}: strong generalisation, mean ± std over {seeds} seed(s)")

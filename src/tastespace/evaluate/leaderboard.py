@@ -9,7 +9,10 @@ configuration and the rise in resident memory during that fit (:mod:`.memory`).
 
 A contender is anything with ``fit(train, validation)`` and ``recommend(fold_in, k,
 exclude_seen=True)``: every tastespace model, and the peers of ``bench/peers.py`` that run other
-libraries directly. Rows say which they are (``source`` = ``"tastespace"`` or ``"peer"``).
+libraries directly. Rows say which they are: ``source`` = ``"tastespace"``, ``"peer"`` (another
+library as its users call it: a competitor) or ``"engine"`` (the engine under a tastespace model,
+run directly with the same options: a control that shows nothing is lost in wrapping, not a
+competitor).
 
 Example
 -------
@@ -51,7 +54,7 @@ SELECTION_METRIC = "recall@20"
 #: beat (Steck 2019 tunes it too).
 DEFAULT_GRIDS: dict[str, dict[str, tuple[Any, ...]]] = {"ease": {"l2": (100.0, 300.0, 1000.0)}}
 
-SOURCES = ("tastespace", "peer")
+SOURCES = ("tastespace", "peer", "engine")
 
 
 @dataclasses.dataclass(frozen=True)

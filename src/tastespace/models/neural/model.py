@@ -94,6 +94,11 @@ class NeuralRecommender(Recommender):
                 q = 1.0 - np.power(1.0 - neg_probs.numpy()[candidates], cfg.num_negatives)
                 batch["log_q"] = torch.as_tensor(np.log(np.maximum(q, 1e-12)), device=device)
                 batch = _restrict_items(batch, candidates, device)
+                if cfg.tied_history:
+                    indices = batch["history_indices"].cpu().numpy()
+                    batch["history_positions"] = torch.as_tensor(
+                        np.searchsorted(candidates, indices), device=device
+                    )
                 batch["targets"] = _dense(sub[:, candidates], device)
             else:
                 batch["targets"] = _dense(sub, device)
@@ -156,6 +161,7 @@ class NeuralRecommender(Recommender):
             user_sizes,
             user_dims,
             self.user_encoder_.numeric_width,
+            tied_width=cfg.dim + 1 if cfg.tied_history else 0,
         )
         with torch.no_grad():
             user_tower.history.weight[n_items].zero_()
@@ -324,12 +330,18 @@ class NeuralRecommender(Recommender):
         device = _device(module)
         batch = self._history_batch(matrix, device, None, 0.0)
         feats = self._feature_batch(encoded, None, device, prefix="user")
+        table = None
+        if module.user_tower.tied is not None:
+            table = torch.as_tensor(
+                np.column_stack([self.item_vectors(), self.item_bias()]), device=device
+            )
         with torch.no_grad():
             users = module.user_tower(
                 batch["history_indices"],
                 batch["history_offsets"],
                 feats["user_bags"],
                 feats["user_numeric"],
+                item_table=table,
             )
         return users.cpu().numpy().astype(np.float32)
 

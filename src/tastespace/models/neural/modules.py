@@ -90,9 +90,13 @@ class UserTower(nn.Module):
         bag_sizes: dict[str, int],
         bag_dims: dict[str, int],
         numeric_width: int,
+        tied_width: int = 0,
     ) -> None:
         super().__init__()
         self.pooling = pooling
+        # Optional second view of each history item: its item-tower output (features + ID),
+        # projected to the hidden width, so rarely watched items still say something.
+        self.tied = nn.Linear(tied_width, hidden, bias=False) if tied_width else None
         self.history = nn.EmbeddingBag(n_items + 1, hidden, mode="sum", include_last_offset=True)
         nn.init.normal_(self.history.weight, std=0.02)
         self.attention = nn.Embedding(n_items + 1, 1) if pooling == "attention" else None
@@ -124,10 +128,28 @@ class UserTower(nn.Module):
         offsets: torch.Tensor,
         bags: dict[str, tuple[torch.Tensor, torch.Tensor]],
         numeric: torch.Tensor,
+        item_table: torch.Tensor | None = None,
+        table_indices: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        pooled = self.history(
-            indices, offsets, per_sample_weights=self.pool_weights(indices, offsets)
-        )
+        """``item_table`` (items × tied_width, one row per catalog or candidate item) feeds the
+        tied view; ``table_indices`` are the history's rows in it (default: ``indices``)."""
+        weights = self.pool_weights(indices, offsets)
+        pooled = self.history(indices, offsets, per_sample_weights=weights)
+        if self.tied is not None:
+            if item_table is None:
+                raise ValueError("this user tower pools item-tower outputs: pass item_table")
+            table = torch.cat([item_table, item_table.new_zeros(1, item_table.shape[1])])
+            rows = indices if table_indices is None else table_indices
+            rows = rows.clamp(max=len(table) - 1)  # the unknown ID → the zero row
+            tied = nn.functional.embedding_bag(
+                rows,
+                table,
+                offsets,
+                mode="sum",
+                per_sample_weights=weights,
+                include_last_offset=True,
+            )
+            pooled = pooled + self.tied(tied)
         hidden = torch.tanh(pooled + self.bias)
         parts = [hidden, *self.features(bags)]
         if self.numeric_width:
@@ -158,11 +180,14 @@ class TwoTower(nn.Module):
         with their log sampling probability in ``batch["log_q"]`` (log-Q correction).
         """
         items, bias = self.item_tower(batch["item_ids"], batch["item_bags"], batch["item_numeric"])
+        table = torch.cat([items, bias[:, None]], dim=1) if self.user_tower.tied else None
         users = self.user_tower(
             batch["history_indices"],
             batch["history_offsets"],
             batch["user_bags"],
             batch["user_numeric"],
+            item_table=table,
+            table_indices=batch.get("history_positions"),
         )
         logits = self.logits(users, items, bias)
         if batch.get("log_q") is not None:
