@@ -24,7 +24,8 @@ wrapper and its engine tie by design).
   peer does what a user would have to write: a ridge least-squares fit of the binary history on
   the fixed item factors (the BPR bias column included, ridge = the model's regularization).
 * ``implicit-als-same`` / ``implicit-bpr-same`` (engine controls): the same, with tastespace's
-  ``als`` / ``bpr`` default options.
+  ``als`` / ``bpr`` default options (for BPR also its fold-in ridge, scaled by the Gram's mean
+  diagonal, so the pair differs only in the wrapping).
 * ``lightfm-warp``: ``LightFM(loss="warp")`` with users described by their (row-normalised)
   watched-item bag as user features and no per-user ID, LightFM's own way to serve users it
   never trained on; scores from ``get_user_representations`` · ``get_item_representations``.
@@ -156,17 +157,24 @@ class ImplicitBPR:
     """implicit's BPR (its defaults unless options are given); fold-in = ridge least squares on
     the fixed item factors (see the module docstring)."""
 
-    def __init__(self, seed: int, **options: Any) -> None:
+    def __init__(self, seed: int, fold_in_l2: float | None = None, **options: Any) -> None:
         from implicit.bpr import BayesianPersonalizedRanking
 
         self.model = BayesianPersonalizedRanking(**options, random_state=seed)
         self.regularization = float(self.model.regularization)
+        self.fold_in_l2 = fold_in_l2
 
     def fit(self, train: Any, validation: Any = None) -> ImplicitBPR:
         with single_threaded_blas():
             self.model.fit(binary(train.interactions), show_progress=False)
         items = np.asarray(self.model.item_factors, dtype=np.float64)  # bias = last column
-        gram = items.T @ items + self.regularization * np.eye(items.shape[1])
+        gram = items.T @ items
+        ridge = (  # absolute, as a user would write it; relative, as tastespace scales it
+            self.regularization
+            if self.fold_in_l2 is None
+            else self.fold_in_l2 * np.trace(gram) / len(gram)
+        )
+        gram += ridge * np.eye(items.shape[1])
         self.items = items
         self.projection = np.linalg.solve(gram, items.T)  # (d, n_items)
         return self
@@ -334,7 +342,15 @@ def peer_contenders(skip: set[str]) -> list[Contender]:
         bpr = {
             k: v
             for k, v in tastespace_defaults("bpr").items()
-            if k in ("factors", "learning_rate", "regularization", "iterations", "num_threads")
+            if k
+            in (
+                "factors",
+                "learning_rate",
+                "regularization",
+                "iterations",
+                "num_threads",
+                "fold_in_l2",
+            )
         }
         add("implicit-bpr", lambda p: ImplicitBPR(p["seed"]), needs="implicit")
         add(

@@ -152,7 +152,7 @@ def test_bad_requests_fail_before_fitting():
 
 def test_default_grid_and_labelled_variants():
     (ease,) = resolve_contenders(["ease"])
-    assert ease.grid == {"l2": (100.0, 300.0, 1000.0)}
+    assert ease.grid == {"l2": (30.0, 100.0, 300.0, 1000.0)}
     fixed, label = resolve_contenders(
         {"ease": {"l2": 500}, "ease-big": {"kind": "ease", "l2": 2e3}}
     )

@@ -258,9 +258,9 @@ class BPR(Recommender):
     :meth:`item_vectors` returns the factor part and :meth:`item_bias` the bias. A user's
     scores are ``u · y_j + β_u · b_j`` with ``(u, β_u)`` from :meth:`fold_in`; with β = 1 (the
     ``"objective"`` fold-in, and every training user) they rank exactly like implicit's own
-    ``user · item`` on the full columns. Items without training interactions (implicit leaves
-    their factors at zero) get the lowest learned bias, so they never outrank an item the model
-    knows, all else being equal.
+    ``user · item`` on the full columns. Items without training interactions keep what implicit
+    gives them (their rows are never updated); pinning their bias to the lowest learned one
+    instead cost 1–2 % Recall@20 / NDCG@100 on both MovieLens sets (3 seeds), so it is not done.
     """
 
     kind = "bpr"
@@ -299,12 +299,8 @@ class BPR(Recommender):
             engine.fit(positives, show_progress=False, callback=report)
         full = np.asarray(engine.item_factors, dtype=np.float32)
         counts = np.bincount(positives.indices, minlength=dataset.n_items).astype(np.float32)
-        bias = full[:, -1].copy()
-        known = counts > 0
-        if known.any() and not known.all():
-            bias[~known] = bias[known].min()
         self.item_factors_ = np.ascontiguousarray(full[:, :-1])
-        self.item_bias_ = bias
+        self.item_bias_ = full[:, -1].copy()
         self.item_counts_ = counts
         self._projection = None
         #: Training users' factors (bias column dropped; in memory only, bundles fold users in).
