@@ -113,3 +113,22 @@ class TestNeural(ModelContract):
         genre = planted.items.frame["planted_genre"].to_numpy()
         ids, _ = model.similar_items(np.arange(planted.n_items), k=5)
         assert (genre[ids] == genre[:, None]).mean() > 3 / len(np.unique(genre))
+
+
+def test_weight_average_is_bias_corrected():
+    """One step averages to that step's weights; two steps weigh the newer one by 1 : decay."""
+    import torch
+
+    from tastespace.models.neural.training import WeightAverage
+
+    layer = torch.nn.Linear(2, 1)
+    average = WeightAverage(layer, decay=0.9)
+    with torch.no_grad():
+        layer.weight.fill_(1.0)
+    average.update(layer)
+    np.testing.assert_allclose(average.state()["weight"].numpy(), 1.0, rtol=1e-6)
+    with torch.no_grad():
+        layer.weight.fill_(3.0)
+    average.update(layer)
+    expected = (0.9 * 1.0 + 3.0) / 1.9
+    np.testing.assert_allclose(average.state()["weight"].numpy(), expected, rtol=1e-6)

@@ -101,7 +101,8 @@ def train_loop(
         generator.set_state(saved["rng"])
         best_state = saved["best_model"]
         if averaged is not None and "averaged" in saved:
-            averaged.state = saved["averaged"]
+            averaged.shadow = saved["averaged"]
+            averaged.steps = int(saved["averaged_steps"])
         start_epoch = int(saved["epoch"])
         report = TrainReport(start_epoch, int(saved["best_epoch"]), float(saved["best_score"]))
         log.info("resumed from %s at epoch %d", checkpoint, start_epoch)
@@ -125,9 +126,9 @@ def train_loop(
         mean_loss = total / max(batches, 1)
         score = None
         live = None
-        if averaged is not None:
+        if averaged is not None and averaged.steps:
             live = copy.deepcopy(inner.state_dict())
-            inner.load_state_dict(averaged.state)
+            inner.load_state_dict(averaged.state())
         if validate is not None:
             module.eval()
             with torch.no_grad():
@@ -154,7 +155,8 @@ def train_loop(
                     "optimiser": optimiser.state_dict(),
                     "rng": generator.get_state(),
                     "best_model": best_state,
-                    "averaged": averaged.state if averaged is not None else {},
+                    "averaged": averaged.shadow if averaged is not None else {},
+                    "averaged_steps": averaged.steps if averaged is not None else 0,
                     "epoch": epoch,
                     "best_epoch": report.best_epoch,
                     "best_score": report.best_score,
@@ -179,16 +181,28 @@ def _fused_supported(module: nn.Module) -> bool:
 
 
 class WeightAverage:
-    """Exponential moving average of a module's floating-point weights (Polyak averaging)."""
+    """Exponential moving average of a module's weights (Polyak averaging), bias-corrected as
+    Adam corrects its moments: the average starts from zero and is divided by ``1 - decay^t``,
+    so a short run averages its own steps instead of staying near the initial weights."""
 
     def __init__(self, module: nn.Module, decay: float) -> None:
         self.decay = decay
-        self.state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+        self.steps = 0
+        self.shadow = {
+            k: torch.zeros_like(v) if v.is_floating_point() else v.detach().clone()
+            for k, v in module.state_dict().items()
+        }
 
     @torch.no_grad()
     def update(self, module: nn.Module) -> None:
+        self.steps += 1
         current = module.state_dict()
-        keys = [k for k, v in self.state.items() if v.is_floating_point()]
+        keys = [k for k, v in self.shadow.items() if v.is_floating_point()]
         torch._foreach_lerp_(
-            [self.state[k] for k in keys], [current[k] for k in keys], 1 - self.decay
+            [self.shadow[k] for k in keys], [current[k] for k in keys], 1 - self.decay
         )
+
+    def state(self) -> dict[str, torch.Tensor]:
+        """The averaged weights, ready for ``load_state_dict`` (needs at least one update)."""
+        correction = 1.0 - self.decay**self.steps
+        return {k: v / correction if v.is_floating_point() else v for k, v in self.shadow.items()}
