@@ -115,20 +115,21 @@ class TestNeural(ModelContract):
         assert (genre[ids] == genre[:, None]).mean() > 3 / len(np.unique(genre))
 
 
-def test_weight_average_is_bias_corrected():
-    """One step averages to that step's weights; two steps weigh the newer one by 1 : decay."""
+def test_weight_average_starts_from_the_initial_weights_and_waits_its_horizon():
+    """Each step moves the average (1 - decay) of the way; it is ready after 1/(1-decay) steps."""
     import torch
 
     from tastespace.models.neural.training import WeightAverage
 
     layer = torch.nn.Linear(2, 1)
-    average = WeightAverage(layer, decay=0.9)
     with torch.no_grad():
         layer.weight.fill_(1.0)
-    average.update(layer)
-    np.testing.assert_allclose(average.state()["weight"].numpy(), 1.0, rtol=1e-6)
+    average = WeightAverage(layer, decay=0.9)
     with torch.no_grad():
         layer.weight.fill_(3.0)
-    average.update(layer)
-    expected = (0.9 * 1.0 + 3.0) / 1.9
-    np.testing.assert_allclose(average.state()["weight"].numpy(), expected, rtol=1e-6)
+    for step in range(1, 11):
+        assert not average.ready
+        average.update(layer)
+        expected = 3.0 - 2.0 * 0.9**step
+        np.testing.assert_allclose(average.shadow["weight"].numpy(), expected, rtol=1e-6)
+    assert average.ready

@@ -126,9 +126,9 @@ def train_loop(
         mean_loss = total / max(batches, 1)
         score = None
         live = None
-        if averaged is not None and averaged.steps:
+        if averaged is not None and averaged.ready:
             live = copy.deepcopy(inner.state_dict())
-            inner.load_state_dict(averaged.state())
+            inner.load_state_dict(averaged.shadow)
         if validate is not None:
             module.eval()
             with torch.no_grad():
@@ -181,17 +181,23 @@ def _fused_supported(module: nn.Module) -> bool:
 
 
 class WeightAverage:
-    """Exponential moving average of a module's weights (Polyak averaging), bias-corrected as
-    Adam corrects its moments: the average starts from zero and is divided by ``1 - decay^t``,
-    so a short run averages its own steps instead of staying near the initial weights."""
+    """Exponential moving average of a module's floating-point weights (Polyak averaging).
+
+    The average starts at the initial weights and is not bias-corrected: the initial weights'
+    lingering share acts as a mild pull towards them, and on ml-100k / ml-latest-small the
+    bias-corrected variant stopped early and scored 0.374 / 0.243 Recall@20 instead of 0.390 /
+    0.299. Until ``1 / (1 - decay)`` steps have been averaged it is mostly the initial weights,
+    so :attr:`ready` tells the loop to judge and keep the raw weights until then.
+    """
 
     def __init__(self, module: nn.Module, decay: float) -> None:
         self.decay = decay
         self.steps = 0
-        self.shadow = {
-            k: torch.zeros_like(v) if v.is_floating_point() else v.detach().clone()
-            for k, v in module.state_dict().items()
-        }
+        self.shadow = {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+    @property
+    def ready(self) -> bool:
+        return self.steps >= round(1.0 / (1.0 - self.decay))
 
     @torch.no_grad()
     def update(self, module: nn.Module) -> None:
@@ -201,8 +207,3 @@ class WeightAverage:
         torch._foreach_lerp_(
             [self.shadow[k] for k in keys], [current[k] for k in keys], 1 - self.decay
         )
-
-    def state(self) -> dict[str, torch.Tensor]:
-        """The averaged weights, ready for ``load_state_dict`` (needs at least one update)."""
-        correction = 1.0 - self.decay**self.steps
-        return {k: v / correction if v.is_floating_point() else v for k, v in self.shadow.items()}
