@@ -131,5 +131,5 @@ def test_weight_average_starts_from_the_initial_weights_and_waits_its_horizon():
         assert not average.ready
         average.update(layer)
         expected = 3.0 - 2.0 * 0.9**step
-        np.testing.assert_allclose(average.shadow["weight"].numpy(), expected, rtol=1e-6)
+        np.testing.assert_allclose(average.state["weight"].numpy(), expected, rtol=1e-6)
     assert average.ready

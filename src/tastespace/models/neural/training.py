@@ -101,7 +101,7 @@ def train_loop(
         generator.set_state(saved["rng"])
         best_state = saved["best_model"]
         if averaged is not None and "averaged" in saved:
-            averaged.shadow = saved["averaged"]
+            averaged.state = saved["averaged"]
             averaged.steps = int(saved["averaged_steps"])
         start_epoch = int(saved["epoch"])
         report = TrainReport(start_epoch, int(saved["best_epoch"]), float(saved["best_score"]))
@@ -126,9 +126,9 @@ def train_loop(
         mean_loss = total / max(batches, 1)
         score = None
         live = None
-        if averaged is not None and averaged.ready:
+        if averaged is not None:
             live = copy.deepcopy(inner.state_dict())
-            inner.load_state_dict(averaged.shadow)
+            inner.load_state_dict(averaged.state)
         if validate is not None:
             module.eval()
             with torch.no_grad():
@@ -155,7 +155,7 @@ def train_loop(
                     "optimiser": optimiser.state_dict(),
                     "rng": generator.get_state(),
                     "best_model": best_state,
-                    "averaged": averaged.shadow if averaged is not None else {},
+                    "averaged": averaged.state if averaged is not None else {},
                     "averaged_steps": averaged.steps if averaged is not None else 0,
                     "epoch": epoch,
                     "best_epoch": report.best_epoch,
@@ -167,6 +167,10 @@ def train_loop(
         if validate is not None and stale >= patience:
             log.info("early stop at epoch %d (best %d)", epoch, report.best_epoch)
             break
+    if averaged is not None and not averaged.ready:
+        # Too few steps to average: the average is still mostly the initial weights.
+        best_state = inner.state_dict()
+        report.best_epoch = report.epochs_run
     inner.load_state_dict(best_state)
     module.eval()
     return report
@@ -183,17 +187,18 @@ def _fused_supported(module: nn.Module) -> bool:
 class WeightAverage:
     """Exponential moving average of a module's floating-point weights (Polyak averaging).
 
-    The average starts at the initial weights and is not bias-corrected: the initial weights'
-    lingering share acts as a mild pull towards them, and on ml-100k / ml-latest-small the
-    bias-corrected variant stopped early and scored 0.374 / 0.243 Recall@20 instead of 0.390 /
-    0.299. Until ``1 / (1 - decay)`` steps have been averaged it is mostly the initial weights,
-    so :attr:`ready` tells the loop to judge and keep the raw weights until then.
+    The loop scores and keeps the average instead of the raw weights. It starts at the initial
+    weights and is not bias-corrected: its slow, smooth rise is what lets early stopping wait
+    for it. Two variants measured worse on ml-100k / ml-latest-small Recall@20 (3 seeds):
+    bias-corrected 0.374 / 0.243, and scoring the better of raw and averaged weights each epoch
+    0.361 / 0.273, against 0.390 / 0.299 — both stopped early on a noisy raw-weight peak. A run
+    shorter than ``1 / (1 - decay)`` steps (:attr:`ready` is false) keeps its raw weights.
     """
 
     def __init__(self, module: nn.Module, decay: float) -> None:
         self.decay = decay
         self.steps = 0
-        self.shadow = {k: v.detach().clone() for k, v in module.state_dict().items()}
+        self.state = {k: v.detach().clone() for k, v in module.state_dict().items()}
 
     @property
     def ready(self) -> bool:
@@ -203,7 +208,7 @@ class WeightAverage:
     def update(self, module: nn.Module) -> None:
         self.steps += 1
         current = module.state_dict()
-        keys = [k for k, v in self.shadow.items() if v.is_floating_point()]
+        keys = [k for k, v in self.state.items() if v.is_floating_point()]
         torch._foreach_lerp_(
-            [self.shadow[k] for k in keys], [current[k] for k in keys], 1 - self.decay
+            [self.state[k] for k in keys], [current[k] for k in keys], 1 - self.decay
         )
