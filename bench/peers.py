@@ -323,44 +323,28 @@ def peer_contenders(skip: set[str]) -> list[Contender]:
                 return
         out.append(Contender(name, build, grid=grid or {}, source=source))
 
-    try:
-        als = {
-            k: v
-            for k, v in tastespace_defaults("als").items()
-            if k in ("factors", "regularization", "alpha", "iterations", "num_threads")
-        }
-        add("implicit-als", lambda p: ImplicitALS(p["seed"]), needs="implicit")
-        add(
-            "implicit-als-same",
-            lambda p: ImplicitALS(p["seed"], **als),
-            needs="implicit",
-            source="engine",
-        )
-    except ImportError:
-        print("skipping implicit-als: tastespace als does not import", flush=True)
-    try:
-        bpr = {
-            k: v
-            for k, v in tastespace_defaults("bpr").items()
-            if k
-            in (
-                "factors",
-                "learning_rate",
-                "regularization",
-                "iterations",
-                "num_threads",
-                "fold_in_l2",
-            )
-        }
-        add("implicit-bpr", lambda p: ImplicitBPR(p["seed"]), needs="implicit")
-        add(
-            "implicit-bpr-same",
-            lambda p: ImplicitBPR(p["seed"], **bpr),
-            needs="implicit",
-            source="engine",
-        )
-    except ImportError:
-        print("skipping implicit-bpr: tastespace bpr does not import", flush=True)
+    def add_implicit(name: str, peer: type, kind: str, keys: tuple[str, ...]) -> None:
+        """implicit with its own defaults, and again with tastespace's ``kind`` options."""
+        try:
+            same = {k: v for k, v in tastespace_defaults(kind).items() if k in keys}
+        except ImportError:
+            print(f"skipping {name}: tastespace {kind} does not import", flush=True)
+            return
+        add(name, lambda p: peer(p["seed"]), needs="implicit")
+        add(f"{name}-same", lambda p: peer(p["seed"], **same), needs="implicit", source="engine")
+
+    add_implicit(
+        "implicit-als",
+        ImplicitALS,
+        "als",
+        ("factors", "regularization", "alpha", "iterations", "num_threads"),
+    )
+    add_implicit(
+        "implicit-bpr",
+        ImplicitBPR,
+        "bpr",
+        ("factors", "learning_rate", "regularization", "iterations", "num_threads", "fold_in_l2"),
+    )
     add("lightfm-warp", lambda p: LightFMWarp(p["seed"]), needs="lightfm")
     add("gensim-w2v", lambda p: GensimWord2Vec(p["seed"], window="whole"), needs="gensim")
     try:
