@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -44,25 +45,24 @@ def catalog_csv(tmp_path_factory):
     return root
 
 
+def catalog_fit_args(catalog: Path, out: Path, *options: str) -> list[str]:
+    """``fit`` on the planted catalog with its item features (the genres every test checks)."""
+    return [
+        "fit",
+        "--data",
+        str(catalog / "ratings.csv"),
+        "--item-features",
+        str(catalog / "items.csv"),
+        "--out",
+        str(out),
+        *options,
+    ]
+
+
 @pytest.fixture(scope="module")
 def bundle(catalog_csv, tmp_path_factory):
     out = tmp_path_factory.mktemp("bundle") / "ease"
-    result = runner.invoke(
-        app,
-        [
-            "fit",
-            "--model",
-            "ease",
-            "--data",
-            str(catalog_csv / "ratings.csv"),
-            "--item-features",
-            str(catalog_csv / "items.csv"),
-            "--out",
-            str(out),
-            "-p",
-            "l2=1",
-        ],
-    )
+    result = runner.invoke(app, catalog_fit_args(catalog_csv, out, "--model", "ease", "-p", "l2=1"))
     assert result.exit_code == 0, result.output
     return out
 
@@ -171,21 +171,9 @@ def test_fit_nproc_reads_item_features_like_a_single_process_fit(catalog_csv, tm
     """``--nproc 2`` hands the loader options to every torchrun process (genres included)."""
     out = tmp_path / "ddp"
     done = run(
-        "fit",
-        "--data",
-        str(catalog_csv / "ratings.csv"),
-        "--item-features",
-        str(catalog_csv / "items.csv"),
-        "--out",
-        str(out),
-        "--nproc",
-        "2",
-        "--epochs",
-        "2",
-        "--dim",
-        "8",
-        "-p",
-        "hidden=16",
+        *catalog_fit_args(
+            catalog_csv, out, "--nproc", "2", "--epochs", "2", "--dim", "8", "-p", "hidden=16"
+        )
     )
     assert done.returncode == 0, done.stderr[-2000:]
     from tastespace.models.base import Recommender
