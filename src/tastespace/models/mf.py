@@ -92,6 +92,10 @@ def _binary_rows(matrix: sp.csr_matrix) -> sp.csr_matrix:
 
 
 # -- ALS ----------------------------------------------------------------------------------------
+# implicit calls the vector size "factors" and the sweeps "iterations".
+IMPLICIT_ALIASES: dict[str, str] = {"dim": "factors", "epochs": "iterations"}
+
+
 @dataclasses.dataclass(frozen=True)
 class ALSConfig(ModelConfig):
     """Implicit-feedback ALS (defaults chosen on validation users with ``bench/mf_defaults.py``).
@@ -105,7 +109,7 @@ class ALSConfig(ModelConfig):
     (each user's and item's solve is independent), so raising it is safe for reproducibility.
     """
 
-    ALIASES: ClassVar[dict[str, str]] = {"dim": "factors", "epochs": "iterations"}
+    ALIASES: ClassVar[dict[str, str]] = IMPLICIT_ALIASES
 
     factors: int = 128
     regularization: float = 30.0
@@ -230,7 +234,7 @@ class BPRConfig(ModelConfig):
     threads the updates race and the same seed no longer gives the same model.
     """
 
-    ALIASES: ClassVar[dict[str, str]] = {"dim": "factors", "epochs": "iterations"}
+    ALIASES: ClassVar[dict[str, str]] = IMPLICIT_ALIASES
 
     factors: int = 64
     learning_rate: float = 0.01
