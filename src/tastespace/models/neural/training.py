@@ -91,21 +91,11 @@ def train_loop(
     patience = settings.patience or auto_patience(math.ceil(rows_per_rank / settings.batch_size))
     averaged = WeightAverage(inner, settings.ema_decay) if settings.ema_decay else None
     report = TrainReport()
-    start_epoch = 0
     best_state = copy.deepcopy(inner.state_dict())
     checkpoint = Path(settings.checkpoint_dir) / "last.pt" if settings.checkpoint_dir else None
     if checkpoint is not None and settings.resume and checkpoint.exists():
-        saved = torch.load(checkpoint, weights_only=True)
-        inner.load_state_dict(saved["model"])
-        optimiser.load_state_dict(saved["optimiser"])
-        generator.set_state(saved["rng"])
-        best_state = saved["best_model"]
-        if averaged is not None and "averaged" in saved:
-            averaged.state = saved["averaged"]
-            averaged.steps = int(saved["averaged_steps"])
-        start_epoch = int(saved["epoch"])
-        report = TrainReport(start_epoch, int(saved["best_epoch"]), float(saved["best_score"]))
-        log.info("resumed from %s at epoch %d", checkpoint, start_epoch)
+        report, best_state = _resume(checkpoint, inner, optimiser, generator, averaged)
+    start_epoch = report.epochs_run
     stale = start_epoch - report.best_epoch
     for epoch in range(start_epoch + 1, settings.epochs + 1):
         module.train()
@@ -147,23 +137,7 @@ def train_loop(
         if live is not None:
             inner.load_state_dict(live)
         if checkpoint is not None and settings.rank == 0:
-            checkpoint.parent.mkdir(parents=True, exist_ok=True)
-            tmp = checkpoint.with_suffix(".tmp")
-            torch.save(
-                {
-                    "model": inner.state_dict(),
-                    "optimiser": optimiser.state_dict(),
-                    "rng": generator.get_state(),
-                    "best_model": best_state,
-                    "averaged": averaged.state if averaged is not None else {},
-                    "averaged_steps": averaged.steps if averaged is not None else 0,
-                    "epoch": epoch,
-                    "best_epoch": report.best_epoch,
-                    "best_score": report.best_score,
-                },
-                tmp,
-            )
-            tmp.replace(checkpoint)
+            _save_checkpoint(checkpoint, inner, optimiser, generator, best_state, averaged, report)
         if validate is not None and stale >= patience:
             log.info("early stop at epoch %d (best %d)", epoch, report.best_epoch)
             break
@@ -174,6 +148,55 @@ def train_loop(
     inner.load_state_dict(best_state)
     module.eval()
     return report
+
+
+def _save_checkpoint(
+    path: Path,
+    inner: nn.Module,
+    optimiser: torch.optim.Optimizer,
+    generator: torch.Generator,
+    best_state: dict,
+    averaged: WeightAverage | None,
+    report: TrainReport,
+) -> None:
+    """Everything :func:`_resume` needs, written atomically (a crash leaves the last epoch)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save(
+        {
+            "model": inner.state_dict(),
+            "optimiser": optimiser.state_dict(),
+            "rng": generator.get_state(),
+            "best_model": best_state,
+            "averaged": averaged.state if averaged is not None else {},
+            "averaged_steps": averaged.steps if averaged is not None else 0,
+            "epoch": report.epochs_run,
+            "best_epoch": report.best_epoch,
+            "best_score": report.best_score,
+        },
+        tmp,
+    )
+    tmp.replace(path)
+
+
+def _resume(
+    path: Path,
+    inner: nn.Module,
+    optimiser: torch.optim.Optimizer,
+    generator: torch.Generator,
+    averaged: WeightAverage | None,
+) -> tuple[TrainReport, dict]:
+    """Restore a checkpoint in place; the report (epochs run, best so far) and best weights."""
+    saved = torch.load(path, weights_only=True)
+    inner.load_state_dict(saved["model"])
+    optimiser.load_state_dict(saved["optimiser"])
+    generator.set_state(saved["rng"])
+    if averaged is not None and "averaged" in saved:
+        averaged.state = saved["averaged"]
+        averaged.steps = int(saved["averaged_steps"])
+    report = TrainReport(int(saved["epoch"]), int(saved["best_epoch"]), float(saved["best_score"]))
+    log.info("resumed from %s at epoch %d", path, report.epochs_run)
+    return report, saved["best_model"]
 
 
 def _fused_supported(module: nn.Module) -> bool:
