@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from tastespace.data.dataset import FeatureTable
-from tastespace.errors import DataWarning
+from tastespace.errors import ConfigError, DataWarning
 from tastespace.models.neural import NeuralRecommender
 from tests.models.contract import ModelContract
 
@@ -133,3 +135,18 @@ def test_weight_average_starts_from_the_initial_weights_and_waits_its_horizon():
         expected = 3.0 - 2.0 * 0.9**step
         np.testing.assert_allclose(average.state["weight"].numpy(), expected, rtol=1e-6)
     assert average.ready
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "expected"),
+    [
+        ("lr", -1.0, "lr must be > 0"),
+        ("batch_size", 0, "batch_size must be > 0"),
+        ("history_dropout", 1.0, "history_dropout must be in [0, 1)"),
+        ("ema_decay", 1.5, "ema_decay must be in [0, 1)"),
+        ("weight_decay", -1e-6, "weight_decay must be ≥ 0"),
+    ],
+)
+def test_bad_hyper_parameters_are_named_before_training(option, value, expected):
+    with pytest.raises(ConfigError, match=re.escape(f"NeuralConfig.{expected}, got {value}")):
+        NeuralRecommender(**{option: value})

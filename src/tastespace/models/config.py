@@ -26,6 +26,21 @@ class ModelConfig:
 
     seed: int = 0
 
+    def check_positive(self, *names: str, allow_zero: bool = False) -> None:
+        """Raise a ConfigError naming the option, before a bad value reaches an engine."""
+        for name in names:
+            value = getattr(self, name)
+            if value < 0 or (value == 0 and not allow_zero):
+                bound = "≥ 0" if allow_zero else "> 0"
+                raise ConfigError(f"{type(self).__name__}.{name} must be {bound}, got {value}")
+
+    def check_fraction(self, *names: str) -> None:
+        """Raise a ConfigError unless each option (a probability or decay) lies in [0, 1)."""
+        for name in names:
+            value = getattr(self, name)
+            if value is not None and not 0 <= value < 1:
+                raise ConfigError(f"{type(self).__name__}.{name} must be in [0, 1), got {value}")
+
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 

@@ -74,14 +74,6 @@ def _single_threaded_blas() -> Iterator[None]:
         yield
 
 
-def _check_positive(config: ModelConfig, *names: str, allow_zero: bool = False) -> None:
-    for name in names:
-        value = getattr(config, name)
-        if value < 0 or (value == 0 and not allow_zero):
-            bound = "≥ 0" if allow_zero else "> 0"
-            raise ConfigError(f"{type(config).__name__}.{name} must be {bound}, got {value}")
-
-
 def _binary_rows(matrix: sp.csr_matrix) -> sp.csr_matrix:
     """Positive entries only, as 1.0 (BPR ignores weights; zeros must not count as watched)."""
     out = sp.csr_matrix(matrix, dtype=np.float32, copy=True)
@@ -118,8 +110,8 @@ class ALSConfig(ModelConfig):
     num_threads: int = 1
 
     def __post_init__(self) -> None:
-        _check_positive(self, "factors", "iterations", "alpha")
-        _check_positive(self, "regularization", "num_threads", allow_zero=True)
+        self.check_positive("factors", "iterations", "alpha")
+        self.check_positive("regularization", "num_threads", allow_zero=True)
 
 
 class ALS(Recommender):
@@ -247,8 +239,8 @@ class BPRConfig(ModelConfig):
     num_threads: int = 1
 
     def __post_init__(self) -> None:
-        _check_positive(self, "factors", "iterations", "learning_rate", "fold_in_l2")
-        _check_positive(self, "regularization", "fold_in_steps", "num_threads", allow_zero=True)
+        self.check_positive("factors", "iterations", "learning_rate", "fold_in_l2")
+        self.check_positive("regularization", "fold_in_steps", "num_threads", allow_zero=True)
         if self.fold_in not in ("least_squares", "objective"):
             raise ConfigError(
                 f"BPRConfig.fold_in must be 'least_squares' or 'objective', got {self.fold_in!r}"
