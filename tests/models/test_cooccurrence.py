@@ -133,6 +133,8 @@ def test_ppmi_svd_rejects_bad_options():
         PPMISVD(dim=8).fit(_tiny())
     with pytest.raises(ConfigError, match="scoring"):
         GloVe(scoring="cosine")
+    with pytest.raises(ConfigError, match=r"GloVeConfig\.alpha must be ≥ 0, got -1"):
+        GloVe(alpha=-1)
 
 
 # -- GloVe ------------------------------------------------------------------------------------

@@ -91,4 +91,6 @@ def test_bad_options_are_clear_errors():
         Item2Vec(window=-1)
     with pytest.raises(ConfigError, match="negative"):
         Item2Vec(negative=0)
+    with pytest.raises(ConfigError, match=r"Item2VecConfig\.min_count must be > 0, got 0"):
+        Item2Vec(min_count=0)
     assert Item2Vec(window="none").config.window is None  # CLI spelling of "whole history"

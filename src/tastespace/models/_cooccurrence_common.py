@@ -165,8 +165,7 @@ class ItemEmbeddingConfig(ModelConfig):
     center: bool = False
 
     def __post_init__(self) -> None:
-        if self.dim < 1:
-            raise ConfigError(f"dim must be ≥ 1, got {self.dim}")
+        self.check_positive("dim")
         if self.scoring not in ("pooled", "knn"):
             raise ConfigError(f"scoring must be 'pooled' or 'knn', got {self.scoring!r}")
         if self.neighbors < 0:

@@ -27,10 +27,11 @@ class ModelConfig:
     seed: int = 0
 
     def check_positive(self, *names: str, allow_zero: bool = False) -> None:
-        """Raise a ConfigError naming the option, before a bad value reaches an engine."""
+        """Raise a ConfigError naming the option, before a bad value reaches an engine; ``None``
+        (an option switched off) passes."""
         for name in names:
             value = getattr(self, name)
-            if value < 0 or (value == 0 and not allow_zero):
+            if value is not None and (value < 0 or (value == 0 and not allow_zero)):
                 bound = "≥ 0" if allow_zero else "> 0"
                 raise ConfigError(f"{type(self).__name__}.{name} must be {bound}, got {value}")
 

@@ -66,10 +66,8 @@ class GloVeConfig(ItemEmbeddingConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.x_max <= 0 or self.alpha < 0:
-            raise ConfigError("x_max must be > 0 and alpha ≥ 0")
-        if self.epochs < 1 or self.lr <= 0 or self.batch_size < 1:
-            raise ConfigError("epochs and batch_size must be ≥ 1 and lr > 0")
+        self.check_positive("x_max", "epochs", "lr", "batch_size")
+        self.check_positive("alpha", allow_zero=True)
 
 
 def fit_glove(

@@ -89,12 +89,8 @@ class Item2VecConfig(ItemEmbeddingConfig):
         super().__post_init__()
         if self.window is not None and self.window < 0:
             raise ConfigError(f"window must be ≥ 0 (0 = whole history), got {self.window}")
-        if self.negative < 1:
-            raise ConfigError(f"negative must be ≥ 1, got {self.negative}")
-        if self.epochs < 1 or self.min_count < 1 or self.workers < 1:
-            raise ConfigError("epochs, min_count and workers must be ≥ 1")
-        if self.sample < 0 or self.lr <= 0:
-            raise ConfigError("sample must be ≥ 0 and lr > 0")
+        self.check_positive("negative", "epochs", "min_count", "workers", "lr")
+        self.check_positive("sample", allow_zero=True)
 
 
 class Item2Vec(ItemEmbeddingModel):

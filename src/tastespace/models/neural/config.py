@@ -60,13 +60,8 @@ class NeuralConfig(ModelConfig):
     resume: bool = False
 
     def __post_init__(self) -> None:
-        self.check_positive(
-            "dim", "hidden", "id_dim", "genre_dim", "bag_dim", "item_hidden", "epochs"
-        )
-        self.check_positive("batch_size", "lr", "num_negatives", "full_softmax_max_items")
+        self.check_positive("dim", "hidden", "id_dim", "genre_dim", "bag_dim", "item_hidden")
+        self.check_positive("epochs", "batch_size", "lr", "num_negatives", "full_softmax_max_items")
+        self.check_positive("patience", "cosine_temperature")
         self.check_positive("weight_decay", allow_zero=True)
         self.check_fraction("history_dropout", "id_dropout", "ema_decay", "validation_users")
-        if self.patience is not None:
-            self.check_positive("patience")
-        if self.cosine_temperature is not None:
-            self.check_positive("cosine_temperature")
