@@ -4,10 +4,11 @@ Usage: python bench/multinomial_mf.py [--l2 3] [--seeds 6] [--dim 100]
 
 Free user and item vectors are fitted full-batch to each training user's whole history under a
 multinomial likelihood plus l2 · (mean ‖u‖² + Σ‖v‖² / n_users); a held-out user is folded in by
-Adam steps on the same objective with the items fixed. Same splits as ``bench/neural.py``'s
-reference sweep (strong generalisation, ratings >= 4, 10 % validation / 10 % test users).
+Adam steps on the same objective with the items fixed. It runs as a leaderboard contender beside
+EASE, so both see ``bench/neural.py``'s splits (strong generalisation, ratings >= 4, 10 %
+validation / 10 % test users) and EASE's l2 is tuned on the same validation users.
 It answers one question — is the neural model's gap to EASE on ml-latest-small the encoder's
-amortisation? — and prints Recall@20 / NDCG@100 next to EASE tuned on the same validation users.
+amortisation? — and prints Recall@20 / NDCG@100 of both and their ratio.
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from tastespace.data import load_dataset
-from tastespace.data.splits import strong_generalization
+from tastespace.data import Dataset, load_dataset
+from tastespace.evaluate.leaderboard import Contender, run_leaderboard
 from tastespace.evaluate.protocol import evaluate_model
-from tastespace.models.baselines import EASE
+from tastespace.index.topk import mask_rows, topk_rows
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "movielens"
 EVAL_EVERY, PATIENCE, MAX_EPOCHS = 10, 5, 400
@@ -35,9 +36,9 @@ class MultinomialMF:
     def __init__(self, l2: float, dim: int, seed: int) -> None:
         self.l2, self.dim, self.seed = l2, dim, seed
 
-    def fit(self, train: sp.csr_matrix, validation) -> MultinomialMF:
+    def fit(self, train: Dataset, validation) -> MultinomialMF:
         torch.manual_seed(self.seed)
-        x = torch.as_tensor((train > 0).toarray(), dtype=torch.float32)
+        x = torch.as_tensor((train.interactions > 0).toarray(), dtype=torch.float32)
         n_users, n_items = x.shape
         users = (0.01 * torch.randn(n_users, self.dim)).requires_grad_(True)
         self.items = (0.01 * torch.randn(n_items, self.dim)).requires_grad_(True)
@@ -80,10 +81,7 @@ class MultinomialMF:
 
     def recommend(self, histories: sp.csr_matrix, k: int, exclude_seen: bool = True):
         scores = self.score(histories)
-        if exclude_seen:
-            scores[histories.nonzero()] = -np.inf
-        top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-        return top, np.take_along_axis(scores, top, axis=1)
+        return topk_rows(mask_rows(scores, histories.tocsr() if exclude_seen else None), k)
 
 
 def main() -> None:
@@ -92,28 +90,25 @@ def main() -> None:
     parser.add_argument("--dim", type=int, default=100)
     parser.add_argument("--seeds", type=int, default=6)
     args = parser.parse_args()
+    contender = Contender(
+        name="multinomial-mf",
+        build=lambda params: MultinomialMF(args.l2, args.dim, params["seed"]),
+    )
+    metrics = ("recall@20", "ndcg@100")
     for name in ("ml-100k", "ml-latest-small"):
-        dataset = load_dataset(SHARED / f"{name}.zip")
-        rows = []
-        for seed in range(args.seeds):
-            split = strong_generalization(dataset, n_heldout=0.1, seed=seed, min_rating=4)
-            model = MultinomialMF(args.l2, args.dim, seed).fit(
-                split.train.interactions.tocsr(), split.validation
-            )
-            ease = max(
-                (EASE(l2=l2).fit(split.train) for l2 in (30.0, 100.0, 300.0, 1000.0)),
-                key=lambda m: evaluate_model(m, split.validation, cutoffs=(20,))["recall@20"],
-            )
-            ours = evaluate_model(model, split.test, cutoffs=(20, 100))
-            theirs = evaluate_model(ease, split.test, cutoffs=(20, 100))
-            metrics = ("recall@20", "ndcg@100")
-            rows.append([ours[m] for m in metrics] + [theirs[m] for m in metrics])
-            print(f"{name} split {seed}: " + " ".join(f"{v:.4f}" for v in rows[-1]), flush=True)
-        mean = np.mean(rows, axis=0)
+        board = run_leaderboard(
+            load_dataset(SHARED / f"{name}.zip"),
+            ["ease", contender],
+            seeds=tuple(range(args.seeds)),
+            min_rating=4,
+            progress=lambda line, name=name: print(f"{name} {line}", flush=True),
+        )
+        ours = [board.row("multinomial-mf").mean(m) for m in metrics]
+        ease = [board.row("ease").mean(m) for m in metrics]
         print(
-            f"{name}: multinomial MF (l2 {args.l2}) R@20 {mean[0]:.3f} NDCG@100 {mean[1]:.3f} | "
-            f"EASE {mean[2]:.3f} / {mean[3]:.3f} | ratio {mean[0] / mean[2]:.3f} / "
-            f"{mean[1] / mean[3]:.3f}"
+            f"{name}: multinomial MF (l2 {args.l2}) R@20 {ours[0]:.3f} NDCG@100 {ours[1]:.3f} | "
+            f"EASE {ease[0]:.3f} / {ease[1]:.3f} | ratio {ours[0] / ease[0]:.3f} / "
+            f"{ours[1] / ease[1]:.3f}"
         )
 
 
