@@ -6,6 +6,10 @@ ranked among the cold items only (a warm catalog would drown them — the questi
 model can tell *which* new item fits a user). The bar is a popularity-within-genre baseline:
 score a cold item by how much of the user's history shares its genres, tie-broken by the genre's
 overall popularity.
+
+User-generated bags (MovieLens ``tags``) are emptied on cold items: users write tags after
+watching, so a brand-new item has none, and on ml-latest-small the 21 % of cold items that
+carry tags hold 63 % of the cold targets — keeping them would score popularity, not cold start.
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 import scipy.sparse as sp
 
-from tastespace.data.dataset import Dataset
+from tastespace.data.bags import Bags
+from tastespace.data.dataset import Dataset, FeatureTable
 from tastespace.data.splits import strong_generalization
 from tastespace.errors import DataError
 from tastespace.evaluate.metrics import ndcg_at_k, recall_at_k
@@ -46,7 +51,8 @@ def cold_start_split(
 
     split = strong_generalization(dataset, n_heldout=n_heldout, seed=seed)
     train_matrix = _drop_columns(split.train.interactions, is_cold)
-    train = replace(split.train, interactions=train_matrix, timestamps=None)
+    items = _without_user_generated_bags(split.train.items, is_cold)
+    train = replace(split.train, interactions=train_matrix, items=items, timestamps=None)
     held = sp.vstack([split.test.fold_in, split.test.targets]).tocsr()
     users = split.test.fold_in.shape[0]
     everything = (held[:users] + held[users:]).tocsr()
@@ -55,6 +61,24 @@ def cold_start_split(
     if targets.nnz == 0:
         raise DataError("no held-out user interacted with a cold item; raise fraction or n_heldout")
     return ColdStartSplit(train, cold, fold_in, targets)
+
+
+USER_GENERATED_BAGS = frozenset({"tags"})
+
+
+def _without_user_generated_bags(table: FeatureTable, rows: np.ndarray) -> FeatureTable:
+    """The table with every user-generated bag emptied on ``rows`` (a boolean mask)."""
+    bags = dict(table.bags)
+    for name in USER_GENERATED_BAGS & set(bags):
+        matrix = (sp.diags((~rows).astype(np.float32)) @ bags[name].to_csr()).tocsr()
+        matrix.eliminate_zeros()
+        bags[name] = Bags(
+            bags[name].vocab,
+            matrix.indices.astype(np.int64),
+            matrix.indptr.astype(np.int64),
+            matrix.data.astype(np.float32) if bags[name].weights is not None else None,
+        )
+    return FeatureTable(table.frame, bags)
 
 
 def _drop_columns(matrix: sp.csr_matrix, drop: np.ndarray) -> sp.csr_matrix:
