@@ -17,7 +17,6 @@ FAST = dict(
     epochs=25,
     dim=32,
     hidden=64,
-    id_dim=16,
     item_hidden=64,
     batch_size=128,
     lr=3e-3,
@@ -43,7 +42,7 @@ class TestNeural(ModelContract):
 
         genre = planted.items.frame["planted_genre"].to_numpy()
         rng = np.random.default_rng(0)
-        cold = rng.choice(planted.n_items, 18, replace=False)
+        cold = rng.choice(planted.n_items, 36, replace=False)
         split = strong_generalization(planted, n_heldout=30, seed=0)
         train = split.train
         keep = ~np.isin(train.interactions.indices, cold)
@@ -52,7 +51,7 @@ class TestNeural(ModelContract):
         matrix.eliminate_zeros()
         train.interactions = matrix
         train.timestamps = None
-        model = NeuralRecommender(**{**FAST, "epochs": 80, "id_dropout": 0.5}).fit(train)
+        model = NeuralRecommender(**FAST).fit(train)
         assert np.all(model.item_counts_[cold] == 0)
         vectors = model.embed_items(planted.items.take(cold))
         unit = model.item_vectors() / np.linalg.norm(model.item_vectors(), axis=1, keepdims=True)
@@ -108,6 +107,40 @@ class TestNeural(ModelContract):
         # Weights, optimiser, RNG and the weight average all resume: same as never stopping.
         np.testing.assert_allclose(resumed.item_vectors(), straight.item_vectors(), atol=1e-6)
 
+    def test_solved_vectors_beat_the_towers_start_on_the_likelihood(self, fitted, planted_split):
+        import dataclasses
+
+        import torch
+
+        held = planted_split.test.fold_in.tocsr()
+        solved = fitted.user_vectors(held)
+        config = fitted.config
+        try:
+            fitted.config = dataclasses.replace(config, fold_in="encoder")
+            start = fitted.user_vectors(held)  # the user tower's prediction alone
+        finally:
+            fitted.config = config
+        assert not np.allclose(solved, start)
+        items = torch.as_tensor(fitted.item_vectors())
+        bias = torch.as_tensor(fitted.item_bias())
+        x = torch.as_tensor((held > 0).toarray(), dtype=torch.float32)
+
+        def objective(users: np.ndarray) -> float:
+            u = torch.as_tensor(users)
+            nll = -(x * torch.log_softmax(u @ items.T + bias, 1)).sum()
+            return float(nll + fitted.config.vector_l2 * u.square().sum())
+
+        assert objective(solved) < objective(start)
+
+    def test_training_users_free_vectors_are_not_part_of_the_bundle(self, fitted, tmp_path):
+        assert fitted.module_.user_table is None
+        fitted.save(tmp_path / "bundle")
+        weights = (tmp_path / "bundle").glob("*.safetensors")
+        from safetensors.numpy import load_file
+
+        names = {k for f in weights for k in load_file(f)}
+        assert names and not any("user_table" in k for k in names)
+
     def test_sampled_softmax_also_learns(self, planted_split, planted):
         model = NeuralRecommender(**{**FAST, "loss": "sampled", "num_negatives": 64}).fit(
             planted_split.train
@@ -115,6 +148,33 @@ class TestNeural(ModelContract):
         genre = planted.items.frame["planted_genre"].to_numpy()
         ids, _ = model.similar_items(np.arange(planted.n_items), k=5)
         assert (genre[ids] == genre[:, None]).mean() > 3 / len(np.unique(genre))
+
+
+def test_solve_reaches_the_stationary_point_whatever_the_start():
+    """Fold-in solves a convex problem: any start ends at the point where the gradient vanishes."""
+    import scipy.sparse as sp
+    import torch
+
+    from tastespace.models.neural.fold_in import solve_user_vectors
+
+    gen = torch.Generator().manual_seed(0)
+    items, bias = torch.randn(30, 4, generator=gen), torch.randn(30, generator=gen)
+    histories = sp.csr_matrix(np.eye(30, dtype=np.float32)[[0, 1, 2, 7, 9]][:, :30])
+    histories = sp.csr_matrix(histories.toarray() + np.roll(histories.toarray(), 3, axis=1))
+
+    def solve(start: torch.Tensor) -> torch.Tensor:
+        return solve_user_vectors(
+            lambda u: u @ items.T + bias, histories, start, l2=0.5, steps=1500, lr=0.05
+        )
+
+    from_zero = solve(torch.zeros(5, 4))
+    from_far = solve(torch.full((5, 4), 3.0))
+    np.testing.assert_allclose(from_zero.numpy(), from_far.numpy(), atol=2e-3)
+    users = from_zero.clone().requires_grad_(True)
+    x = torch.as_tensor(histories.toarray())
+    loss = -(x * torch.log_softmax(users @ items.T + bias, 1)).sum() + 0.5 * users.square().sum()
+    loss.backward()
+    assert float(users.grad.abs().max()) < 1e-2  # stationary: the convex optimum
 
 
 def test_weight_average_starts_from_the_initial_weights_and_waits_its_horizon():
@@ -145,6 +205,8 @@ def test_weight_average_starts_from_the_initial_weights_and_waits_its_horizon():
         ("history_dropout", 1.0, "history_dropout must be in [0, 1)"),
         ("ema_decay", 1.5, "ema_decay must be in [0, 1)"),
         ("weight_decay", -1e-6, "weight_decay must be ≥ 0"),
+        ("vector_l2", -1.0, "vector_l2 must be ≥ 0"),
+        ("fold_in_steps", 0, "fold_in_steps must be > 0"),
     ],
 )
 def test_bad_hyper_parameters_are_named_before_training(option, value, expected):

@@ -77,7 +77,6 @@ SEARCH_SPACES: dict[str, dict[str, Param]] = {
         "history_dropout": FloatRange(0.1, 0.7),
         "lr": FloatRange(3e-4, 3e-3, log=True),
         "weight_decay": FloatRange(1e-8, 1e-4, log=True),
-        "id_dropout": FloatRange(0.0, 0.4),
         "ema_decay": Choice((None, 0.97, 0.99, 0.995)),
     },
     "item2vec": {

@@ -1,9 +1,12 @@
 """``NeuralRecommender``: the feature-aware two-tower model behind the ``Recommender`` protocol.
 
-The user tower encodes a (dropout-masked) watch history; it is trained with a multinomial
-likelihood over the catalog (Mult-DAE, Liang et al. 2018), where the catalog's output vectors come
-from the item tower (ID embedding ⊕ genre/tag bags ⊕ numerics). Items never seen in training use
-the "unknown" ID row, so their vectors come from features alone (cold start).
+Every training user gets a free vector, fitted with the catalog's item vectors under a
+multinomial likelihood over the whole catalog and an L2 (multinomial matrix factorisation, the
+likelihood of Mult-DAE, Liang et al. 2018). A user never seen in training is folded in by solving
+the same objective for their vector with the items fixed, started from the user tower's
+prediction from the history bag — no retraining, and no amortisation gap. Warm items have a
+free ID row; a content path (genre/tag bags ⊕ numerics → MLP), trained on its own loss, gives
+items never seen in training their vectors from features alone (cold start).
 
 >>> from tastespace.data import load_dataset
 >>> ds = load_dataset("synthetic:tiny")
@@ -29,6 +32,7 @@ from tastespace.index.topk import mask_rows, topk_rows
 from tastespace.models.base import Recommender
 from tastespace.models.histories import Histories, as_histories
 from tastespace.models.neural.config import NeuralConfig
+from tastespace.models.neural.fold_in import solve_user_vectors
 from tastespace.models.neural.modules import ItemTower, TwoTower, UserTower
 from tastespace.models.neural.training import LoopSettings, ProgressCallback, train_loop
 
@@ -36,7 +40,6 @@ log = logging.getLogger(__name__)
 
 GENRE_ALIASES = ("genres", "genre")
 INTERNAL_VALIDATION_MIN_ITEMS = 5
-POPULARITY_WIDTH = 2  # last two numeric item inputs: training log-popularity z-score, missing flag
 
 
 class NeuralRecommender(Recommender):
@@ -66,7 +69,8 @@ class NeuralRecommender(Recommender):
         self.user_encoder_ = (
             FeatureEncoder.fit(dataset.users) if cfg.use_user_features else FeatureEncoder()
         )
-        self.module_ = self._build(len(dataset.item_ids))
+        solve = cfg.fold_in == "solve"
+        self.module_ = self._build(len(dataset.item_ids), matrix.shape[0] if solve else 0)
         world, rank = _distributed()
         device = torch.device(cfg.device)
         self.module_.to(device)
@@ -75,7 +79,13 @@ class NeuralRecommender(Recommender):
 
         train_rows, held = self._validation_split(matrix, validation, cfg.seed)
         sampled = self._use_sampled_loss(len(dataset.item_ids))
-        neg_probs = torch.as_tensor(np.power(self.item_counts_ + 1.0, 0.75), dtype=torch.float32)
+        # Items nobody watched in training are unobserved, not negatives: scoring them in the
+        # softmax would teach the content path to push exactly the cold items down.
+        trained = np.flatnonzero(self.item_counts_ > 0)
+        restricted = not sampled and len(trained) < len(self.item_counts_)
+        if restricted:
+            items = _restrict_items(items, trained, device)
+        neg_probs = torch.as_tensor(np.power(self.item_counts_, 0.75), dtype=torch.float32)
         neg_probs /= neg_probs.sum()
 
         def make_batch(rows: np.ndarray, gen: torch.Generator) -> dict:
@@ -83,8 +93,9 @@ class NeuralRecommender(Recommender):
             sub = matrix[rows]
             batch = self._history_batch(sub, device, gen, cfg.history_dropout)
             batch.update(self._feature_batch(users, rows, device, prefix="user"))
-            rate = cfg.id_dropout if self._has_item_features() else 0.0
-            batch.update(_id_dropout(items, rate, gen, self.module_.item_tower.unknown_id))
+            batch["user_rows"] = torch.as_tensor(rows, device=device)
+            batch.update(items)
+            candidates = trained if restricted else None
             if sampled:
                 positives = np.unique(sub.indices)
                 negatives = torch.multinomial(
@@ -94,14 +105,15 @@ class NeuralRecommender(Recommender):
                 q = 1.0 - np.power(1.0 - neg_probs.numpy()[candidates], cfg.num_negatives)
                 batch["log_q"] = torch.as_tensor(np.log(np.maximum(q, 1e-12)), device=device)
                 batch = _restrict_items(batch, candidates, device)
-                if cfg.tied_history:
-                    indices = batch["history_indices"].cpu().numpy()
-                    batch["history_positions"] = torch.as_tensor(
-                        np.searchsorted(candidates, indices), device=device
-                    )
-                batch["targets"] = _dense(sub[:, candidates], device)
-            else:
+            if candidates is None:
                 batch["targets"] = _dense(sub, device)
+                return batch
+            if cfg.tied_history:
+                indices = batch["history_indices"].cpu().numpy()
+                batch["history_positions"] = torch.as_tensor(
+                    np.searchsorted(candidates, indices), device=device
+                )
+            batch["targets"] = _dense(sub[:, candidates], device)
             return batch
 
         validate = None
@@ -135,10 +147,11 @@ class NeuralRecommender(Recommender):
             self.progress,
             trainable=self.module_,
         )
+        self.module_.user_table = None  # training users' free vectors: not part of the model
         self.module_.to("cpu")
         self._refresh_item_cache(dataset.items)
 
-    def _build(self, n_items: int) -> TwoTower:
+    def _build(self, n_items: int, n_free_users: int = 0) -> TwoTower:
         cfg = self.config
         item_sizes = {k: len(v) for k, v in self.item_encoder_.vocabularies.items()}
         item_dims = {k: (cfg.genre_dim if k in GENRE_ALIASES else cfg.bag_dim) for k in item_sizes}
@@ -146,10 +159,9 @@ class NeuralRecommender(Recommender):
         user_dims = {k: cfg.bag_dim for k in user_sizes}
         item_tower = ItemTower(
             n_items,
-            cfg.id_dim,
             item_sizes,
             item_dims,
-            self.item_encoder_.numeric_width + POPULARITY_WIDTH,
+            self.item_encoder_.numeric_width,
             cfg.item_hidden,
             cfg.dim,
         )
@@ -165,15 +177,12 @@ class NeuralRecommender(Recommender):
         )
         with torch.no_grad():
             user_tower.history.weight[n_items].zero_()
-        return TwoTower(item_tower, user_tower, cfg.cosine_temperature)
+        return TwoTower(item_tower, user_tower, cfg.cosine_temperature, n_free_users, cfg.vector_l2)
 
     def _use_sampled_loss(self, n_items: int) -> bool:
         if self.config.loss == "auto":
             return n_items > self.config.full_softmax_max_items
         return self.config.loss == "sampled"
-
-    def _has_item_features(self) -> bool:
-        return bool(self.item_encoder_.vocabularies or self.item_encoder_.numeric_stats)
 
     def _validation_split(
         self, matrix: sp.csr_matrix, validation: Any, seed: int
@@ -217,34 +226,26 @@ class NeuralRecommender(Recommender):
         return float(np.nanmean(recall_at_k(ranked, targets, 20)))
 
     # -- inputs -----------------------------------------------------------------------------
-    def _catalog_inputs(
-        self, table: FeatureTable, device: torch.device, counts: np.ndarray | None = None
-    ) -> dict:
+    def _catalog_inputs(self, table: FeatureTable, device: torch.device) -> dict:
         """Item-tower inputs for a whole table; items without training data use the unknown ID."""
         n = len(table)
-        counts = self.item_counts_ if counts is None else counts
         ids = np.arange(n, dtype=np.int64)
-        ids[counts[:n] == 0] = self.module_.item_tower.unknown_id
-        encoded = self.item_encoder_.transform(table)
-        numeric = np.concatenate([encoded.numeric, self._popularity_block(counts[:n])], axis=1)
+        ids[self.item_counts_[:n] == 0] = self.module_.item_tower.unknown_id
         return {
             "item_ids": torch.as_tensor(ids, device=device),
+            **self._content_inputs(table, device),
+        }
+
+    def _content_inputs(self, table: FeatureTable, device: torch.device) -> dict:
+        """The content path's inputs (categorical bags, numerics) for any feature table."""
+        encoded = self.item_encoder_.transform(table)
+        return {
             "item_bags": {
                 k: (torch.as_tensor(i, device=device), torch.as_tensor(o, device=device))
                 for k, (i, o) in encoded.bags.items()
             },
-            "item_numeric": torch.as_tensor(numeric, dtype=torch.float32, device=device),
+            "item_numeric": torch.as_tensor(encoded.numeric, dtype=torch.float32, device=device),
         }
-
-    def _popularity_block(self, counts: np.ndarray) -> np.ndarray:
-        """Training popularity as [z-score, missing]; items without data are 'missing', the same
-        way ID-dropped items look in training, so cold items are never out of distribution."""
-        trained = np.log1p(self.item_counts_[self.item_counts_ > 0])
-        mean = float(trained.mean()) if len(trained) else 0.0
-        std = float(trained.std()) if len(trained) and trained.std() > 0 else 1.0
-        missing = counts <= 0
-        z = np.where(missing, 0.0, (np.log1p(np.maximum(counts, 0)) - mean) / std)
-        return np.stack([z, missing], axis=1).astype(np.float32)
 
     def _history_batch(
         self, sub: sp.csr_matrix, device: torch.device, gen: torch.Generator | None, dropout: float
@@ -343,7 +344,24 @@ class NeuralRecommender(Recommender):
                 feats["user_numeric"],
                 item_table=table,
             )
+        if self.config.fold_in == "solve":
+            users = self._solve(module, matrix, users)
         return users.cpu().numpy().astype(np.float32)
+
+    def _solve(self, module: TwoTower, matrix: sp.csr_matrix, start: torch.Tensor) -> torch.Tensor:
+        """Refine the tower's vectors by solving each user's likelihood with items fixed."""
+        device = start.device
+        items = torch.as_tensor(self.item_vectors(), device=device)
+        bias = torch.as_tensor(self.item_bias(), device=device)
+        cfg = self.config
+        return solve_user_vectors(
+            lambda users: module.logits(users, items, bias),
+            matrix,
+            start,
+            l2=cfg.vector_l2,
+            steps=cfg.fold_in_steps,
+            lr=cfg.fold_in_lr,
+        )
 
     def score(self, histories: Histories, user_features: FeatureTable | None = None) -> np.ndarray:
         users = self.user_vectors(histories, user_features)
@@ -358,11 +376,8 @@ class NeuralRecommender(Recommender):
     def embed_items(self, table: FeatureTable) -> np.ndarray:
         """Vectors for items described only by features (cold start): ``(len(table), dim)``."""
         module = self._require_module()
-        inputs = self._catalog_inputs(
-            table, _device(module), counts=np.zeros(len(table), np.float32)
-        )
         with torch.no_grad():
-            vectors, _ = module.item_tower(**inputs)
+            vectors, _ = module.item_tower.content(**self._content_inputs(table, _device(module)))
         return vectors.cpu().numpy().astype(np.float32)
 
     def feature_embeddings(self, feature: str) -> dict[str, np.ndarray]:
@@ -424,19 +439,6 @@ def _device(module: torch.nn.Module) -> torch.device:
 
 def _dense(sub: sp.csr_matrix, device: torch.device) -> torch.Tensor:
     return torch.as_tensor(sub.toarray(), dtype=torch.float32, device=device)
-
-
-def _id_dropout(items: dict, rate: float, gen: torch.Generator, unknown_id: int) -> dict:
-    """Hide a random share of item IDs behind the unknown row so features learn to stand alone."""
-    if rate <= 0:
-        return dict(items)
-    ids = items["item_ids"].clone()
-    drop = torch.rand(len(ids), generator=gen).to(ids.device) < rate
-    ids[drop] = unknown_id
-    numeric = items["item_numeric"].clone()
-    numeric[drop, -POPULARITY_WIDTH] = 0.0
-    numeric[drop, -1] = 1.0
-    return {**items, "item_ids": ids, "item_numeric": numeric}
 
 
 def _restrict_items(batch: dict, candidates: np.ndarray, device: torch.device) -> dict:

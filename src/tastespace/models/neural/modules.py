@@ -2,10 +2,10 @@
 
 Item tower, for ``n`` items::
 
-    id      Embedding(n_items + 1, id_dim)        row n_items = "unknown" (cold start)
-    bags    EmbeddingBag(|vocab|, dim_f) per categorical feature, mean-pooled
-    numeric (n, p) normalised values + missing flags
-    concat → Linear → ReLU → Linear → (n, dim + 1)     last column = item bias
+    id      Embedding(n_items + 1, dim + 1)       a free vector + bias per warm item
+    content EmbeddingBag(|vocab|, dim_f) per categorical feature, mean-pooled ⊕ numerics
+            (normalised values + missing flags) → Linear → ReLU → Linear → (n, dim + 1)
+    items whose ID is n_items ("unknown": never seen in training) take the content row
 
 User tower, for ``b`` histories given as one bag (indices, offsets)::
 
@@ -42,14 +42,19 @@ class BagBlock(nn.Module):
 
 
 class ItemTower(nn.Module):
-    """ID embedding ⊕ categorical bags ⊕ numerics → MLP → (dim vector, bias), plus a free
-    per-item residual (dim + 1) so warm items have the full capacity of a Mult-DAE decoder row
-    while cold items (the unknown row) rely on the feature path alone."""
+    """A learned ID embedding (vector + bias) per warm item, and a content path — categorical
+    bags ⊕ numerics → MLP → (vector, bias) — that gives items without an ID (``unknown_id``,
+    never seen in training) their vectors from features alone.
+
+    The ID rows are free, as the decoder rows of Mult-DAE: feeding the ID through the feature
+    MLP instead cost ml-latest-small 0.015 Recall@20 (docs/neural.md, sixth round). The content
+    path learns from its own loss (:meth:`TwoTower.forward`), so cold start does not tax warm
+    items.
+    """
 
     def __init__(
         self,
         n_items: int,
-        id_dim: int,
         bag_sizes: dict[str, int],
         bag_dims: dict[str, int],
         numeric_width: int,
@@ -58,14 +63,21 @@ class ItemTower(nn.Module):
     ) -> None:
         super().__init__()
         self.unknown_id = n_items
-        self.ids = nn.Embedding(n_items + 1, id_dim)
-        nn.init.normal_(self.ids.weight, std=0.05)
+        self.ids = nn.Embedding(n_items + 1, dim + 1)
+        nn.init.normal_(self.ids.weight, std=0.01)
         self.bags = BagBlock(bag_sizes, bag_dims)
-        width = id_dim + self.bags.width + numeric_width
+        # +1: a constant input keeps the path defined for a catalog without features.
+        width = self.bags.width + numeric_width + 1
         self.mlp = nn.Sequential(nn.Linear(width, hidden), nn.ReLU(), nn.Linear(hidden, dim + 1))
-        self.residual = nn.Embedding(n_items + 1, dim + 1)
-        nn.init.normal_(self.residual.weight, std=0.01)
         self.dim = dim
+
+    def content(
+        self, item_bags: dict[str, tuple[torch.Tensor, torch.Tensor]], item_numeric: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(vectors, bias) from features alone: what a cold item gets."""
+        ones = item_numeric.new_ones(len(item_numeric), 1)
+        out = self.mlp(torch.cat([*self.bags(item_bags), item_numeric, ones], dim=1))
+        return out[:, : self.dim], out[:, self.dim]
 
     def forward(
         self,
@@ -73,9 +85,12 @@ class ItemTower(nn.Module):
         item_bags: dict[str, tuple[torch.Tensor, torch.Tensor]],
         item_numeric: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        parts = [self.ids(item_ids), *self.bags(item_bags), item_numeric]
-        out = self.mlp(torch.cat(parts, dim=1)) + self.residual(item_ids)
-        return out[:, : self.dim], out[:, self.dim]
+        """ID rows for warm items, the content path for items whose ID is ``unknown_id``."""
+        vectors, bias = self.content(item_bags, item_numeric)
+        known = item_ids != self.unknown_id
+        rows = self.ids(item_ids)
+        vectors = torch.where(known[:, None], rows[:, : self.dim], vectors)
+        return vectors, torch.where(known, rows[:, self.dim], bias)
 
 
 class UserTower(nn.Module):
@@ -94,7 +109,7 @@ class UserTower(nn.Module):
     ) -> None:
         super().__init__()
         self.pooling = pooling
-        # Optional second view of each history item: its item-tower output (features + ID),
+        # Optional second view of each history item: its item vector (ID row or content path),
         # projected to the hidden width, so rarely watched items still say something.
         self.tied = nn.Linear(tied_width, hidden, bias=False) if tied_width else None
         self.history = nn.EmbeddingBag(n_items + 1, hidden, mode="sum", include_last_offset=True)
@@ -158,13 +173,32 @@ class UserTower(nn.Module):
 
 
 class TwoTower(nn.Module):
-    """Both towers plus the scoring rule; ``forward`` returns the training loss."""
+    """Both towers plus the scoring rule; ``forward`` returns the training loss.
 
-    def __init__(self, item_tower: ItemTower, user_tower: UserTower, temperature: float | None):
+    With ``n_free_users`` > 0 each training user also has a free vector (a row of
+    ``user_table``) fitted with the item side under ``vector_l2`` — multinomial matrix
+    factorisation, which shapes the item vectors — while the user tower learns to predict good
+    user vectors from the history on the detached item side. New users are then folded in by
+    solving from the tower's output (``fold_in.py``); the table is dropped after training.
+    """
+
+    def __init__(
+        self,
+        item_tower: ItemTower,
+        user_tower: UserTower,
+        temperature: float | None,
+        n_free_users: int = 0,
+        vector_l2: float = 0.0,
+    ):
         super().__init__()
         self.item_tower = item_tower
         self.user_tower = user_tower
         self.temperature = temperature
+        self.vector_l2 = vector_l2
+        self.user_table: nn.Embedding | None = None
+        if n_free_users:
+            self.user_table = nn.Embedding(n_free_users, item_tower.dim)
+            nn.init.normal_(self.user_table.weight, std=0.01)
 
     def logits(self, users: torch.Tensor, items: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
         if self.temperature is not None:
@@ -174,14 +208,24 @@ class TwoTower(nn.Module):
         return users @ items.T + bias
 
     def forward(self, batch: dict) -> torch.Tensor:
-        """Multinomial log-likelihood of each user's full history over the candidate items.
+        """Training loss: multinomial log-likelihood of each user's full history over the
+        candidate items, summed over three parts that each train their own parameters.
+
+        1. Warm item rows with the users: the free user vectors (solve fold-in) under
+           ``vector_l2``, or the user tower's encoding of the masked history (encoder fold-in).
+        2. Solve fold-in only: the user tower learns to predict each free vector from the masked
+           history (squared error), so the fold-in solve starts close to its answer.
+        3. The content path on detached users: the whole catalog scored from features alone,
+           which is the cold-start problem itself.
 
         ``batch["candidates"]`` is every item (full softmax) or positives ∪ sampled negatives
         with their log sampling probability in ``batch["log_q"]`` (log-Q correction).
         """
         items, bias = self.item_tower(batch["item_ids"], batch["item_bags"], batch["item_numeric"])
         table = torch.cat([items, bias[:, None]], dim=1) if self.user_tower.tied else None
-        users = self.user_tower(
+        if self.user_table is not None:
+            table = None if table is None else table.detach()
+        encoded = self.user_tower(
             batch["history_indices"],
             batch["history_offsets"],
             batch["user_bags"],
@@ -189,6 +233,22 @@ class TwoTower(nn.Module):
             item_table=table,
             table_indices=batch.get("history_positions"),
         )
+        if self.user_table is None:
+            users = encoded
+            loss = self._nll(users, items, bias, batch)
+        else:
+            users = self.user_table(batch["user_rows"])
+            n_users = self.user_table.num_embeddings
+            loss = self._nll(users, items, bias, batch) + self.vector_l2 * (
+                users.square().sum(1).mean() + items.square().sum() / n_users
+            )
+            loss = loss + (encoded - users.detach()).square().sum(1).mean()
+        content, content_bias = self.item_tower.content(batch["item_bags"], batch["item_numeric"])
+        return loss + self._nll(users.detach(), content, content_bias, batch)
+
+    def _nll(
+        self, users: torch.Tensor, items: torch.Tensor, bias: torch.Tensor, batch: dict
+    ) -> torch.Tensor:
         logits = self.logits(users, items, bias)
         if batch.get("log_q") is not None:
             logits = logits - batch["log_q"]
