@@ -163,9 +163,7 @@ def test_solve_reaches_the_stationary_point_whatever_the_start():
     histories = sp.csr_matrix(histories.toarray() + np.roll(histories.toarray(), 3, axis=1))
 
     def solve(start: torch.Tensor) -> torch.Tensor:
-        return solve_user_vectors(
-            lambda u: u @ items.T + bias, histories, start, l2=0.5, steps=1500, lr=0.05
-        )
+        return solve_user_vectors(items, bias, histories, start, l2=0.5, steps=1500, lr=0.05)
 
     from_zero = solve(torch.zeros(5, 4))
     from_far = solve(torch.full((5, 4), 3.0))
@@ -212,3 +210,9 @@ def test_weight_average_starts_from_the_initial_weights_and_waits_its_horizon():
 def test_bad_hyper_parameters_are_named_before_training(option, value, expected):
     with pytest.raises(ConfigError, match=re.escape(f"NeuralConfig.{expected}, got {value}")):
         NeuralRecommender(**{option: value})
+
+
+def test_solve_fold_in_refuses_cosine_scores_and_names_the_way_out():
+    with pytest.raises(ConfigError, match="fold_in='encoder'"):
+        NeuralRecommender(cosine_temperature=0.1)
+    assert NeuralRecommender(cosine_temperature=0.1, fold_in="encoder").config.fold_in == "encoder"

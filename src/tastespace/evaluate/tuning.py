@@ -75,9 +75,10 @@ SEARCH_SPACES: dict[str, dict[str, Param]] = {
         "dim": Choice((50, 100, 200)),
         "hidden": Choice((300, 600, 1000)),
         "history_dropout": FloatRange(0.1, 0.7),
-        "lr": FloatRange(3e-4, 3e-3, log=True),
+        "lr": FloatRange(3e-3, 3e-2, log=True),
         "weight_decay": FloatRange(1e-8, 1e-4, log=True),
         "ema_decay": Choice((None, 0.97, 0.99, 0.995)),
+        "vector_l2": FloatRange(0.5, 8.0, log=True),
     },
     "item2vec": {
         "dim": Choice((32, 64, 128)),

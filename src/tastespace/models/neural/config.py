@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
+from tastespace.errors import ConfigError
 from tastespace.models.config import ModelConfig
 
 
@@ -75,3 +76,8 @@ class NeuralConfig(ModelConfig):
         self.check_positive("weight_decay", "vector_l2", allow_zero=True)
         self.check_positive("fold_in_steps", "fold_in_lr")
         self.check_fraction("history_dropout", "ema_decay", "validation_users")
+        if self.fold_in == "solve" and self.cosine_temperature is not None:
+            raise ConfigError(
+                "NeuralConfig.fold_in='solve' needs dot-product scores (its L2 on the user vector"
+                " means nothing under cosine); with cosine_temperature use fold_in='encoder'"
+            )

@@ -345,17 +345,18 @@ class NeuralRecommender(Recommender):
                 item_table=table,
             )
         if self.config.fold_in == "solve":
-            users = self._solve(module, matrix, users)
+            users = self._solve(matrix, users)
         return users.cpu().numpy().astype(np.float32)
 
-    def _solve(self, module: TwoTower, matrix: sp.csr_matrix, start: torch.Tensor) -> torch.Tensor:
+    def _solve(self, matrix: sp.csr_matrix, start: torch.Tensor) -> torch.Tensor:
         """Refine the tower's vectors by solving each user's likelihood with items fixed."""
         device = start.device
         items = torch.as_tensor(self.item_vectors(), device=device)
         bias = torch.as_tensor(self.item_bias(), device=device)
         cfg = self.config
         return solve_user_vectors(
-            lambda users: module.logits(users, items, bias),
+            items,
+            bias,
             matrix,
             start,
             l2=cfg.vector_l2,
