@@ -33,6 +33,7 @@ from starlette.concurrency import run_in_threadpool
 from tastespace import __version__
 from tastespace.data.catalog import AmbiguousItemError
 from tastespace.errors import ConfigError, TastespaceError, UnknownIdError
+from tastespace.serve.batching import RecommendBatcher
 from tastespace.serve.limits import BodySizeLimit
 from tastespace.serve.maps import MapCache
 from tastespace.serve.queries import MAX_K, ModelSession
@@ -128,6 +129,7 @@ def create_app(
         for name, s in sessions.items()
     ]
     maps = MapCache()
+    batchers = {name: RecommendBatcher(s.model) for name, s in sessions.items()}
 
     app = FastAPI(
         title="tastespace",
@@ -238,28 +240,20 @@ def create_app(
         },
     )
     async def recommend(request: RecommendRequest) -> dict[str, Any]:
-        """Fold in a watch list (raw ids or titles) and rank the catalog for it."""
+        """Fold in a watch list (raw ids or titles) and rank the catalog for it; concurrent
+        requests share one model call (``serve/batching.py``)."""
         session = session_for(request.model)
-
-        def work() -> dict[str, Any]:
-            with _answers(session):
-                (result,) = session.recommend(
-                    [("request", list(request.history))],
-                    k=request.k,
-                    exclude_seen=request.exclude_seen,
-                    skip_unknown=request.skip_unknown,
-                )
-            return {
-                "items": result.items,
-                "total": len(result.items),
-                "model": session.name,
-                "skipped": result.skipped,
-            }
-
-        small = (
-            session.model.n_items <= INLINE_MAX_ITEMS and len(request.history) <= INLINE_MAX_HISTORY
-        )
-        return await _run(work, small=small)
+        history = list(request.history)
+        small = session.model.n_items <= INLINE_MAX_ITEMS and len(history) <= INLINE_MAX_HISTORY
+        with _answers(session):
+            indices, skipped = await _run(
+                lambda: session.resolve_history("request", history, request.skip_unknown), small
+            )
+            ids, scores = await batchers[session.name].recommend(
+                indices, request.k, request.exclude_seen
+            )
+        items = session.records(ids, scores)
+        return {"items": items, "total": len(items), "model": session.name, "skipped": skipped}
 
     @app.get(
         "/api/map",

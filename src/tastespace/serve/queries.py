@@ -74,6 +74,26 @@ class ModelSession:
         ids, scores = self.model.similar_items(index, k=k)
         return self.record(index), self.records(ids, scores)
 
+    def resolve_history(
+        self, user: Any, history: list[Any], skip_unknown: bool = False
+    ) -> tuple[list[int], list[Any]]:
+        """Item indices of a history of raw ids or titles, and the entries skipped as unknown."""
+        if len(history) > MAX_HISTORY:
+            raise DataError(f"history of {user!r} has {len(history)} items (limit {MAX_HISTORY})")
+        if not history:
+            raise DataError(f"history of {user!r} is empty; give at least one item")
+        indices, missing = [], []
+        for entry in history:
+            try:
+                indices.append(self.resolver.resolve(entry))
+            except KeyError as err:
+                if not skip_unknown or getattr(err, "candidates", None):
+                    raise
+                missing.append(entry)
+        if not indices:
+            raise DataError(f"no item in the history of {user!r} is in the catalog")
+        return indices, missing
+
     def recommend(
         self,
         histories: list[tuple[Any, list[Any]]],
@@ -85,22 +105,7 @@ class ModelSession:
         _check_k(k)
         resolved, skipped = [], []
         for user, history in histories:
-            if len(history) > MAX_HISTORY:
-                raise DataError(
-                    f"history of {user!r} has {len(history)} items (limit {MAX_HISTORY})"
-                )
-            if not history:
-                raise DataError(f"history of {user!r} is empty; give at least one item")
-            indices, missing = [], []
-            for entry in history:
-                try:
-                    indices.append(self.resolver.resolve(entry))
-                except KeyError as err:
-                    if not skip_unknown or getattr(err, "candidates", None):
-                        raise
-                    missing.append(entry)
-            if not indices:
-                raise DataError(f"no item in the history of {user!r} is in the catalog")
+            indices, missing = self.resolve_history(user, history, skip_unknown)
             resolved.append(indices)
             skipped.append(missing)
         ids, scores = self.model.recommend(resolved, k=k, exclude_seen=exclude_seen)
