@@ -24,7 +24,7 @@ class NeuralConfig(ModelConfig):
     fixed, started from the user tower's prediction. ``fold_in="encoder"`` is the Mult-DAE
     path: the user tower's output is the vector, nothing is solved (faster, less accurate).
     Over six splits (docs/neural.md, sixth round) solve with ``vector_l2=2``, ``lr=0.01`` and no
-    weight average gives ml-latest-small Recall@20 / NDCG@100 0.309 / 0.351 against the
+    weight average gives ml-latest-small Recall@20 / NDCG@100 0.309 / 0.346 against the
     encoder's 0.297 / 0.343 (EASE 0.314 / 0.344); ``vector_l2`` 2 beat 3 on validation users.
     30 solve steps from the tower's start land as close as 50 from zero.
 

@@ -443,7 +443,7 @@ def _dense(sub: sp.csr_matrix, device: torch.device) -> torch.Tensor:
 
 
 def _restrict_items(batch: dict, candidates: np.ndarray, device: torch.device) -> dict:
-    """Item-tower inputs for the candidate items only (sampled softmax)."""
+    """Item-tower inputs for the candidate items only (sampled softmax, or the trained items)."""
     index = torch.as_tensor(candidates, device=device)
     bags = {}
     for name, (indices, offsets) in batch["item_bags"].items():
