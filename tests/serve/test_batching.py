@@ -18,7 +18,7 @@ def neural(neural_bundle):
 
 def test_concurrent_asks_share_calls_and_match_the_model_alone(neural):
     asks = [([i, i + 3, i + 7], 3 + i % 4, i % 3 != 0) for i in range(12)]
-    batcher = RecommendBatcher(neural)
+    batcher = RecommendBatcher(neural, inline=False)
 
     async def all_at_once():
         return await asyncio.gather(*(batcher.recommend(*ask) for ask in asks))
@@ -33,7 +33,7 @@ def test_concurrent_asks_share_calls_and_match_the_model_alone(neural):
 
 
 def test_a_failing_call_fails_its_asks_and_the_next_batch_still_runs(neural):
-    batcher = RecommendBatcher(neural)
+    batcher = RecommendBatcher(neural, inline=False)
 
     async def bad_then_good():
         bad = asyncio.gather(

@@ -129,7 +129,10 @@ def create_app(
         for name, s in sessions.items()
     ]
     maps = MapCache()
-    batchers = {name: RecommendBatcher(s.model) for name, s in sessions.items()}
+    batchers = {
+        name: RecommendBatcher(s.model, inline=s.model.n_items <= INLINE_MAX_ITEMS)
+        for name, s in sessions.items()
+    }
 
     app = FastAPI(
         title="tastespace",

@@ -31,10 +31,15 @@ class _Ask:
 
 
 class RecommendBatcher:
-    """Queue of pending ``(history, k, exclude_seen)`` asks for one model."""
+    """Queue of pending ``(history, k, exclude_seen)`` asks for one model.
 
-    def __init__(self, model: Recommender, max_batch: int = MAX_BATCH) -> None:
+    ``inline`` runs each model call on the event loop (small catalogs, where a worker thread
+    would compete with the loop for the same core), else on the thread pool.
+    """
+
+    def __init__(self, model: Recommender, inline: bool, max_batch: int = MAX_BATCH) -> None:
         self.model = model
+        self.inline = inline
         self.max_batch = max_batch
         self.calls = 0  # model calls made: what the tests and the load bench read
         self._pending: list[_Ask] = []
@@ -72,7 +77,7 @@ class RecommendBatcher:
         )
         self.calls += 1
         try:
-            ids, scores = await run_in_threadpool(call)
+            ids, scores = call() if self.inline else await run_in_threadpool(call)
         except Exception as err:  # every ask in the call fails the same way
             for ask in group:
                 if not ask.answer.done():
