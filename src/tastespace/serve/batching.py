@@ -1,9 +1,9 @@
 """Concurrent recommend requests answered by one batched model call.
 
-Why: the neural model folds a user in by 30 small solve steps, and one user costs nearly what
-sixteen do (each step is a matrix product over the catalog either way). While one batch runs
-on a worker thread, requests that arrive queue up and go together in the next one, so under
-load the cost per request falls instead of the queue growing. Rows are independent in every
+Why: the neural model folds a user in by 30 small solve steps over the catalog, and much of
+a one-user step is overhead: on a 4k-item catalog one user costs 4.6 ms, sixteen together
+16.4 ms. Requests that arrive while a batch runs queue up and go together in the next one, so
+under load the cost per request falls instead of the queue growing. Rows are independent in every
 model, so a user's answer does not depend on who shared the batch.
 """
 
