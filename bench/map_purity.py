@@ -191,13 +191,13 @@ def write_docs(models, layouts, table, ds, args) -> None:
 
 #: written after reading the table (update it when the numbers move)
 READING = """Reading it: every t-SNE and UMAP layout scores well above its shuffled baseline
-(1.3–2.5×), so the maps show genre structure rather than noise; the learned space (cosine, in
+(1.25–2.44×), so the maps show genre structure rather than noise; the learned space (cosine, in
 all its dimensions) is the ceiling a 2-D layout can keep. t-SNE keeps the most of it; UMAP keeps
 less on the full catalog but nearly as much when the warm movies are laid out on their own (the
 cold islands take its attention); PCA keeps the least — two linear axes cannot hold twenty
 genres. The neural model's "all" column beats its "warm" column because cold movies get vectors
 from their genres alone; item2vec knows nothing about movies nobody rated ≥ 4, so its "all"
-column sits near the baseline (PCA even below it)."""
+column sits near the baseline (1.14–1.40×)."""
 
 _DOC = """# Maps of the learned space
 
