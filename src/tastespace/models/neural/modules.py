@@ -177,9 +177,9 @@ class TwoTower(nn.Module):
 
     With ``n_free_users`` > 0 each training user also has a free vector (a row of
     ``user_table``) fitted with the item side under ``vector_l2`` — multinomial matrix
-    factorisation, which shapes the item vectors — while the user tower learns to predict good
-    user vectors from the history on the detached item side. New users are then folded in by
-    solving from the tower's output (``fold_in.py``); the table is dropped after training.
+    factorisation, which shapes the item vectors — while the user tower learns to predict those
+    free vectors from the history. New users are then folded in by solving from the tower's
+    output (``fold_in.py``); the table is dropped after training.
     """
 
     def __init__(
