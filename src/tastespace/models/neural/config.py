@@ -26,7 +26,7 @@ class NeuralConfig(ModelConfig):
     Over six splits (docs/neural.md, sixth round) solve with ``vector_l2=2``, ``lr=0.01`` and no
     weight average gives ml-latest-small Recall@20 / NDCG@100 0.309 / 0.346 against the
     encoder's 0.297 / 0.343 (EASE 0.314 / 0.344); ``vector_l2`` 2 beat 3 on validation users.
-    30 solve steps from the tower's start land as close as 50 from zero.
+    30 solve steps from the tower's start land nearly as close as 50 from zero.
 
     Earlier sweeps (docs/neural.md): mean pooling and ``dim=100`` beat sqrt-n pooling and
     ``dim=200``. ``tied_history`` also feeds each history item's vector into the user tower.
