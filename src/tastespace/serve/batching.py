@@ -41,7 +41,7 @@ class RecommendBatcher:
         self.model = model
         self.inline = inline
         self.max_batch = max_batch
-        self.calls = 0  # model calls made: what the tests and the load bench read
+        self.calls = 0  # model calls made (the tests check that asks were batched)
         self._pending: list[_Ask] = []
         self._draining: asyncio.Task | None = None
 

@@ -86,7 +86,12 @@ class ItemTower(nn.Module):
         item_numeric: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """ID rows for warm items, the content path for items whose ID is ``unknown_id``."""
-        vectors, bias = self.content(item_bags, item_numeric)
+        return self.with_ids(item_ids, *self.content(item_bags, item_numeric))
+
+    def with_ids(
+        self, item_ids: torch.Tensor, vectors: torch.Tensor, bias: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The content path's ``(vectors, bias)`` with every known ID's row put in its place."""
         known = item_ids != self.unknown_id
         rows = self.ids(item_ids)
         vectors = torch.where(known[:, None], rows[:, : self.dim], vectors)
@@ -221,7 +226,8 @@ class TwoTower(nn.Module):
         ``batch["candidates"]`` is every item (full softmax) or positives ∪ sampled negatives
         with their log sampling probability in ``batch["log_q"]`` (log-Q correction).
         """
-        items, bias = self.item_tower(batch["item_ids"], batch["item_bags"], batch["item_numeric"])
+        content, content_bias = self.item_tower.content(batch["item_bags"], batch["item_numeric"])
+        items, bias = self.item_tower.with_ids(batch["item_ids"], content, content_bias)
         table = torch.cat([items, bias[:, None]], dim=1) if self.user_tower.tied else None
         if self.user_table is not None:
             table = None if table is None else table.detach()
@@ -243,7 +249,6 @@ class TwoTower(nn.Module):
                 users.square().sum(1).mean() + items.square().sum() / n_users
             )
             loss = loss + (encoded - users.detach()).square().sum(1).mean()
-        content, content_bias = self.item_tower.content(batch["item_bags"], batch["item_numeric"])
         return loss + self._nll(users.detach(), content, content_bias, batch)
 
     def _nll(
