@@ -68,7 +68,12 @@ def write_bundle(
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
-        full = {"format_version": FORMAT_VERSION, "versions": library_versions(), **manifest}
+        full = {
+            "format_version": FORMAT_VERSION,
+            "versions": library_versions(),
+            **manifest,
+            "item_rows": len(items),
+        }
         (staging / MANIFEST).write_text(json.dumps(full, indent=1, default=_json_default))
         save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(staging / ARRAYS))
         _frame_for_parquet(items).to_parquet(staging / ITEMS, index=False)
@@ -112,7 +117,28 @@ def read_bundle(path: str | Path) -> BundleContents:
         items = pd.read_parquet(root / ITEMS)
     except Exception as err:  # safetensors / pyarrow raise assorted types for corrupt files
         raise BundleError(f"{root}: cannot read bundle arrays or item table ({err})") from err
-    return BundleContents(manifest, arrays, items)
+    return BundleContents(manifest, arrays, _restore_rows(items, manifest, root))
+
+
+def _restore_rows(items: pd.DataFrame, manifest: dict[str, Any], root: Path) -> pd.DataFrame:
+    """Give back the rows of an item table that had none of its own columns.
+
+    Parquet stores a frame without columns as zero rows, so a catalog loaded from a plain
+    user,item,rating file would come back empty; the manifest's row count restores it.
+    """
+    rows = manifest.get("item_rows")
+    if rows is None:
+        return items
+    if not isinstance(rows, int) or rows < 0:
+        raise BundleError(f"{root / MANIFEST}: item_rows must be a count, got {rows!r}")
+    if items.shape[1] == 0:
+        return pd.DataFrame(index=pd.RangeIndex(rows))
+    if len(items) != rows:
+        raise BundleError(
+            f"{root / ITEMS}: {len(items)} rows but the manifest records {rows}; "
+            "the bundle is damaged"
+        )
+    return items
 
 
 def _frame_for_parquet(frame: pd.DataFrame) -> pd.DataFrame:
