@@ -76,9 +76,36 @@ class ModelContract:
         for row in range(4):
             seen = history[row].indices
             assert not np.intersect1d(ids[row], seen).size
-        one_ids, one_scores = fitted.recommend(list(seen), k=7)
-        assert one_ids.shape == (7,)
-        np.testing.assert_array_equal(one_ids, ids[3])
+        one_ids, one_scores = fitted.recommend(history[3], k=7)
+        assert one_ids.shape == (4 - 3, 7)
+        np.testing.assert_array_equal(one_ids[0], ids[3])
+
+    def test_a_list_of_ids_weighs_each_item_one(self, fitted, planted_split):
+        """A plain list of ids is the CSR history with weight 1.0 on each item, for every model."""
+        history = planted_split.test.fold_in[:6]
+        ones = history.copy()
+        ones.data[:] = 1.0
+        lists = [list(history[row].indices) for row in range(6)]
+        list_ids, list_scores = fitted.recommend(lists, k=7)
+        csr_ids, csr_scores = fitted.recommend(ones, k=7)
+        np.testing.assert_array_equal(list_ids, csr_ids)
+        np.testing.assert_array_equal(list_scores, csr_scores)
+        single_ids, single_scores = fitted.recommend(lists[2], k=7)
+        np.testing.assert_array_equal(single_ids, csr_ids[2])
+        np.testing.assert_array_equal(single_scores, csr_scores[2])
+
+    def test_same_history_same_ranking_alone_or_batched(self, fitted, planted_split):
+        """Bit for bit: who shares a batch never changes a history's ids or scores."""
+        history = planted_split.test.fold_in[:40]
+        batch_ids, batch_scores = fitted.recommend(history, k=10)
+        for row in (0, 7, 16, 17, 39):
+            ids, scores = fitted.recommend(history[row], k=10)
+            np.testing.assert_array_equal(ids[0], batch_ids[row], err_msg=f"history {row}")
+            np.testing.assert_array_equal(scores[0], batch_scores[row], err_msg=f"history {row}")
+        shuffled = np.random.default_rng(0).permutation(40)
+        ids, scores = fitted.recommend(history[shuffled], k=10)
+        np.testing.assert_array_equal(ids, batch_ids[shuffled])
+        np.testing.assert_array_equal(scores, batch_scores[shuffled])
 
     def test_out_of_range_item_is_a_clear_error(self, fitted):
         with pytest.raises(DataError, match="outside"):

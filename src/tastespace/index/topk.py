@@ -1,4 +1,4 @@
-"""Exact top-k: one blocked matrix multiply (BLAS does the work), then ``argpartition``.
+"""Exact top-k: blocked matrix multiplies (BLAS does the work), then ``argpartition``.
 
 Rows come back as ``(ids, scores)`` of shape ``(n_queries, k)``, best first; rows with fewer than
 ``k`` candidates are padded with id ``-1`` and score ``-inf`` so shapes are always predictable.
@@ -9,20 +9,28 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-BLOCK_ROWS = 1024
+from tastespace.index.blocks import dot_scores, fixed_blocks
+
+SELECT_ROWS = 256
+"""Queries scored and selected per step: bounds the ``(rows, n_items)`` score block."""
+
 
 
 def topk_rows(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Best ``k`` columns of each row of ``scores`` (``-inf`` marks excluded cells)."""
+    """Best ``k`` columns of each row of ``scores`` (``-inf`` marks excluded cells).
+
+    Ties are broken by column index, lowest first, so equal scores (cold items with identical
+    vectors, items never seen in training) rank the same way in every call:
+
+    >>> topk_rows(np.array([[1.0, 3.0, 3.0, 3.0]], np.float32), 2)[0].tolist()
+    [[1, 2]]
+    """
     n, m = scores.shape
     kk = min(k, m)
     if kk == 0:
         return np.full((n, k), -1, np.int64), np.full((n, k), -np.inf, np.float32)
-    part = (
-        np.argpartition(-scores, kk - 1, axis=1)[:, :kk]
-        if kk < m
-        else np.tile(np.arange(m), (n, 1))
-    )
+    scores = np.where(np.isnan(scores), -np.inf, scores) if np.isnan(scores).any() else scores
+    part = _top_set_by_index(scores, kk) if kk < m else np.tile(np.arange(m), (n, 1))
     part_scores = np.take_along_axis(scores, part, axis=1)
     order = np.argsort(-part_scores, axis=1, kind="stable")
     ids = np.take_along_axis(part, order, axis=1).astype(np.int64)
@@ -32,6 +40,22 @@ def topk_rows(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         ids = np.pad(ids, ((0, 0), (0, k - kk)), constant_values=-1)
         top = np.pad(top, ((0, 0), (0, k - kk)), constant_values=-np.inf)
     return ids, top
+
+
+def _top_set_by_index(scores: np.ndarray, kk: int) -> np.ndarray:
+    """Columns of each row's ``kk`` best scores, in column order; at the boundary score the
+    lowest columns win (``argpartition`` alone picks among equal scores arbitrarily)."""
+    part = np.argpartition(-scores, kk - 1, axis=1)[:, :kk]
+    threshold = np.take_along_axis(scores, part, axis=1).min(axis=1, keepdims=True)
+    above = scores > threshold
+    at = scores == threshold
+    need = kk - above.sum(axis=1)
+    crowded = np.flatnonzero(at.sum(axis=1) > need)  # rows whose boundary ties overflow
+    if len(crowded):
+        rank = np.cumsum(at[crowded], axis=1)
+        at[crowded] &= rank <= need[crowded, None]
+    chosen = above | at
+    return np.nonzero(chosen)[1].reshape(len(scores), kk)
 
 
 def mask_rows(scores: np.ndarray, exclude: sp.csr_matrix | None) -> np.ndarray:
@@ -47,15 +71,17 @@ def search_dot(
     vectors: np.ndarray,
     k: int,
     exclude: sp.csr_matrix | None = None,
-    block_rows: int = BLOCK_ROWS,
+    block_rows: int = SELECT_ROWS,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Top-``k`` items by dot product for each query row, skipping ``exclude``'d cells."""
+    """Top-``k`` items by dot product for each query row, skipping ``exclude``'d cells.
+
+    Products run through :func:`~tastespace.index.blocks.dot_scores`, so a query's answer is
+    the same bits alone or batched."""
     n = queries.shape[0]
     ids = np.empty((n, k), np.int64)
     out = np.empty((n, k), np.float32)
-    for start in range(0, n, block_rows):
-        stop = min(start + block_rows, n)
-        scores = queries[start:stop] @ vectors.T
+    for start, stop in fixed_blocks(n, block_rows):
+        scores = dot_scores(queries[start:stop], vectors)
         mask_rows(scores, None if exclude is None else exclude[start:stop])
         ids[start:stop], out[start:stop] = topk_rows(scores, k)
     return ids, out

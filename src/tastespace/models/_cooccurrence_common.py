@@ -28,6 +28,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from tastespace.errors import ConfigError, DataError
+from tastespace.index.blocks import dot_scores
 from tastespace.index.topk import normalize_rows, search_dot
 from tastespace.models.base import Recommender
 from tastespace.models.config import ModelConfig
@@ -137,7 +138,7 @@ def knn_scores(
     binary = (histories > 0).astype(np.float32)
     if neighbours is None:
         unit = normalize_rows(vectors)
-        return np.asarray(binary @ unit, dtype=np.float32) @ unit.T
+        return dot_scores(np.asarray(binary @ unit, dtype=np.float32), unit)
     return np.asarray((binary @ neighbours).toarray(), dtype=np.float32)
 
 

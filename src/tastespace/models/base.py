@@ -31,11 +31,10 @@ from tastespace.data.bags import Bags
 from tastespace.data.dataset import Dataset, FeatureTable
 from tastespace.data.vocab import Vocabulary
 from tastespace.errors import BundleError, DataError, NotFittedError
+from tastespace.index.blocks import QUERY_BLOCK, fixed_blocks
 from tastespace.index.topk import mask_rows, normalize_rows, search_dot, topk_rows
 from tastespace.models.config import ModelConfig
 from tastespace.models.histories import Histories, as_histories
-
-SCORE_BLOCK_ROWS = 512
 
 
 class Recommender(ABC):
@@ -108,22 +107,33 @@ class Recommender(ABC):
     def recommend(
         self, histories: Histories, k: int = 10, exclude_seen: bool = True
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Top-``k`` item indices and scores per history; seen items excluded by default."""
+        """Top-``k`` item indices and scores per history; seen items excluded by default.
+
+        Histories are answered in fixed blocks of ``QUERY_BLOCK`` rows (the last padded with
+        empty histories), so a history gets the same ranking alone or in any batch.
+        """
         self._require_fitted()
         _check_k(k)
         matrix, single = as_histories(histories, self.n_items)
-        exclude = matrix if exclude_seen else None
-        if self.dot_product:
-            ids, scores = search_dot(self.user_vectors(matrix), self.item_vectors(), k, exclude)
-        else:
-            ids = np.empty((matrix.shape[0], k), np.int64)
-            scores = np.empty((matrix.shape[0], k), np.float32)
-            for start in range(0, matrix.shape[0], SCORE_BLOCK_ROWS):
-                block = matrix[start : start + SCORE_BLOCK_ROWS]
-                s = np.asarray(self.score(block), dtype=np.float32)
-                mask_rows(s, block if exclude_seen else None)
-                ids[start : start + len(s)], scores[start : start + len(s)] = topk_rows(s, k)
+        n = matrix.shape[0]
+        ids = np.empty((n, k), np.int64)
+        scores = np.empty((n, k), np.float32)
+        for start, stop in fixed_blocks(n):
+            block = _pad_histories(matrix[start:stop])
+            block_ids, block_scores = self._recommend_block(block, k, exclude_seen)
+            ids[start:stop] = block_ids[: stop - start]
+            scores[start:stop] = block_scores[: stop - start]
         return (ids[0], scores[0]) if single else (ids, scores)
+
+    def _recommend_block(
+        self, block: sp.csr_matrix, k: int, exclude_seen: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        exclude = block if exclude_seen else None
+        if self.dot_product:
+            return search_dot(self.user_vectors(block), self.item_vectors(), k, exclude)
+        block_scores = np.asarray(self.score(block), dtype=np.float32)
+        mask_rows(block_scores, exclude)
+        return topk_rows(block_scores, k)
 
     def similar_items(
         self, items: int | np.ndarray | list[int], k: int = 10
@@ -211,6 +221,15 @@ class Recommender(ABC):
         model.fit_seconds_ = manifest.get("fit_seconds")
         model._restore(contents.arrays, manifest.get("extra", {}))
         return model
+
+
+def _pad_histories(block: sp.csr_matrix) -> sp.csr_matrix:
+    """``block`` with empty histories appended up to ``QUERY_BLOCK`` rows."""
+    missing = QUERY_BLOCK - block.shape[0]
+    if missing <= 0:
+        return block
+    indptr = np.concatenate([block.indptr, np.full(missing, block.indptr[-1])])
+    return sp.csr_matrix((block.data, block.indices, indptr), shape=(QUERY_BLOCK, block.shape[1]))
 
 
 def _check_k(k: int) -> None:

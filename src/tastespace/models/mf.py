@@ -45,6 +45,7 @@ from scipy.special import expit
 
 from tastespace.data.dataset import Dataset
 from tastespace.errors import ConfigError
+from tastespace.index.blocks import dot_scores
 from tastespace.models.base import Recommender
 from tastespace.models.config import ModelConfig
 from tastespace.models.histories import Histories, as_histories
@@ -360,7 +361,7 @@ class BPR(Recommender):
     def score(self, histories: Histories) -> np.ndarray:
         """``(n, n_items)``: ``u @ item_vectors.T + β · item_bias`` with ``(u, β)`` from fold-in."""
         users, weight = self.fold_in(histories)
-        return users @ self.item_factors_.T + weight[:, None] * self.item_bias_
+        return dot_scores(users, self.item_factors_) + weight[:, None] * self.item_bias_
 
     def _state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         return {

@@ -15,8 +15,8 @@ from __future__ import annotations
 import scipy.sparse as sp
 import torch
 
-CELLS_PER_CHUNK = 1 << 24
-"""Users are solved in chunks of about this many (user, item) logits (64 MiB of floats)."""
+from tastespace.index.blocks import fixed_blocks, pad_rows
+
 BETAS, EPS = (0.9, 0.999), 1e-8
 """Adam's usual constants (Kingma & Ba 2015)."""
 
@@ -34,20 +34,18 @@ def solve_user_vectors(
     """Minimise ``-Σ x·log_softmax(u·Vᵀ + b) + l2·‖u‖²`` per user by Adam from ``start``.
 
     ``items`` is ``(n_items, dim)``, ``bias`` ``(n_items,)``, ``histories`` ``(n, n_items)``.
-    Deterministic: plain Adam from a given start.
+    Deterministic, and batch-invariant: users are solved in fixed blocks of ``QUERY_BLOCK``
+    (padded with empty histories), so a user's vector is the same bits alone or batched.
     """
-    n_users, n_items = histories.shape
-    rows = max(1, CELLS_PER_CHUNK // max(n_items, 1))
     chunks = []
     with torch.no_grad():
-        for begin in range(0, n_users, rows):
+        for begin, stop in fixed_blocks(histories.shape[0]):
             x = torch.as_tensor(
-                (histories[begin : begin + rows] > 0).toarray(),
-                dtype=torch.float32,
-                device=start.device,
+                (histories[begin:stop] > 0).toarray(), dtype=torch.float32, device=start.device
             )
-            users = start[begin : begin + rows].detach().clone()
-            chunks.append(_adam(items, bias, x, users, l2, steps, lr))
+            users = start[begin:stop].detach().clone()
+            solved = _adam(items, bias, pad_rows(x), pad_rows(users), l2, steps, lr)
+            chunks.append(solved[: stop - begin])
     return torch.cat(chunks) if chunks else start.detach().clone()
 
 

@@ -28,6 +28,7 @@ from tastespace.data.dataset import Dataset, FeatureTable
 from tastespace.errors import ConfigError, DataError, NotFittedError, UnknownIdError
 from tastespace.evaluate.metrics import recall_at_k
 from tastespace.features.encoders import EncodedFeatures, FeatureEncoder
+from tastespace.index.blocks import dot_scores
 from tastespace.index.topk import mask_rows, topk_rows
 from tastespace.models.base import Recommender
 from tastespace.models.histories import Histories, as_histories
@@ -371,8 +372,8 @@ class NeuralRecommender(Recommender):
         if temperature is not None:
             unit_u = users / np.maximum(np.linalg.norm(users, axis=1, keepdims=True), 1e-12)
             unit_i = items / np.maximum(np.linalg.norm(items, axis=1, keepdims=True), 1e-12)
-            return unit_u @ unit_i.T / temperature
-        return users @ items.T + bias
+            return dot_scores(unit_u, unit_i) / temperature
+        return dot_scores(users, items) + bias
 
     def embed_items(self, table: FeatureTable) -> np.ndarray:
         """Vectors for items described only by features (cold start): ``(len(table), dim)``."""

@@ -1,0 +1,60 @@
+"""Fixed-size query blocks, so a row's answer never depends on who shares its batch.
+
+BLAS picks kernels and tilings by matrix shape: on this machine ``(U @ V.T)[i]`` differs in the
+last bits between a batch of 50 rows and the same row alone (numpy/OpenBLAS: all 50 rows alone,
+40 of 50 in 16-row blocks, and on a 180-item catalog even the row's position inside a block
+matters), and near-ties then reorder. Products therefore run through torch's MKL in blocks of
+exactly ``QUERY_BLOCK`` rows, the last padded with zeros: measured bit-identical for every
+position and batch size from 180 to 40,000 items (``tests/index/test_blocks.py`` keeps it so).
+
+    >>> [(start, stop) for start, stop in fixed_blocks(35, 16)]
+    [(0, 16), (16, 32), (32, 35)]
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from typing import TypeVar
+
+import numpy as np
+import torch
+
+QUERY_BLOCK = 16
+"""Rows per product: small enough that one user pays little more than a matrix-vector product
+(the item table is read once either way), large enough for BLAS's matrix kernels."""
+
+Rows = TypeVar("Rows", np.ndarray, torch.Tensor)
+
+
+def dot_scores(queries: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+    """``queries @ vectors.T`` as float32, each row the same bits alone or in any batch."""
+    q, v = _tensor(queries), _tensor(vectors)
+    out = np.empty((q.shape[0], v.shape[0]), np.float32)
+    with torch.no_grad():
+        for start, stop in fixed_blocks(q.shape[0]):
+            out[start:stop] = torch.mm(pad_rows(q[start:stop]), v.T)[: stop - start].numpy()
+    return out
+
+
+def _tensor(array: np.ndarray) -> torch.Tensor:
+    """Zero-copy view; read-only item tables are fine because products never write to them."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
+
+
+def fixed_blocks(n_rows: int, block: int = QUERY_BLOCK) -> Iterator[tuple[int, int]]:
+    """``(start, stop)`` of consecutive blocks of ``block`` rows covering ``n_rows``."""
+    for start in range(0, n_rows, block):
+        yield start, min(start + block, n_rows)
+
+
+def pad_rows(rows: Rows, block: int = QUERY_BLOCK) -> Rows:
+    """``rows`` with zero rows appended up to ``block`` rows (unchanged when already full)."""
+    missing = block - rows.shape[0]
+    if missing <= 0:
+        return rows
+    if isinstance(rows, torch.Tensor):
+        return torch.cat([rows, rows.new_zeros((missing, *rows.shape[1:]))])
+    return np.concatenate([rows, np.zeros((missing, *rows.shape[1:]), rows.dtype)])

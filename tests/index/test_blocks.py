@@ -1,0 +1,64 @@
+"""Fixed query blocks: a row's scores and ranking are the same bits alone or in any batch."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tastespace.index.blocks import QUERY_BLOCK, dot_scores, fixed_blocks, pad_rows
+from tastespace.index.topk import search_dot, topk_rows
+
+
+@pytest.mark.parametrize("n_items,dim", [(7, 3), (180, 16), (4000, 64)])
+def test_dot_scores_do_not_depend_on_the_batch(n_items, dim):
+    rng = np.random.default_rng(n_items)
+    queries = rng.standard_normal((50, dim)).astype(np.float32)
+    vectors = rng.standard_normal((n_items, dim)).astype(np.float32)
+    batch = dot_scores(queries, vectors)
+    np.testing.assert_allclose(batch, queries @ vectors.T, rtol=1e-4, atol=1e-4)
+    for row in range(50):
+        np.testing.assert_array_equal(dot_scores(queries[row : row + 1], vectors)[0], batch[row])
+    order = rng.permutation(50)
+    np.testing.assert_array_equal(dot_scores(queries[order], vectors), batch[order])
+
+
+def test_search_alone_equals_search_batched():
+    rng = np.random.default_rng(1)
+    queries = rng.standard_normal((40, 8)).astype(np.float32)
+    vectors = rng.standard_normal((300, 8)).astype(np.float32)
+    ids, scores = search_dot(queries, vectors, 10)
+    for row in range(40):
+        one_ids, one_scores = search_dot(queries[row : row + 1], vectors, 10)
+        np.testing.assert_array_equal(one_ids[0], ids[row])
+        np.testing.assert_array_equal(one_scores[0], scores[row])
+
+
+def test_ties_go_to_the_lowest_index_at_every_boundary():
+    scores = np.array(
+        [[0.5, 0.9, 0.9, 0.9, 0.9, 0.1], [0.2, 0.2, 0.2, 0.2, 0.2, 0.2], [3, 2, 1, 0, -1, -2]],
+        np.float32,
+    )
+    ids, top = topk_rows(scores, 3)
+    assert ids.tolist() == [[1, 2, 3], [0, 1, 2], [0, 1, 2]]
+    np.testing.assert_array_equal(top[1], np.float32([0.2, 0.2, 0.2]))
+
+
+def test_identical_vectors_rank_by_index_whatever_the_batch():
+    vectors = np.ones((30, 4), np.float32)  # e.g. cold items with the same features
+    queries = np.random.default_rng(2).random((20, 4)).astype(np.float32)
+    ids, _ = search_dot(queries, vectors, 5)
+    assert (ids == np.arange(5)).all()
+
+
+def test_nan_scores_rank_last_instead_of_breaking_selection():
+    scores = np.array([[np.nan, 1.0, 2.0, np.nan]], np.float32)
+    ids, top = topk_rows(scores, 3)
+    assert ids.tolist() == [[2, 1, -1]]
+    assert np.isneginf(top[0, 2])
+
+
+def test_blocks_cover_the_rows_and_padding_is_zero():
+    assert list(fixed_blocks(0)) == []
+    assert list(fixed_blocks(QUERY_BLOCK + 1)) == [(0, QUERY_BLOCK), (QUERY_BLOCK, QUERY_BLOCK + 1)]
+    padded = pad_rows(np.ones((3, 2), np.float32))
+    assert padded.shape == (QUERY_BLOCK, 2) and padded[3:].sum() == 0
