@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tastespace.data.generic import load_interactions
-from tastespace.errors import DataError
+from tastespace.errors import DataError, DataWarning
 
 
 def write(path: Path, text: str) -> Path:
@@ -28,6 +28,10 @@ def weight(ds, user, item) -> float:
 def at(path: Path, *details: str) -> str:
     """A regex that demands the file name and every detail, in order, in one message."""
     return re.escape(path.name) + ".*" + ".*".join(re.escape(d) for d in details)
+
+
+def _fault(case: str, role: str) -> pytest.MarkDecorator:
+    return pytest.mark.fault("data", case, f"DataError naming file and line: missing {role} id")
 
 
 # -- columns and formats ------------------------------------------------------------------------
@@ -180,12 +184,20 @@ def test_duplicate_policies(tmp_path, policy, expected):
     assert list(ds.provenance["filtered"].values()) == [2]
 
 
+@pytest.mark.fault(
+    "data",
+    "duplicate (user, item) rows with duplicates=error",
+    "DataError naming the pair, both lines and --duplicates",
+)
 def test_duplicate_policy_error_names_lines(tmp_path):
     path = write(tmp_path / "d.csv", "user,item,rating\n1,9,2\n2,9,5\n1,9,3\n")
     with pytest.raises(DataError, match=at(path, "(1, 9)", "line 2", "line 4", "--duplicates")):
         load_interactions(path, duplicates="error")
 
 
+@pytest.mark.fault(
+    "data", "unknown duplicates policy ('mean')", "DataError listing sum|max|last|first|error"
+)
 def test_unknown_duplicate_policy(tmp_path):
     with pytest.raises(DataError, match="sum|max"):
         load_interactions(write(tmp_path / "d.csv", "user,item\n1,2\n"), duplicates="mean")
@@ -214,9 +226,20 @@ def catalog(tmp_path):
 
 def test_item_and_user_features(catalog):
     ratings, movies, people = catalog
-    ds = load_interactions(
-        ratings, item_features=movies, user_features=people, multi_valued={"tags": ";"}
-    )
+    with pytest.warns(DataWarning) as caught:
+        ds = load_interactions(
+            ratings,
+            item_features=movies,
+            user_features=people,
+            multi_valued={"tags": ";"},
+            keep_unrated=True,
+        )
+    assert [str(w.message).split(": ", 1)[1] for w in caught] == [
+        "1 of 4 items in the interactions have no row here (e.g. 99); they get empty features",
+        "1 item ids have no interactions (e.g. 40); kept as items with no interactions"
+        " (keep_unrated)",
+        "1 of 3 users in the interactions have no row here (e.g. 2); they get empty features",
+    ]
     # declared order first (the feature file's), ids seen only in interactions after
     assert ds.item_ids.raws(np.arange(ds.n_items)) == [10, 20, 30, 40, 99]
     assert ds.user_ids.raws(np.arange(ds.n_users)) == [3, 1, 2]
@@ -251,7 +274,9 @@ def test_multi_valued_explicit_separator_and_auto_threshold(tmp_path):
         tmp_path / "items.csv",
         "item,kind,labels\na,x|y,red/blue\nb,z,green\nc,w,\n",
     )
-    ds = load_interactions(ratings, item_features=feats, multi_valued={"labels": "/"})
+    ds = load_interactions(
+        ratings, item_features=feats, multi_valued={"labels": "/"}, keep_unrated=True
+    )
     assert "kind" in ds.items.frame  # '|' in 1 of 3 rows: a plain categorical
     assert ds.items.bags["labels"].row(ds.item_ids.index("a")) == ["red", "blue"]
     assert ds.items.bags["labels"].row(ds.item_ids.index("c")) == []
@@ -260,11 +285,14 @@ def test_multi_valued_explicit_separator_and_auto_threshold(tmp_path):
 def test_feature_ids_match_across_types(tmp_path):
     ratings = write(tmp_path / "r.csv", "user,item\n1,5\n")
     feats = write(tmp_path / "items.csv", "item,size\nx7,1\n5,2\n")
-    ds = load_interactions(ratings, item_features=feats)
+    ds = load_interactions(ratings, item_features=feats, keep_unrated=True)
     assert ds.item_ids.raws([0, 1]) == ["x7", "5"]
     assert ds.n_items == 2  # '5' in both files is one item
 
 
+@pytest.mark.fault(
+    "data", "feature file lists one item id twice", "DataError naming the id and both lines"
+)
 def test_feature_file_duplicate_id(tmp_path, catalog):
     ratings, _, _ = catalog
     feats = write(tmp_path / "dup.csv", "movieId,year\n10,1990\n20,1991\n10,1992\n")
@@ -272,6 +300,9 @@ def test_feature_file_duplicate_id(tmp_path, catalog):
         load_interactions(ratings, item_features=feats)
 
 
+@pytest.mark.fault(
+    "data", "feature file row without an id", "DataError naming file and line: missing item id"
+)
 def test_feature_file_missing_id(tmp_path, catalog):
     ratings, _, _ = catalog
     feats = write(tmp_path / "gap.csv", "movieId,year\n10,1990\n,1991\n")
@@ -279,6 +310,9 @@ def test_feature_file_missing_id(tmp_path, catalog):
         load_interactions(ratings, item_features=feats)
 
 
+@pytest.mark.fault(
+    "data", "multi_valued names a column no feature file has", "DataError naming the column"
+)
 def test_multi_valued_unknown_column(catalog):
     ratings, movies, _ = catalog
     with pytest.raises(DataError, match="'keywords' not found"):
@@ -288,18 +322,29 @@ def test_multi_valued_unknown_column(catalog):
 # -- bad input ----------------------------------------------------------------------------------
 
 
+@pytest.mark.fault(
+    "data", "interactions file does not exist", "DataError naming the path: no such file"
+)
 def test_missing_file(tmp_path):
     path = tmp_path / "nope.csv"
     with pytest.raises(DataError, match=at(path, "no such file")):
         load_interactions(path)
 
 
+@pytest.mark.fault(
+    "data", "unsupported file suffix (.json)", "DataError listing the supported suffixes"
+)
 def test_unknown_suffix(tmp_path):
     path = write(tmp_path / "x.json", "{}")
     with pytest.raises(DataError, match=at(path, ".csv", ".tsv", ".parquet")):
         load_interactions(path)
 
 
+@pytest.mark.fault(
+    "data",
+    "empty file (0 bytes, or blank lines only)",
+    "DataError: empty file, expected a header row",
+)
 @pytest.mark.parametrize("text", ["", "\n\n  \n"])
 def test_empty_file(tmp_path, text):
     path = write(tmp_path / "empty.csv", text)
@@ -307,12 +352,20 @@ def test_empty_file(tmp_path, text):
         load_interactions(path)
 
 
+@pytest.mark.fault(
+    "data", "header row only, no data rows", "DataError: no data rows after the header"
+)
 def test_header_only(tmp_path):
     path = write(tmp_path / "head.csv", "user,item,rating\n")
     with pytest.raises(DataError, match=at(path, "no data rows")):
         load_interactions(path)
 
 
+@pytest.mark.fault(
+    "data",
+    "a row with more fields than the header",
+    "DataError naming the line and both field counts",
+)
 def test_malformed_row_names_its_line(tmp_path):
     path = write(tmp_path / "bad.csv", "user,item,rating\n1,2,3\n\n2,3,4\n4,5,6,7\n5,6,7\n")
     with pytest.raises(DataError, match=at(path, "line 5", "4 fields", "expected 3")) as info:
@@ -321,31 +374,50 @@ def test_malformed_row_names_its_line(tmp_path):
     assert "\n" not in str(info.value)
 
 
+@pytest.mark.fault(
+    "data",
+    "a short row in a '::'-separated file",
+    "DataError naming the line and both field counts",
+)
 def test_malformed_row_in_double_colon_file(tmp_path):
     path = write(tmp_path / "bad.dat", "user::item::rating\n1::2::3\n2::3\n")
     with pytest.raises(DataError, match=at(path, "line 3", "2 fields", "expected 3")):
         load_interactions(path)
 
 
+@pytest.mark.fault(
+    "data", "non-numeric rating ('five')", "DataError naming file, line, column and the value"
+)
 def test_non_numeric_rating(tmp_path):
     path = write(tmp_path / "r.csv", "user,item,rating\n1,2,4\n1,3,five\n")
     with pytest.raises(DataError, match=at(path, "non-numeric rating", "'five'", "line 3")):
         load_interactions(path)
 
 
+@pytest.mark.fault(
+    "data", "empty rating cell", "DataError naming file, line and column: missing rating"
+)
 def test_missing_rating(tmp_path):
     path = write(tmp_path / "r.csv", "user,item,rating\n1,2,4\n1,3,\n")
     with pytest.raises(DataError, match=at(path, "missing rating", "line 3")):
         load_interactions(path)
 
 
-@pytest.mark.parametrize(("row", "role"), [(",5,1", "user"), ("7,,1", "item"), ("7, ,1", "item")])
+@pytest.mark.parametrize(
+    ("row", "role"),
+    [
+        pytest.param(",5,1", "user", marks=_fault("empty user id cell", "user")),
+        pytest.param("7,,1", "item", marks=_fault("empty item id cell", "item")),
+        pytest.param("7, ,1", "item", marks=_fault("item id of spaces only", "item")),
+    ],
+)
 def test_missing_id(tmp_path, row, role):
     path = write(tmp_path / "ids.csv", f"user,item,rating\n1,2,3\n2,3,4\n{row}\n")
     with pytest.raises(DataError, match=at(path, f"missing {role} id", "line 4")):
         load_interactions(path)
 
 
+@pytest.mark.fault("data", "null user id in a Parquet file", "DataError naming the file and row")
 def test_missing_id_in_parquet_names_row(tmp_path):
     path = tmp_path / "ids.parquet"
     pq.write_table(pa.table({"user": ["a", None], "item": ["x", "y"]}), path)
@@ -353,6 +425,9 @@ def test_missing_id_in_parquet_names_row(tmp_path):
         load_interactions(path)
 
 
+@pytest.mark.fault(
+    "data", "Latin-1 byte in a data row", "DataError naming line, byte offset and an iconv command"
+)
 def test_non_utf8_byte(tmp_path):
     path = tmp_path / "latin.csv"
     path.write_bytes("user,item\n1,Caf\u00e9\n".encode() + b"2,Ol\xe9\n")
@@ -360,6 +435,9 @@ def test_non_utf8_byte(tmp_path):
         load_interactions(path)
 
 
+@pytest.mark.fault(
+    "data", "Latin-1 byte in the header row", "DataError naming line 1 and an iconv command"
+)
 def test_non_utf8_header(tmp_path):
     path = tmp_path / "latin.csv"
     path.write_bytes(b"user,it\xe9m\n1,2\n")
@@ -367,6 +445,9 @@ def test_non_utf8_header(tmp_path):
         load_interactions(path)
 
 
+@pytest.mark.fault(
+    "data", "Latin-1 byte in an item feature file", "DataError naming the feature file and line"
+)
 def test_non_utf8_in_feature_file(tmp_path, catalog):
     ratings, _, _ = catalog
     feats = tmp_path / "movies.csv"
@@ -375,30 +456,49 @@ def test_non_utf8_in_feature_file(tmp_path, catalog):
         load_interactions(ratings, item_features=feats)
 
 
+@pytest.mark.fault(
+    "data",
+    "--min-rating above every rating",
+    "DataError: no interactions left after keeping ratings >= N",
+)
 def test_empty_after_filtering(tmp_path):
     path = write(tmp_path / "low.csv", "user,item,rating\n1,2,1\n1,3,2\n")
     with pytest.raises(DataError, match=at(path, "no interactions left", "4")):
         load_interactions(path, min_rating=4)
 
 
+@pytest.mark.fault(
+    "data", "--min-rating on a file without a rating column", "DataError naming --rating-col"
+)
 def test_min_rating_needs_rating_column(tmp_path):
     path = write(tmp_path / "x.csv", "user,item\n1,2\n")
     with pytest.raises(DataError, match=at(path, "--rating-col")):
         load_interactions(path, min_rating=4)
 
 
+@pytest.mark.fault(
+    "data", "no recognisable item column", "DataError listing the columns and --item-col"
+)
 def test_missing_item_column_names_flag(tmp_path):
     path = write(tmp_path / "x.csv", "user_id,sku,qty\n1,2,3\n")
     with pytest.raises(DataError, match=at(path, "no item column", "'sku'", "--item-col")):
         load_interactions(path)
 
 
+@pytest.mark.fault(
+    "data", "--rating-col names a column the file lacks", "DataError listing the columns found"
+)
 def test_explicit_column_not_found(tmp_path):
     path = write(tmp_path / "x.csv", "user,item\n1,2\n")
     with pytest.raises(DataError, match=at(path, "'stars'", "--rating-col", "'user', 'item'")):
         load_interactions(path, rating_col="stars")
 
 
+@pytest.mark.fault(
+    "data",
+    "headerless file (first line is data)",
+    "DataError: headerless files are not supported, add a header",
+)
 def test_headerless_file(tmp_path):
     path = write(tmp_path / "u.data", "x")  # suffix check comes first
     with pytest.raises(DataError, match="unsupported file type"):
@@ -408,6 +508,11 @@ def test_headerless_file(tmp_path):
         load_interactions(path)
 
 
+@pytest.mark.fault(
+    "data",
+    "unparseable timestamp ('yesterday')",
+    "DataError naming file, line, column and the value",
+)
 def test_unparseable_timestamp(tmp_path):
     text = "user,item,timestamp\n1,2,2020-01-01T00:00:00\n1,3,yesterday\n"
     path = write(tmp_path / "t.csv", text)
@@ -415,6 +520,7 @@ def test_unparseable_timestamp(tmp_path):
         load_interactions(path)
 
 
+@pytest.mark.fault("data", "a .csv.gz that is not gzip", "DataError naming the file: cannot read")
 def test_corrupt_gzip(tmp_path):
     path = tmp_path / "x.csv.gz"
     path.write_bytes(b"not gzip at all")
@@ -422,6 +528,11 @@ def test_corrupt_gzip(tmp_path):
         load_interactions(path)
 
 
+@pytest.mark.fault(
+    "data",
+    "a .parquet file holding CSV text",
+    "DataError naming the file: not a readable Parquet file",
+)
 def test_not_parquet(tmp_path):
     path = write(tmp_path / "x.parquet", "user,item\n1,2\n")
     with pytest.raises(DataError, match=at(path, "Parquet")):

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Annotated
+import warnings
+from typing import Annotated, TextIO
 
 import typer
 
 from tastespace import __version__
 from tastespace.cli.common import console, err_console
-from tastespace.errors import TastespaceError
+from tastespace.errors import TastespaceError, TastespaceWarning
 
 app = typer.Typer(
     name="tastespace",
@@ -41,6 +42,25 @@ def _root(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress details.")] = False,
 ) -> None:
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s")
+    warnings.showwarning = _show_warning
+
+
+_python_showwarning = warnings.showwarning
+
+
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
+    """tastespace's own warnings as one ``warning: ...`` line; others as Python prints them."""
+    if issubclass(category, TastespaceWarning):
+        err_console.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
+    else:
+        _python_showwarning(message, category, filename, lineno, file, line)
 
 
 def _register() -> None:

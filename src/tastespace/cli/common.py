@@ -25,6 +25,18 @@ MinRating = Annotated[
 Duplicates = Annotated[
     str | None, typer.Option(help="Repeated (user, item) rows: sum|max|last|first|error.")
 ]
+Nonpositive = Annotated[
+    str | None,
+    typer.Option(help="Ratings <= 0 without --min-rating: error (default) | drop those rows."),
+]
+KeepUnrated = Annotated[
+    bool,
+    typer.Option(
+        "--keep-unrated",
+        help="Keep feature-file items/users with no interactions (cold items) instead of "
+        "leaving them out.",
+    ),
+]
 UserCol = Annotated[str | None, typer.Option(help="User id column (auto-detected).")]
 ItemCol = Annotated[str | None, typer.Option(help="Item id column (auto-detected).")]
 RatingCol = Annotated[str | None, typer.Option(help="Rating/weight column (auto-detected).")]
@@ -38,10 +50,11 @@ UserFeatures = Annotated[str | None, typer.Option(help="CSV/Parquet of user feat
 def load(
     data: str, min_rating: float | None = None, duplicates: str | None = None, **columns: Any
 ) -> Any:
-    """Load a dataset with only the options the user actually gave."""
+    """Load a dataset with only the options the user actually gave (``None`` or an unset
+    flag's ``False`` = not given, so sources without such an option do not refuse it)."""
     from tastespace.data import load_dataset
 
-    options = {k: v for k, v in columns.items() if v is not None}
+    options = {k: v for k, v in columns.items() if v is not None and v is not False}
     if min_rating is not None:
         options["min_rating"] = min_rating
     if duplicates is not None:

@@ -13,7 +13,9 @@ from tastespace.cli.common import (
     Duplicates,
     ItemCol,
     ItemFeatures,
+    KeepUnrated,
     MinRating,
+    Nonpositive,
     RatingCol,
     TimestampCol,
     UserCol,
@@ -44,6 +46,8 @@ def data_info(
     timestamp_col: TimestampCol = None,
     item_features: ItemFeatures = None,
     user_features: UserFeatures = None,
+    nonpositive: Nonpositive = None,
+    keep_unrated: KeepUnrated = False,
 ) -> None:
     """Summarise a dataset: users, items, interactions, density, features, ratings.
 
@@ -63,6 +67,8 @@ def data_info(
         timestamp_col=timestamp_col,
         item_features=item_features,
         user_features=user_features,
+        nonpositive=nonpositive,
+        keep_unrated=keep_unrated,
     )
     summary = ds.summary()
     if as_json:

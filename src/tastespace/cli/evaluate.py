@@ -10,7 +10,14 @@ from typing import Annotated, Any, Literal
 import typer
 from rich.table import Table
 
-from tastespace.cli.common import DataOption, MinRating, console, err_console, load
+from tastespace.cli.common import (
+    DataOption,
+    MinRating,
+    Nonpositive,
+    console,
+    err_console,
+    load,
+)
 
 Protocol = Literal["strong", "temporal"]
 
@@ -36,6 +43,7 @@ def evaluate(
     bundle: Annotated[Path, typer.Argument(help="Bundle directory from `fit` or `tune --out`.")],
     data: DataOption,
     min_rating: MinRating = None,
+    nonpositive: Nonpositive = None,
     protocol: Annotated[
         str, typer.Option(help="strong (held-out users, 80/20 fold-in) or temporal (last item).")
     ] = "strong",
@@ -64,7 +72,7 @@ def evaluate(
     if protocol not in ("strong", "temporal"):
         raise ConfigError(f"--protocol must be strong or temporal, got {protocol!r}")
     model = Recommender.load(bundle)
-    ds = load(data, min_rating)
+    ds = load(data, min_rating, nonpositive=nonpositive)
     if model.item_ids_ != ds.item_ids:
         raise DataError(
             f"{bundle} was fitted on a {model.n_items:,}-item catalog that differs from "
@@ -125,6 +133,7 @@ def benchmark(
     ] = "all",
     seeds: Annotated[int, typer.Option(help="Number of splits (seeds 0..N-1) to average.")] = 3,
     min_rating: MinRating = None,
+    nonpositive: Nonpositive = None,
     n_heldout: HeldOutOption = 0.1,
     param: Annotated[
         list[str] | None,
@@ -173,7 +182,7 @@ def benchmark(
         if kind not in options:
             raise ConfigError(f"--param {key}: {kind} is not among --models {models}")
         options[kind][option] = value
-    ds = load(data, min_rating)
+    ds = load(data, min_rating, nonpositive=nonpositive)
 
     def progress(line: str) -> None:
         err_console.print(f"[dim]{line}[/]", highlight=False)
@@ -268,6 +277,7 @@ def tune(
     ] = None,
     seed: SeedOption = 0,
     min_rating: MinRating = None,
+    nonpositive: Nonpositive = None,
     n_heldout: HeldOutOption = 0.1,
     param: Annotated[
         list[str] | None,
@@ -293,7 +303,7 @@ def tune(
     from tastespace.models.config import parse_options
 
     search_space(model)  # unknown kinds fail before the data is read
-    ds = load(data, min_rating)
+    ds = load(data, min_rating, nonpositive=nonpositive)
 
     def progress(number: int, params: dict[str, Any], score: float | None) -> None:
         shown = ", ".join(f"{k}={_short(v)}" for k, v in params.items())

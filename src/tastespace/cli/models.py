@@ -13,7 +13,9 @@ from tastespace.cli.common import (
     DataOption,
     ItemCol,
     ItemFeatures,
+    KeepUnrated,
     MinRating,
+    Nonpositive,
     UserCol,
     UserFeatures,
     console,
@@ -41,6 +43,8 @@ def fit(
     user_features: UserFeatures = None,
     item_col: ItemCol = None,
     user_col: UserCol = None,
+    nonpositive: Nonpositive = None,
+    keep_unrated: KeepUnrated = False,
     epochs: Annotated[
         int | None, typer.Option(help="Training epochs (iterations for als and bpr).")
     ] = None,
@@ -79,9 +83,11 @@ def fit(
         "user_features": user_features,
         "item_col": item_col,
         "user_col": user_col,
+        "nonpositive": nonpositive,
+        "keep_unrated": keep_unrated,
     }
     if nproc > 1:
-        loader = {k: str(v) for k, v in columns.items() if v is not None}
+        loader = {k: str(v) for k, v in columns.items() if v is not None and v is not False}
         _fit_distributed(model, nproc, data, out, min_rating, options, loader)
         return
     ds = load(data, min_rating, **columns)
@@ -209,10 +215,15 @@ def recommend(
     """
     from tastespace.serve.queries import ModelSession
 
-    histories = _read_histories(history, history_file)
+    records = _read_histories(history, history_file)
     session = ModelSession.open(bundle)
+    if history_file is not None:
+        _check_history_file(history_file, records, session, skip_unknown)
     results = session.recommend(
-        histories, k=k, exclude_seen=not include_seen, skip_unknown=skip_unknown
+        [(r.user, r.history) for r in records],
+        k=k,
+        exclude_seen=not include_seen,
+        skip_unknown=skip_unknown,
     )
     for result in results:
         for entry in result.skipped:
@@ -231,35 +242,28 @@ def recommend(
             console.print(_items_table(f"for {result.user}", result.items))
 
 
-def _read_histories(
-    history: list[str] | None, history_file: Path | None
-) -> list[tuple[Any, list[Any]]]:
+def _read_histories(history: list[str] | None, history_file: Path | None) -> list[Any]:
+    """The one ``-H`` history (as line 0), or every record of the history file."""
+    from tastespace.data.history_file import HistoryRecord, read_history_file
     from tastespace.errors import DataError
 
     if bool(history) == bool(history_file):
         raise DataError("give either --history (repeatable) or --history-file, not both or neither")
     if history:
-        return [("you", list(history))]
+        return [HistoryRecord(0, "you", list(history))]
     assert history_file is not None
-    if not history_file.is_file():
-        raise DataError(f"{history_file}: no such file")
-    out = []
-    with history_file.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise DataError(f"{history_file}:{number}: not valid JSON ({err.msg})") from err
-            if not isinstance(record, dict) or not isinstance(record.get("history"), list):
-                raise DataError(
-                    f'{history_file}:{number}: expected {{"user": ..., "history": [...]}}'
-                )
-            out.append((record.get("user", number), record["history"]))
-    if not out:
-        raise DataError(f"{history_file}: no histories in the file")
-    return out
+    return read_history_file(history_file)
+
+
+def _check_history_file(path: Path, records: list[Any], session: Any, skip_unknown: bool) -> None:
+    """Resolve each record's items up front, so an unknown one names its line of the file."""
+    from tastespace.errors import DataError, TastespaceError
+
+    for record in records:
+        try:
+            session.resolve_history(record.user, record.history, skip_unknown)
+        except TastespaceError as err:
+            raise DataError(f"{path}:{record.line}: {err}") from err
 
 
 def demo(

@@ -19,6 +19,8 @@ from tastespace.errors import DataError
 
 DuplicatePolicy = Literal["sum", "max", "last", "first", "error"]
 DUPLICATE_POLICIES: tuple[str, ...] = ("sum", "max", "last", "first", "error")
+NonpositivePolicy = Literal["error", "drop"]
+NONPOSITIVE_POLICIES: tuple[str, ...] = ("error", "drop")
 
 
 def build_dataset(
@@ -33,6 +35,7 @@ def build_dataset(
     user_table: FeatureTable | None = None,
     duplicates: DuplicatePolicy = "last",
     min_rating: float | None = None,
+    nonpositive: NonpositivePolicy = "error",
     name: str = "dataset",
     provenance: dict[str, Any] | None = None,
 ) -> Dataset:
@@ -43,11 +46,12 @@ def build_dataset(
     are appended after them and reported. ``duplicates`` says what to do with repeated
     (user, item) pairs: ``sum`` weights, keep the ``max``, the ``last`` or ``first`` row in file
     order, or raise (``error``). ``min_rating`` keeps rows with weight ≥ it, as weight 1.0.
+    Without it every weight must be > 0: a rating ≤ 0 (a dislike, a "not rated" 0) is no
+    positive weight, and the models would drop it or score around it, so ``nonpositive``
+    says ``error`` (default, see :func:`nonpositive_error`) or ``drop`` (counted in
+    ``provenance["filtered"]``).
     """
-    if duplicates not in DUPLICATE_POLICIES:
-        raise DataError(
-            f"duplicates policy must be one of {DUPLICATE_POLICIES}, got {duplicates!r}"
-        )
+    check_policies(duplicates, nonpositive)
     n_rows = len(users)
     if len(items) != n_rows:
         raise DataError("user and item columns have different lengths")
@@ -61,6 +65,13 @@ def build_dataset(
         keep = weights >= min_rating
         filtered[f"rating < {min_rating:g}"] = int((~keep).sum())
         users, items, weights = users[keep], items[keep], np.ones(int(keep.sum()), np.float32)
+        timestamps = None if timestamps is None else timestamps[keep]
+    elif (row := first_nonpositive(weights)) is not None:
+        if nonpositive == "error":
+            raise nonpositive_error(f"data row {row + 1}", weights)
+        keep = weights > 0
+        filtered["rating ≤ 0 (dropped by nonpositive='drop')"] = int((~keep).sum())
+        users, items, weights = users[keep], items[keep], weights[keep]
         timestamps = None if timestamps is None else timestamps[keep]
     if len(users) == 0:
         raise DataError(
@@ -77,7 +88,7 @@ def build_dataset(
 
     order, merged = _resolve_duplicates(user_idx, item_idx, len(item_vocab), weights, duplicates)
     if merged:
-        filtered[f"duplicate (user, item) rows merged by '{duplicates}'"] = merged
+        filtered[merged_key(duplicates)] = merged
 
     u, i = user_idx[order.keep], item_idx[order.keep]
     w = order.weights
@@ -97,6 +108,42 @@ def build_dataset(
         timestamps=ts,
         name=name,
         provenance={**(provenance or {}), "filtered": filtered, "notes": notes},
+    )
+
+
+def merged_key(policy: str) -> str:
+    """The ``provenance["filtered"]`` key counting duplicate rows merged under ``policy``."""
+    return f"duplicate (user, item) rows merged by '{policy}'"
+
+
+def check_policies(duplicates: str, nonpositive: str) -> None:
+    """Refuse an unknown ``duplicates`` or ``nonpositive`` policy before any file is read."""
+    if duplicates not in DUPLICATE_POLICIES:
+        raise DataError(
+            f"duplicates policy must be one of {'|'.join(DUPLICATE_POLICIES)}, got {duplicates!r}"
+        )
+    if nonpositive not in NONPOSITIVE_POLICIES:
+        raise DataError(
+            f"nonpositive policy must be one of {'|'.join(NONPOSITIVE_POLICIES)}, got "
+            f"{nonpositive!r}"
+        )
+
+
+def first_nonpositive(weights: np.ndarray) -> int | None:
+    """Position of the first weight ≤ 0, or None when every weight is positive."""
+    bad = weights <= 0
+    return int(np.argmax(bad)) if bad.any() else None
+
+
+def nonpositive_error(where: str, weights: np.ndarray) -> DataError:
+    """The error for ratings ≤ 0, pointing at the first one and at the options that handle it."""
+    row = first_nonpositive(weights)
+    assert row is not None
+    count = int((weights <= 0).sum())
+    return DataError(
+        f"rating {weights[row]:g} at {where}: {count} of {len(weights)} rows are ≤ 0, and "
+        "ratings are read as positive weights; pass --min-rating N to keep ratings ≥ N as "
+        "positives, or --nonpositive drop to drop the rows ≤ 0"
     )
 
 

@@ -24,6 +24,7 @@ import csv
 import gzip
 import io
 import logging
+import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,9 +38,15 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from tastespace.data.bags import Bags
-from tastespace.data.build import DUPLICATE_POLICIES, DuplicatePolicy, build_dataset
+from tastespace.data.build import (
+    build_dataset,
+    check_policies,
+    first_nonpositive,
+    merged_key,
+    nonpositive_error,
+)
 from tastespace.data.dataset import Dataset, FeatureTable
-from tastespace.errors import DataError
+from tastespace.errors import DataError, DataWarning
 
 logger = logging.getLogger(__name__)
 
@@ -76,9 +83,11 @@ def load_interactions(
     sep: str | None = None,
     min_rating: float | None = None,
     duplicates: str = "last",
+    nonpositive: str = "error",
     item_features: str | Path | None = None,
     user_features: str | Path | None = None,
     multi_valued: Mapping[str, str] | None = None,
+    keep_unrated: bool = False,
     name: str | None = None,
 ) -> Dataset:
     """Load an interactions file (and optional feature files) into a :class:`Dataset`.
@@ -87,37 +96,45 @@ def load_interactions(
     ----------
     path
         ``.csv``, ``.tsv``, ``.txt``, ``.dat`` (optionally ``.gz``) with a header row, or
-        ``.parquet`` / ``.pq``.
+        ``.parquet`` / ``.pq``. A UTF-8 byte-order mark is ignored.
     user_col, item_col, rating_col, timestamp_col
         Column names, when the defaults in :data:`COLUMN_ALIASES` do not find them. Without a
         rating column every interaction weighs 1.0; without a timestamp column there is no order.
     sep
-        Field separator for text files; sniffed (tab, comma, ``::``, ``|``, ``;``) when omitted.
+        Field separator for text files; sniffed (tab, comma, ``::``, ``|``, ``;``) when omitted,
+        whatever the suffix says (a tab-separated ``.csv`` reads fine).
     min_rating
         Binarise: keep rows with rating ≥ it, as weight 1.0 (count in ``provenance["filtered"]``).
     duplicates
-        Repeated (user, item) rows: ``sum``, ``max``, ``last`` (default), ``first`` or ``error``.
+        Repeated (user, item) rows: ``sum``, ``max``, ``last`` (default), ``first`` or ``error``;
+        merged rows are counted in ``provenance["filtered"]`` and warned about.
+    nonpositive
+        Ratings ≤ 0 without ``min_rating``: ``error`` (default; names the line) or ``drop``.
     item_features, user_features
         Feature files keyed by the interactions' id column name, ``id``, or their first column.
         Numeric columns stay numeric; text columns become categoricals, or bags
         (:class:`~tastespace.data.bags.Bags`) when multi-valued; ``title`` stays free text.
+        Ids on only one side are warned about (count and examples); ids sharing no value with
+        the interactions are an error.
     multi_valued
         ``{column: separator}`` for multi-valued feature columns; columns whose values contain
         ``|`` in at least half of the non-empty rows are detected without it.
+    keep_unrated
+        Keep feature-file ids with no interactions as items (or users) of their own, e.g. a
+        catalog's cold items; by default they are left out, with a warning.
     name
         Dataset name; the file name without its suffixes by default.
 
     Returns
     -------
     Dataset
-        Raw ids keep their type (integer ids stay ``int``, others ``str``); ``provenance``
-        records the source, format, columns used, rows read, and every filtered or merged row.
+        Raw ids keep their type: integer ids stay ``int``; if any id in a column is not a plain
+        integer, every id in it is a ``str`` (``7`` and ``"u7"`` are both text). Surrounding
+        whitespace is trimmed. ``provenance`` records the source, format, columns used, rows
+        read, and every filtered or merged row.
     """
     path = Path(path).expanduser()
-    if duplicates not in DUPLICATE_POLICIES:
-        raise DataError(
-            f"duplicates policy must be one of {'|'.join(DUPLICATE_POLICIES)}, got {duplicates!r}"
-        )
+    check_policies(duplicates, nonpositive)
     source = _open_source(path, sep)
     explicit = {
         "user": user_col,
@@ -126,100 +143,115 @@ def load_interactions(
         "timestamp": timestamp_col,
     }
     columns = _resolve_columns(source, explicit)
-    if min_rating is not None and columns["rating"] is None:
-        raise DataError(
-            f"{path}: min_rating needs a rating column but none was recognised (columns: "
-            f"{_listing(source.columns)}); pass {_FLAGS['rating']} NAME"
-        )
-    id_columns = [c for c in (columns["user"], columns["item"]) if c is not None]
-    table = source.read([c for c in columns.values() if c is not None], id_columns)
-    n_rows = table.num_rows
-    if n_rows == 0:
-        raise DataError(f"{path}: no data rows after the header; expected one interaction per row")
-
-    users = _id_array(source, table, cast(str, columns["user"]), "user")
-    items = _id_array(source, table, cast(str, columns["item"]), "item")
-    weights = None if columns["rating"] is None else _rating_array(source, table, columns["rating"])
-    timestamps = (
-        None
-        if columns["timestamp"] is None
-        else _timestamp_array(source, table, columns["timestamp"])
-    )
-    del table
-    pa.default_memory_pool().release_unused()  # hand parse buffers back before building CSR
+    rows = _read_rows(source, columns, min_rating)
     if duplicates == "error":
-        _check_no_duplicates(source, users, items)
-
+        _check_no_duplicates(source, rows.users, rows.items)
+    if min_rating is None and nonpositive == "error" and rows.weights is not None:
+        _check_positive(source, rows.weights, cast(str, columns["rating"]))
     provenance: dict[str, Any] = {
         "source": str(path),
         "format": source.format,
         "columns": dict(columns),
-        "rows_read": n_rows,
+        "rows_read": rows.count,
         "filtered": {},
         "notes": [],
     }
     if source.format == "csv":
         provenance["separator"] = source.sep
+    feature_files = {"item": item_features, "user": user_features}
+    features = _join_features(rows, columns, feature_files, multi_valued, keep_unrated, provenance)
+    options = {"duplicates": duplicates, "min_rating": min_rating, "nonpositive": nonpositive}
+    dataset = _build(path, rows, features, options, name or _stem(path), provenance)
+    logger.info(
+        "loaded %s: %d rows -> %d users x %d items",
+        path,
+        rows.count,
+        dataset.n_users,
+        dataset.n_items,
+    )
+    return dataset
 
-    features: dict[str, tuple[np.ndarray, FeatureTable]] = {}
-    wanted_bags = dict(multi_valued or {})
-    seen_bag_columns: set[str] = set()
-    for role, feature_path, raw_ids in (
-        ("item", item_features, items),
-        ("user", user_features, users),
-    ):
-        if feature_path is None:
-            continue
-        ids, table_, used = _load_features(
-            Path(feature_path).expanduser(),
-            role,
-            cast(str, columns[role]),
-            wanted_bags,
-            provenance["notes"],
-        )
-        seen_bag_columns |= used
-        ids, raw_ids = _harmonise(ids, raw_ids)
-        if role == "item":
-            items = raw_ids
-        else:
-            users = raw_ids
-        features[role] = (ids, table_)
-        provenance.setdefault("features", {})[role + "s"] = str(feature_path)
-    unknown_bags = set(wanted_bags) - seen_bag_columns
-    if unknown_bags:
-        where = "the feature files" if features else "no feature file (pass item_features=...)"
+
+@dataclass
+class _Rows:
+    """The interactions file's columns as parallel arrays (raw ids keep their type)."""
+
+    users: np.ndarray
+    items: np.ndarray
+    weights: np.ndarray | None
+    timestamps: np.ndarray | None
+    count: int
+
+
+def _read_rows(source: _Source, columns: dict[str, str | None], min_rating: float | None) -> _Rows:
+    """Read and convert the four roles' columns; every bad value names its line."""
+    if min_rating is not None and columns["rating"] is None:
         raise DataError(
-            f"multi_valued names column(s) {_listing(sorted(unknown_bags))} not found in {where}"
+            f"{source.path}: min_rating needs a rating column but none was recognised (columns: "
+            f"{_listing(source.columns)}); pass {_FLAGS['rating']} NAME"
         )
+    id_columns = [c for c in (columns["user"], columns["item"]) if c is not None]
+    table = source.read([c for c in columns.values() if c is not None], id_columns)
+    if table.num_rows == 0:
+        raise DataError(
+            f"{source.path}: no data rows after the header; expected one interaction per row"
+        )
+    rating, stamp = columns["rating"], columns["timestamp"]
+    rows = _Rows(
+        users=_id_array(source, table, cast(str, columns["user"]), "user"),
+        items=_id_array(source, table, cast(str, columns["item"]), "item"),
+        weights=None if rating is None else _rating_array(source, table, rating),
+        timestamps=None if stamp is None else _timestamp_array(source, table, stamp),
+        count=table.num_rows,
+    )
+    del table
+    pa.default_memory_pool().release_unused()  # hand parse buffers back before building CSR
+    return rows
 
+
+def _check_positive(source: _Source, weights: np.ndarray, column: str) -> None:
+    """Ratings ≤ 0 are no positive weight: name the first one's line and the options."""
+    row = first_nonpositive(weights)
+    if row is not None:
+        error = nonpositive_error(f"{source.where(row)} (column {column!r})", weights)
+        raise DataError(f"{source.path}: {error}")
+
+
+def _build(
+    path: Path,
+    rows: _Rows,
+    features: dict[str, tuple[np.ndarray, FeatureTable]],
+    options: dict[str, Any],
+    name: str,
+    provenance: dict[str, Any],
+) -> Dataset:
+    """Hand the arrays to :func:`build_dataset`; its errors and merges name the file."""
     item_ids, item_table = features.get("item", (None, None))
     user_ids, user_table = features.get("user", (None, None))
     try:
         dataset = build_dataset(
-            users,
-            items,
-            weights,
-            timestamps,
+            rows.users,
+            rows.items,
+            rows.weights,
+            rows.timestamps,
             item_ids=item_ids,
             user_ids=user_ids,
             item_table=item_table,
             user_table=user_table,
-            duplicates=cast(DuplicatePolicy, duplicates),
-            min_rating=min_rating,
-            name=name or _stem(path),
+            name=name,
             provenance=provenance,
+            **options,
         )
     except DataError as err:
         if str(path) in str(err):
             raise
         raise DataError(f"{path}: {err}") from err
-    logger.info(
-        "loaded %s: %d rows -> %d users x %d items",
-        path,
-        n_rows,
-        dataset.n_users,
-        dataset.n_items,
-    )
+    merged = dataset.provenance["filtered"].get(merged_key(options["duplicates"]), 0)
+    if merged:
+        _warn(
+            f"{path}: {merged} repeated (user, item) rows merged by keeping the "
+            f"{options['duplicates']!r} one; choose with --duplicates sum|max|last|first|error"
+        )
     return dataset
 
 
@@ -373,11 +405,11 @@ class _Replacing(io.RawIOBase):
 
 def _open_source(path: Path, sep: str | None, *, multiline: bool = False) -> _Source:
     """Check the file exists and is non-empty, work out its format, separator and header."""
-    kind = _kind(path)
     if not path.exists():
         raise DataError(f"{path}: no such file")
     if path.is_dir():
         raise DataError(f"{path}: is a folder; pass the interactions file itself")
+    kind = _kind(path)
     if path.stat().st_size == 0:
         raise DataError(f"{path}: empty file; expected a header row, then data rows")
     if kind == "parquet":
@@ -748,6 +780,84 @@ def _harmonise(declared: np.ndarray, raw: np.ndarray) -> tuple[np.ndarray, np.nd
     return as_str(declared), as_str(raw)
 
 
+# -- joining feature files --------------------------------------------------------------------
+
+
+def _join_features(
+    rows: _Rows,
+    columns: dict[str, str | None],
+    files: dict[str, str | Path | None],
+    multi_valued: Mapping[str, str] | None,
+    keep_unrated: bool,
+    provenance: dict[str, Any],
+) -> dict[str, tuple[np.ndarray, FeatureTable]]:
+    """Each given feature file's (ids, table), its ids matched to the interactions'."""
+    features: dict[str, tuple[np.ndarray, FeatureTable]] = {}
+    wanted_bags = dict(multi_valued or {})
+    seen_bag_columns: set[str] = set()
+    for role, given in files.items():
+        if given is None:
+            continue
+        path = Path(given).expanduser()
+        ids, table, used = _load_features(
+            path, role, cast(str, columns[role]), wanted_bags, provenance["notes"]
+        )
+        seen_bag_columns |= used
+        raw = rows.users if role == "user" else rows.items
+        ids, raw = _harmonise(ids, raw)
+        if role == "user":
+            rows.users = raw
+        else:
+            rows.items = raw
+        features[role] = _match_ids(path, role, ids, table, raw, keep_unrated)
+        provenance.setdefault("features", {})[role + "s"] = str(given)
+    unknown_bags = set(wanted_bags) - seen_bag_columns
+    if unknown_bags:
+        where = "the feature files" if features else "no feature file (pass item_features=...)"
+        raise DataError(
+            f"multi_valued names column(s) {_listing(sorted(unknown_bags))} not found in {where}"
+        )
+    return features
+
+
+def _match_ids(
+    path: Path, role: str, declared: np.ndarray, table: FeatureTable, raw: np.ndarray, keep: bool
+) -> tuple[np.ndarray, FeatureTable]:
+    """Warn about ids only one side has; leave out feature rows with no interactions.
+
+    A feature file sharing no id with the interactions is an error: its ids are keyed by
+    something else (``m1`` against ``1``, another column), and every item would be doubled.
+    """
+    present = pd.Index(pd.unique(raw))
+    rated = pd.Index(declared).isin(present)
+    if not rated.any():
+        raise DataError(
+            f"{path}: none of its {len(declared)} {role} ids appear in the interactions (here "
+            f"{_examples(declared)}, there {_examples(present.to_numpy())}); key the feature "
+            "file by the same ids"
+        )
+    featureless = present[~present.isin(declared)].to_numpy()
+    if len(featureless):
+        _warn(
+            f"{path}: {len(featureless)} of {len(present)} {role}s in the interactions have no "
+            f"row here (e.g. {_examples(featureless)}); they get empty features"
+        )
+    if rated.all():
+        return declared, table
+    unrated = declared[~rated]
+    if keep:
+        _warn(
+            f"{path}: {len(unrated)} {role} ids have no interactions (e.g. {_examples(unrated)});"
+            f" kept as {role}s with no interactions (keep_unrated)"
+        )
+        return declared, table
+    _warn(
+        f"{path}: {len(unrated)} {role} ids have no interactions (e.g. {_examples(unrated)}); "
+        "left out, pass --keep-unrated to keep them"
+    )
+    return declared[rated], table.take(np.flatnonzero(rated))
+
+
 # -- small helpers ----------------------------------------------------------------------------
 
 
@@ -785,6 +895,16 @@ def _utf8_error(path: Path, line: int, offset: int, byte: int) -> DataError:
         f"{path}: byte 0x{byte:02x} at line {line} (byte offset {offset}) is not valid UTF-8; "
         f"re-encode the file, e.g. iconv -f latin1 -t utf-8 {path.name} > fixed{path.suffix}"
     )
+
+
+def _examples(ids: np.ndarray, limit: int = 3) -> str:
+    """A few ids for a message: ``5, 7, 9, …``."""
+    shown = ", ".join(repr(_py(v)) for v in ids[:limit])
+    return shown + (", …" if len(ids) > limit else "")
+
+
+def _warn(message: str) -> None:
+    warnings.warn(message, DataWarning, stacklevel=3)
 
 
 def _listing(names: list[str]) -> str:

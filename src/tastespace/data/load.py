@@ -8,11 +8,25 @@
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 from typing import Any
 
 from tastespace.data.dataset import Dataset
 from tastespace.errors import DataError
+
+#: Options only the generic CSV / Parquet loader takes, with the CLI flag that sets each.
+GENERIC_ONLY: dict[str, str] = {
+    "user_col": "--user-col",
+    "item_col": "--item-col",
+    "rating_col": "--rating-col",
+    "timestamp_col": "--timestamp-col",
+    "sep": "--sep",
+    "item_features": "--item-features",
+    "user_features": "--user-features",
+    "multi_valued": "--multi-valued",
+    "keep_unrated": "--keep-unrated",
+}
 
 
 def load_dataset(source: str | Path, **options: Any) -> Dataset:
@@ -29,6 +43,7 @@ def load_dataset(source: str | Path, **options: Any) -> Dataset:
     if text == "synthetic" or text.startswith("synthetic:"):
         from tastespace.data.synthetic import load_synthetic
 
+        _refuse_generic_options(text, "the synthetic catalog", options)
         return load_synthetic(text.partition(":")[2] or "small", **options)
     path = Path(source).expanduser()
     if not path.exists():
@@ -39,12 +54,31 @@ def load_dataset(source: str | Path, **options: Any) -> Dataset:
     from tastespace.data.movielens import is_movielens, load_movielens
 
     if is_movielens(path):
+        _refuse_generic_options(str(path), "a MovieLens release", options)
         return load_movielens(path, **options)
-    if path.is_dir():
+    if path.suffix.lower() == ".zip" and not zipfile.is_zipfile(path):
+        raise DataError(f"{path}: not a zip archive (damaged or misnamed); expected MovieLens")
+    if path.is_dir() or path.suffix.lower() == ".zip":
+        what = "folder" if path.is_dir() else "zip"
         raise DataError(
-            f"{path}: folder is not a MovieLens release (no u.data, ratings.dat or ratings.csv "
+            f"{path}: {what} is not a MovieLens release (no u.data, ratings.dat or ratings.csv "
             "found); pass the interactions file itself"
         )
     from tastespace.data.generic import load_interactions
 
     return load_interactions(path, **options)
+
+
+def _refuse_generic_options(source: str, what: str, options: dict[str, Any]) -> None:
+    """Column mapping and feature files mean nothing to a source that brings its own.
+
+    ``nonpositive`` is dropped: those sources have no rating ≤ 0 (and the build still refuses
+    one), so the policy has nothing to act on.
+    """
+    options.pop("nonpositive", None)
+    given = [flag for key, flag in GENERIC_ONLY.items() if key in options]
+    if given:
+        raise DataError(
+            f"{source}: {', '.join(given)} {'applies' if len(given) == 1 else 'apply'} only to "
+            f"CSV / Parquet files; {what} brings its own columns and feature files"
+        )
