@@ -27,6 +27,10 @@ class BundleError(TastespaceError):
     """A saved model bundle is missing, corrupt, or of an unsupported format version."""
 
 
+class CheckpointError(TastespaceError):
+    """A training checkpoint is unreadable, foreign, or was written by another run."""
+
+
 class FetchError(TastespaceError):
     """A dataset could not be downloaded or its checksum did not match."""
 

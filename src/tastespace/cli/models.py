@@ -130,7 +130,8 @@ class _progress:
         self.bar = None
 
     def __enter__(self) -> _progress:
-        if hasattr(self.model, "progress"):
+        # Only on a terminal: elsewhere Rich's stop() leaves a blank line before any error.
+        if hasattr(self.model, "progress") and err_console.is_terminal:
             from rich.progress import Progress
 
             self.bar = Progress(console=err_console, transient=True)

@@ -36,7 +36,9 @@ class NeuralConfig(ModelConfig):
     users usually arrive with a history only; trained with them, unknown-feature users score
     worse (and the solve refines the vector from the history alone). ``patience=None`` waits
     about 60 optimiser steps (3 to 30 epochs) for a better validation score. ``epochs`` is only
-    a ceiling for early stopping.
+    a ceiling for early stopping. ``checkpoint_dir`` writes ``last.pt`` after every epoch;
+    ``resume=True`` continues from it, refused (``CheckpointError``) unless the data and every
+    option but ``epochs``, ``device``, ``threads`` match (:mod:`.checkpoint`).
     """
 
     dim: int = 100

@@ -32,6 +32,7 @@ from tastespace.index.blocks import dot_scores
 from tastespace.index.topk import mask_rows, topk_rows
 from tastespace.models.base import Recommender
 from tastespace.models.histories import Histories, as_histories
+from tastespace.models.neural.checkpoint import matrix_digest, run_stamp
 from tastespace.models.neural.config import NeuralConfig
 from tastespace.models.neural.fold_in import solve_user_vectors
 from tastespace.models.neural.modules import ItemTower, TwoTower, UserTower
@@ -135,6 +136,7 @@ class NeuralRecommender(Recommender):
             ema_decay=cfg.ema_decay,
             checkpoint_dir=cfg.checkpoint_dir,
             resume=cfg.resume,
+            checkpoint_stamp=self._checkpoint_stamp(validation, held, world),
             rank=rank,
             world_size=world,
         )
@@ -151,6 +153,15 @@ class NeuralRecommender(Recommender):
         self.module_.user_table = None  # training users' free vectors: not part of the model
         self.module_.to("cpu")
         self._refresh_item_cache(dataset.items)
+
+    def _checkpoint_stamp(
+        self, validation: Any, held: tuple[sp.csr_matrix, sp.csr_matrix] | None, world: int
+    ) -> dict[str, Any]:
+        """What a resume must match: the data, the given validation users, options, world."""
+        if not self.config.checkpoint_dir:
+            return {}
+        given = None if validation is None or held is None else matrix_digest(*held)
+        return run_stamp(self.config.to_json(), self.fingerprint_, given, world)
 
     def _build(self, n_items: int, n_free_users: int = 0) -> TwoTower:
         cfg = self.config

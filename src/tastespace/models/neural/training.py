@@ -3,8 +3,8 @@
 Seeded end to end (one ``torch.Generator`` drives shuffling and dropout). After every epoch the
 model is scored on validation users (Recall@20); the best epoch's weights are restored at the
 end. With a checkpoint directory, each epoch writes ``last.pt`` (weights, optimiser, RNG state,
-epoch) so ``resume=True`` continues an interrupted run. Checkpoints are read back with
-``torch.load(weights_only=True)``, which refuses to execute code.
+the report so far) so ``resume=True`` continues an interrupted run exactly; what the file holds
+and how a resume is checked against the run is :mod:`.checkpoint`'s job.
 """
 
 from __future__ import annotations
@@ -15,10 +15,14 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
+
+from tastespace.errors import CheckpointError
+from tastespace.models.neural import checkpoint as checkpoints
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +67,7 @@ class LoopSettings:
     ema_decay: float | None = None
     checkpoint_dir: str | None = None
     resume: bool = False
+    checkpoint_stamp: dict[str, Any] = field(default_factory=dict)
     rank: int = 0
     world_size: int = 1
 
@@ -94,12 +99,19 @@ def train_loop(
     averaged = WeightAverage(inner, settings.ema_decay) if settings.ema_decay else None
     report = TrainReport()
     best_state = copy.deepcopy(inner.state_dict())
-    checkpoint = Path(settings.checkpoint_dir) / "last.pt" if settings.checkpoint_dir else None
-    if checkpoint is not None and settings.resume and checkpoint.exists():
-        report, best_state = _resume(checkpoint, inner, optimiser, generator, averaged)
+    checkpoint = checkpoints.prepare(settings.checkpoint_dir) if settings.checkpoint_dir else None
+    stopped = False
+    if checkpoint is not None and settings.resume:
+        if checkpoint.exists():
+            report, best_state, stopped = _resume(
+                checkpoint, inner, optimiser, generator, averaged, settings.checkpoint_stamp
+            )
+        else:
+            log.warning("resume: no checkpoint at %s yet, training from epoch 1", checkpoint)
     start_epoch = report.epochs_run
     stale = start_epoch - report.best_epoch
-    for epoch in range(start_epoch + 1, settings.epochs + 1):
+    last_epoch = start_epoch if stopped else settings.epochs  # a stopped run stays stopped
+    for epoch in range(start_epoch + 1, last_epoch + 1):
         module.train()
         order = torch.randperm(n_rows, generator=generator).numpy()
         # Every rank must run the same number of steps or DDP's all-reduce would hang.
@@ -138,9 +150,13 @@ def train_loop(
             stale += 1
         if live is not None:
             inner.load_state_dict(live)
+        stopped = validate is not None and stale >= patience
         if checkpoint is not None and settings.rank == 0:
-            _save_checkpoint(checkpoint, inner, optimiser, generator, best_state, averaged, report)
-        if validate is not None and stale >= patience:
+            payload = _checkpoint_payload(
+                inner, optimiser, generator, best_state, averaged, report, stopped
+            )
+            checkpoints.save(checkpoint, payload, settings.checkpoint_stamp)
+        if stopped:
             log.info("early stop at epoch %d (best %d)", epoch, report.best_epoch)
             break
     if averaged is not None and not averaged.ready:
@@ -152,33 +168,29 @@ def train_loop(
     return report
 
 
-def _save_checkpoint(
-    path: Path,
+def _checkpoint_payload(
     inner: nn.Module,
     optimiser: torch.optim.Optimizer,
     generator: torch.Generator,
     best_state: dict,
     averaged: WeightAverage | None,
     report: TrainReport,
-) -> None:
-    """Everything :func:`_resume` needs, written atomically (a crash leaves the last epoch)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save(
-        {
-            "model": inner.state_dict(),
-            "optimiser": optimiser.state_dict(),
-            "rng": generator.get_state(),
-            "best_model": best_state,
-            "averaged": averaged.state if averaged is not None else {},
-            "averaged_steps": averaged.steps if averaged is not None else 0,
-            "epoch": report.epochs_run,
-            "best_epoch": report.best_epoch,
-            "best_score": report.best_score,
-        },
-        tmp,
-    )
-    tmp.replace(path)
+    stopped: bool,
+) -> dict[str, Any]:
+    """Everything :func:`_resume` needs to go on as if the run had never stopped."""
+    return {
+        "model": inner.state_dict(),
+        "optimiser": optimiser.state_dict(),
+        "rng": generator.get_state(),
+        "best_model": best_state,
+        "averaged": averaged.state if averaged is not None else {},
+        "averaged_steps": averaged.steps if averaged is not None else 0,
+        "epoch": report.epochs_run,
+        "best_epoch": report.best_epoch,
+        "best_score": float(report.best_score),
+        "history": report.history,
+        "stopped": stopped,
+    }
 
 
 def _resume(
@@ -187,18 +199,27 @@ def _resume(
     optimiser: torch.optim.Optimizer,
     generator: torch.Generator,
     averaged: WeightAverage | None,
-) -> tuple[TrainReport, dict]:
-    """Restore a checkpoint in place; the report (epochs run, best so far) and best weights."""
-    saved = torch.load(path, weights_only=True)
-    inner.load_state_dict(saved["model"])
-    optimiser.load_state_dict(saved["optimiser"])
-    generator.set_state(saved["rng"])
-    if averaged is not None and "averaged" in saved:
+    stamp: dict[str, Any],
+) -> tuple[TrainReport, dict, bool]:
+    """Restore a checkpoint in place: the report so far, the best weights, whether it stopped."""
+    saved = checkpoints.load(path, stamp)
+    try:
+        inner.load_state_dict(saved["model"])
+        optimiser.load_state_dict(saved["optimiser"])
+        generator.set_state(saved["rng"])
+    except (RuntimeError, ValueError, KeyError, TypeError) as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CheckpointError(
+            f"{path}: its weights do not fit this model ({reason[:160]})"
+        ) from err
+    if averaged is not None and saved["averaged"]:
         averaged.state = saved["averaged"]
-        averaged.steps = int(saved["averaged_steps"])
-    report = TrainReport(int(saved["epoch"]), int(saved["best_epoch"]), float(saved["best_score"]))
+        averaged.steps = saved["averaged_steps"]
+    report = TrainReport(
+        saved["epoch"], saved["best_epoch"], saved["best_score"], list(saved["history"])
+    )
     log.info("resumed from %s at epoch %d", path, report.epochs_run)
-    return report, saved["best_model"]
+    return report, saved["best_model"], saved["stopped"]
 
 
 def _fused_supported(module: nn.Module) -> bool:
