@@ -12,8 +12,12 @@ from rich.table import Table
 
 from tastespace.cli.common import (
     DataOption,
+    ItemCol,
+    ItemFeatures,
     MinRating,
     Nonpositive,
+    UserCol,
+    UserFeatures,
     console,
     err_console,
     load,
@@ -44,6 +48,10 @@ def evaluate(
     data: DataOption,
     min_rating: MinRating = None,
     nonpositive: Nonpositive = None,
+    item_features: ItemFeatures = None,
+    user_features: UserFeatures = None,
+    item_col: ItemCol = None,
+    user_col: UserCol = None,
     protocol: Annotated[
         str, typer.Option(help="strong (held-out users, 80/20 fold-in) or temporal (last item).")
     ] = "strong",
@@ -72,11 +80,20 @@ def evaluate(
     if protocol not in ("strong", "temporal"):
         raise ConfigError(f"--protocol must be strong or temporal, got {protocol!r}")
     model = Recommender.load(bundle)
-    ds = load(data, min_rating, nonpositive=nonpositive)
+    ds = load(
+        data,
+        min_rating,
+        nonpositive=nonpositive,
+        item_features=item_features,
+        user_features=user_features,
+        item_col=item_col,
+        user_col=user_col,
+    )
     if model.item_ids_ != ds.item_ids:
         raise DataError(
             f"{bundle} was fitted on a {model.n_items:,}-item catalog that differs from "
-            f"{ds.name}'s {ds.n_items:,} items; evaluate on the data it was fitted on"
+            f"{ds.name}'s {ds.n_items:,} items; evaluate on the data it was fitted on, with the "
+            "same --item-features / --item-col"
         )
     if protocol == "strong":
         from tastespace.data.splits import strong_generalization

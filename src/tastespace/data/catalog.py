@@ -13,6 +13,7 @@ from collections import defaultdict
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from tastespace.data.vocab import Vocabulary
 from tastespace.errors import UnknownIdError
@@ -30,6 +31,21 @@ class AmbiguousItemError(UnknownIdError):
         )
         super().__init__(f"{query!r} matches several items: {listing} — be more specific")
         self.candidates = candidates
+
+
+def display_titles(frame: pd.DataFrame, item_ids: Vocabulary) -> list[str]:
+    """One name per item: its title where the catalog has one, else its raw id.
+
+    An item-feature file may cover only some items; those it misses have no title and are
+    shown (and found) by raw id instead of as ``nan``.
+    """
+    raws = [str(raw) for raw in item_ids.raws(np.arange(len(item_ids)))]
+    if "title" not in frame:
+        return raws
+    return [
+        raw if title is None or pd.isna(title) or not str(title).strip() else str(title)
+        for title, raw in zip(frame["title"].tolist(), raws, strict=True)
+    ]
 
 
 def _normal(title: str) -> str:

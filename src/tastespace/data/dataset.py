@@ -25,6 +25,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from tastespace.data.bags import Bags
+from tastespace.data.catalog import display_titles
 from tastespace.data.vocab import Vocabulary
 from tastespace.errors import DataError
 
@@ -124,10 +125,8 @@ class Dataset:
 
     # -- views ------------------------------------------------------------------------------
     def titles(self) -> list[str]:
-        """Item titles if the catalog has them, else the raw item ids as strings."""
-        if "title" in self.items.frame:
-            return self.items.frame["title"].astype(str).tolist()
-        return [str(x) for x in self.item_ids.raws(np.arange(self.n_items))]
+        """Item titles where the catalog has them, else the raw item ids as strings."""
+        return display_titles(self.items.frame, self.item_ids)
 
     def history(self, user: int) -> np.ndarray:
         """Dense item indices user ``user`` interacted with (time order when timestamps exist)."""

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from tastespace.data.catalog import display_titles
 from tastespace.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
@@ -63,7 +64,7 @@ class ItemMetadata:
         n = model.n_items
         frame = model.items_.frame
         ids = model.item_ids_.ids.tolist()
-        titles = frame["title"].astype(str).tolist() if "title" in frame else [str(i) for i in ids]
+        titles = display_titles(frame, model.item_ids_)
         bag = model.items_.bags.get("genres")
         genres = [bag.row(i) for i in range(n)] if bag is not None else [[] for _ in range(n)]
         years: list[int | None] = [None] * n

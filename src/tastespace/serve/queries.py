@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from tastespace.data.catalog import ItemResolver
+from tastespace.data.catalog import ItemResolver, display_titles
 from tastespace.errors import DataError
 from tastespace.models.base import Recommender
 
@@ -37,11 +37,7 @@ class ModelSession:
         self.name = name
         assert model.item_ids_ is not None and model.items_ is not None
         frame = model.items_.frame
-        self.titles = (
-            frame["title"].astype(str).tolist()
-            if "title" in frame
-            else [str(x) for x in model.item_ids_.raws(np.arange(model.n_items))]
-        )
+        self.titles = display_titles(frame, model.item_ids_)
         self.resolver = ItemResolver(model.item_ids_, self.titles)
         self.genres = model.items_.bags.get("genres")
         self.years = frame["year"].to_numpy() if "year" in frame else None
