@@ -187,3 +187,21 @@ def test_fit_nproc_reads_item_features_like_a_single_process_fit(catalog_csv, tm
         "Drama",
         "Musical",
     }
+
+
+@pytest.mark.fault(
+    "cli",
+    "ambiguous title whose candidates carry [id N]",
+    "one line, exit 2, every '[id N]' printed as written (no Rich markup)",
+)
+def test_ambiguity_error_keeps_its_brackets(bundle):
+    result = run("similar", str(bundle), "Heat")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "[id 3]" in result.stderr and "[id 4]" in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_help_prints_brackets_as_written():
+    result = run("recommend", "--help")
+    assert result.returncode == 0
+    assert "[ids" in result.stdout and "titles]" in result.stdout

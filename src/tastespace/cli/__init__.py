@@ -14,6 +14,7 @@ import warnings
 from typing import Annotated, TextIO
 
 import typer
+from rich.markup import escape
 
 from tastespace import __version__
 from tastespace.cli.common import console, err_console
@@ -25,6 +26,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=None,  # help text is plain: `[ids or titles]` must print as written
 )
 
 
@@ -58,7 +60,9 @@ def _show_warning(
 ) -> None:
     """tastespace's own warnings as one ``warning: ...`` line; others as Python prints them."""
     if issubclass(category, TastespaceWarning):
-        err_console.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
+        err_console.print(
+            f"[yellow]warning:[/] {escape(str(message))}", highlight=False, soft_wrap=True
+        )
     else:
         _python_showwarning(message, category, filename, lineno, file, line)
 
@@ -78,7 +82,7 @@ def main() -> None:
     try:
         app()
     except TastespaceError as err:
-        err_console.print(f"[red]error:[/] {err}", highlight=False, soft_wrap=True)
+        err_console.print(f"[red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True)
         sys.exit(2)
 
 
