@@ -16,6 +16,7 @@ def register(app: typer.Typer) -> None:
     """Add this stage's commands to ``app``."""
     app.command("map")(map_)
     app.command()(export)
+    app.command()(curves)
 
 
 def map_(
@@ -110,3 +111,41 @@ def export(
         raise ConfigError(f"unknown --format {format!r}; choose one of {', '.join(FORMATS)}")
     for path in export_vectors(Recommender.load(bundle), format, out):
         console.print(f"[green]wrote[/] {path}")
+
+
+def curves(
+    bundle: BundleArg,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="PNG to write.")] = None,
+    tensorboard: Annotated[
+        Path | None, typer.Option(help="Also write TensorBoard scalars into this folder.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the history as JSON.")] = False,
+) -> None:
+    """Plot the per-epoch training history a bundle records (loss, validation metrics).
+
+    Examples:
+
+      tastespace curves runs/neural --out curves.png
+
+      tastespace curves runs/neural --tensorboard tb/ && tensorboard --logdir tb/
+    """
+    import json
+
+    from tastespace.io.bundle import read_bundle
+    from tastespace.viz.curves import training_report, write_curves_png, write_tensorboard
+
+    manifest = read_bundle(bundle).manifest
+    report = training_report(manifest, str(bundle))
+    if out is not None:
+        write_curves_png(report, out, title=f"{manifest.get('kind')} — {bundle.name}")
+    if tensorboard is not None:
+        write_tensorboard(report, tensorboard)
+    if as_json:
+        print(json.dumps(report))
+        return
+    best = report.get("best_epoch")
+    console.print(
+        f"{len(report['history'])} epochs recorded, best epoch {best}"
+        + (f" → {out}" if out else "")
+        + (f", TensorBoard scalars → {tensorboard}" if tensorboard else "")
+    )
