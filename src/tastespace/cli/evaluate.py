@@ -303,6 +303,10 @@ def tune(
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Save the best model as a bundle here.")
     ] = None,
+    config_out: Annotated[
+        Path | None,
+        typer.Option(help="Write the best options as a TOML file for `fit --config`."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Search a model's options with Optuna (seeded TPE) on validation users' Recall@20.
@@ -315,6 +319,8 @@ def tune(
       tastespace tune --model ease --data ml-100k.zip --min-rating 4 --trials 15
 
       tastespace tune --model item2vec --data ml-100k.zip --min-rating 4 --minutes 10 --out runs/i2v
+
+      tastespace tune --model ease --data ratings.csv --config-out ease.toml
     """
     from tastespace.evaluate.tuning import search_space, tune_model
     from tastespace.models.config import parse_options
@@ -340,6 +346,13 @@ def tune(
     saved = None
     if out is not None:
         saved = result.model.save(out)
+    if config_out is not None:
+        from tastespace.cli.run_config import write_fit_config
+
+        chosen = {**parse_options(param or []), **result.best_params, "seed": seed}
+        write_fit_config(
+            config_out, model, chosen, data=data, min_rating=min_rating, nonpositive=nonpositive
+        )
     if as_json:
         payload = result.to_json()
         payload["bundle"] = None if saved is None else str(saved)

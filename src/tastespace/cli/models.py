@@ -22,6 +22,7 @@ from tastespace.cli.common import (
     err_console,
     load,
 )
+from tastespace.cli.run_config import layered_params, load_bundle_options, load_config_file
 
 
 def register(app: typer.Typer) -> None:
@@ -30,6 +31,7 @@ def register(app: typer.Typer) -> None:
 
 
 def fit(
+    ctx: typer.Context,
     data: DataOption,
     out: Annotated[Path, typer.Option("--out", "-o", help="Bundle directory to write.")],
     model: Annotated[
@@ -62,19 +64,43 @@ def fit(
     nproc: Annotated[
         int, typer.Option(help="Neural: train with N processes (torchrun + DDP).")
     ] = 1,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            is_eager=True,
+            callback=load_config_file,
+            help="TOML file of fit options (flag names as keys, model options under [params]).",
+        ),
+    ] = None,
+    from_bundle: Annotated[
+        Path | None,
+        typer.Option(
+            "--from",
+            is_eager=True,
+            callback=load_bundle_options,
+            help="Re-run this bundle's model kind and options (on --data).",
+        ),
+    ] = None,
 ) -> None:
     """Train a model and save it as a bundle directory.
+
+    Flags override --config, which overrides --from.
 
     Examples:
 
       tastespace fit --data ml-100k.zip --out runs/neural
 
       tastespace fit --model ease --data ratings.csv --min-rating 4 --out runs/ease -p l2=500
+
+      tastespace fit --config fit.toml --out runs/again
+
+      tastespace fit --from runs/ease --data new-ratings.csv --out runs/ease-new
     """
     from tastespace.models.config import parse_options
     from tastespace.models.registry import model_class
 
-    options: dict[str, Any] = parse_options(param or [])
+    options: dict[str, Any] = {**layered_params(ctx), **parse_options(param or [])}
     for key, value in (("epochs", epochs), ("dim", dim), ("genre_dim", genre_dim), ("seed", seed)):
         if value is not None:
             options[key] = value
