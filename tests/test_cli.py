@@ -205,3 +205,55 @@ def test_help_prints_brackets_as_written():
     result = run("recommend", "--help")
     assert result.returncode == 0
     assert "[ids" in result.stdout and "titles]" in result.stdout
+
+
+def test_json_on_fit_map_and_export(tmp_path):
+    out = tmp_path / "neural"
+    result = runner.invoke(
+        app,
+        [
+            "fit",
+            "--data",
+            "synthetic:tiny",
+            "--out",
+            str(out),
+            "-p",
+            "epochs=2",
+            "-p",
+            "dim=8",
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["bundle"] == str(out.resolve()) and summary["kind"] == "neural"
+    assert (summary["users"], summary["items"]) == (300, 200)
+    assert 1 <= summary["best_epoch"] <= summary["epochs_run"] == 2
+    assert 0.0 <= summary["best_validation_recall@20"] <= 1.0
+    result = runner.invoke(
+        app, ["export", str(out), "--format", "npy", "--out", str(tmp_path / "v"), "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    written = json.loads(result.stdout)["written"]
+    assert all(Path(p).exists() for p in written) and len(written) == 2
+    result = runner.invoke(
+        app, ["map", str(out), "--method", "pca", "--out", str(tmp_path / "m.png"), "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"written": [str(tmp_path / "m.png")]}
+
+
+def test_fit_prints_its_best_epoch_when_piped(tmp_path):
+    result = run(
+        "fit",
+        "--data",
+        "synthetic:tiny",
+        "--out",
+        str(tmp_path / "n"),
+        "-p",
+        "epochs=2",
+        "-p",
+        "dim=8",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "best epoch" in result.stdout and "validation recall@20" in result.stdout

@@ -37,6 +37,7 @@ KeepUnrated = Annotated[
         "leaving them out.",
     ),
 ]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 UserCol = Annotated[str | None, typer.Option(help="User id column (auto-detected).")]
 ItemCol = Annotated[str | None, typer.Option(help="Item id column (auto-detected).")]
 RatingCol = Annotated[str | None, typer.Option(help="Rating/weight column (auto-detected).")]

@@ -13,6 +13,7 @@ from tastespace.cli.common import (
     Duplicates,
     ItemCol,
     ItemFeatures,
+    JsonFlag,
     KeepUnrated,
     MinRating,
     Nonpositive,
@@ -95,6 +96,7 @@ def data_fetch(
     release: Annotated[str, typer.Argument(help="e.g. ml-1m, ml-20m, ml-latest-small")],
     cache_dir: Annotated[Path | None, typer.Option(help="Where to keep downloads.")] = None,
     force: Annotated[bool, typer.Option(help="Download again even if cached.")] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """Download a MovieLens release from GroupLens into the cache and verify its checksum.
 
@@ -103,4 +105,7 @@ def data_fetch(
     from tastespace.data.fetch import fetch_movielens
 
     path = fetch_movielens(release, cache_dir, force=force)
-    console.print(str(path))
+    if as_json:
+        print(json.dumps({"release": release, "path": str(path)}))
+    else:
+        console.print(str(path))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -73,6 +74,9 @@ def fit(
             help="TOML file of fit options (flag names as keys, model options under [params]).",
         ),
     ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object (bundle, sizes, best epoch).")
+    ] = False,
     from_bundle: Annotated[
         Path | None,
         typer.Option(
@@ -121,10 +125,40 @@ def fit(
     with _progress(recommender):
         recommender.fit(ds)
     path = recommender.save(out)
+    summary = _fit_summary(recommender, ds, path)
+    if as_json:
+        print(json.dumps(summary))
+        return
     console.print(
         f"[green]saved[/] {model} model ({ds.n_users:,} users × {ds.n_items:,} items, "
         f"{recommender.fit_seconds_:.1f} s) → {path}"
     )
+    if "best_epoch" in summary:
+        console.print(
+            f"best epoch {summary['best_epoch']} of {summary['epochs_run']}, validation "
+            f"recall@20 {summary['best_validation_recall@20']:.4f}",
+            highlight=False,
+        )
+
+
+def _fit_summary(recommender: Any, ds: Any, path: Path) -> dict[str, Any]:
+    """What ``fit`` reports: sizes, time, and (models that validate) the epoch kept."""
+    summary: dict[str, Any] = {
+        "bundle": str(path),
+        "kind": recommender.kind,
+        "users": ds.n_users,
+        "items": ds.n_items,
+        "interactions": ds.n_interactions,
+        "fit_seconds": round(recommender.fit_seconds_, 3),
+    }
+    report = getattr(recommender, "report_", None)
+    if report is not None and report.history and math.isfinite(report.best_score):
+        summary.update(
+            best_epoch=report.best_epoch,
+            epochs_run=report.epochs_run,
+            **{"best_validation_recall@20": report.best_score},
+        )
+    return summary
 
 
 def _fit_distributed(

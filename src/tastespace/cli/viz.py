@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from tastespace.cli.common import console
+from tastespace.cli.common import JsonFlag, console
 
 BundleArg = Annotated[Path, typer.Argument(help="Bundle directory from `tastespace fit`.")]
 
@@ -39,6 +40,7 @@ def map_(
         int | None,
         typer.Option(help="Map only the N most popular items (hides the cold long tail)."),
     ] = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """Draw the catalog in 2-D, coloured by primary genre (projections are cached in DIR).
 
@@ -77,7 +79,14 @@ def map_(
             k=k,
             top=top,
         )
-    for path in written:
+    _report_written(written, as_json)
+
+
+def _report_written(paths: list[Path], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"written": [str(p) for p in paths]}))
+        return
+    for path in paths:
         console.print(f"[green]wrote[/] {path}")
 
 
@@ -94,6 +103,7 @@ def export(
             help="File (word2vec, parquet) or folder (projector, npy) to write.",
         ),
     ],
+    as_json: JsonFlag = False,
 ) -> None:
     """Export the item vectors for other tools (gensim, TensorBoard Projector, pandas, numpy).
 
@@ -109,8 +119,7 @@ def export(
 
     if format not in FORMATS:
         raise ConfigError(f"unknown --format {format!r}; choose one of {', '.join(FORMATS)}")
-    for path in export_vectors(Recommender.load(bundle), format, out):
-        console.print(f"[green]wrote[/] {path}")
+    _report_written(export_vectors(Recommender.load(bundle), format, out), as_json)
 
 
 def curves(
@@ -119,7 +128,7 @@ def curves(
     tensorboard: Annotated[
         Path | None, typer.Option(help="Also write TensorBoard scalars into this folder.")
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the history as JSON.")] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """Plot the per-epoch training history a bundle records (loss, validation metrics).
 
@@ -129,8 +138,6 @@ def curves(
 
       tastespace curves runs/neural --tensorboard tb/ && tensorboard --logdir tb/
     """
-    import json
-
     from tastespace.io.bundle import read_bundle
     from tastespace.viz.curves import training_report, write_curves_png, write_tensorboard
 
