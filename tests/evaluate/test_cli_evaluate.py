@@ -44,6 +44,9 @@ def test_benchmark_json_and_chart(tmp_path):
     assert doc["rows"][0]["runs"][0]["params"] == {"l2": "30"}
     assert doc["protocol"]["seeds"] == [0, 1]
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    progress = [line for line in result.stderr.splitlines() if "seed" in line]
+    assert progress[0].startswith("[1/4] elapsed") and "ETA unknown" in progress[0]
+    assert progress[-1].startswith("[4/4] elapsed") and "ETA 0:" in progress[-1]
 
 
 def test_benchmark_table():

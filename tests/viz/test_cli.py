@@ -35,6 +35,9 @@ def test_map_writes_png_html_and_caches_the_projection(bundle, tmp_path):
     assert (tmp_path / "m.png").read_bytes()[:4] == b"\x89PNG"
     assert "<canvas" in (tmp_path / "m.html").read_text(encoding="utf-8")
     assert (bundle / "projections" / "pca-0.npy").is_file()
+    stages = [line.split("] ", 1)[1] for line in result.stderr.splitlines() if line.startswith("[")]
+    assert stages[0].startswith("laying out") and "with PCA" in stages[0]
+    assert stages[1:] == ["drawing the PNG", "finding 10 neighbours per item for the page", "done"]
 
 
 def test_map_feature_draws_the_genre_plane(bundle, tmp_path):

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from tastespace.cli.common import JsonFlag, console
+from tastespace.cli.common import JsonFlag, console, err_console
 
 BundleArg = Annotated[Path, typer.Argument(help="Bundle directory from `tastespace fit`.")]
 
@@ -78,6 +78,7 @@ def map_(
             n_labels=labels,
             k=k,
             top=top,
+            progress=lambda line: err_console.print(f"[dim]{line}[/]", highlight=False),
         )
     _report_written(written, as_json)
 

@@ -39,6 +39,7 @@ import numpy as np
 from tastespace.data.dataset import Dataset
 from tastespace.data.splits import StrongSplit, strong_generalization
 from tastespace.errors import ConfigError, TastespaceError
+from tastespace.evaluate.eta import JobClock
 from tastespace.evaluate.memory import PeakMemory
 from tastespace.evaluate.protocol import DEFAULT_CUTOFFS, evaluate_model
 from tastespace.evaluate.temporal import genre_matrix
@@ -345,19 +346,23 @@ def run_leaderboard(
     started = time.perf_counter()
     rows = {c.name: LeaderboardRow(c.name, c.source) for c in contenders}
     method = "unavailable"
+    clock = JobClock([c.name for _ in seeds for c in contenders])
+    job = -1
     for seed in seeds:
         split = strong_generalization(
             dataset, n_heldout=n_heldout, seed=int(seed), min_rating=min_rating
         )
         genres = genre_matrix(split.train)
         for contender in contenders:
+            job += 1
             row = rows[contender.name]
             if row.error is not None:
                 continue
             if progress is not None:
                 points = len(contender.grid_points())
                 grid = f" ({points} grid points)" if points > 1 else ""
-                progress(f"seed {seed}: {contender.name}{grid}")
+                progress(f"{clock.status(job)} — seed {seed}: {contender.name}{grid}")
+            fit_started = time.perf_counter()
             try:
                 run, method = _run_one(contender, split, int(seed), cutoffs, genres)
             except (ImportError, TastespaceError) as err:
@@ -365,6 +370,7 @@ def run_leaderboard(
                 row.error = f"{type(err).__name__}: {err}"
                 row.runs.clear()
                 continue
+            clock.finished(job, time.perf_counter() - fit_started)
             row.runs.append(run)
             log.info("seed %s %s: %s", seed, contender.name, run.metrics)
     return Leaderboard(

@@ -11,12 +11,15 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from tastespace.errors import ConfigError
+from tastespace.evaluate.eta import format_seconds
 from tastespace.models.base import Recommender
 from tastespace.viz.catalog import MapCatalog, item_popularity
 from tastespace.viz.projection import METHODS, cached_project
@@ -73,9 +76,17 @@ def write_item_map(
     k: int = 10,
     title: str | None = None,
     top: int | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> list[Path]:
     """The PNG (``out``) and/or the standalone page (``html``) of the item map; ``top`` keeps
-    only the most popular items (see :func:`top_items`)."""
+    only the most popular items (see :func:`top_items`). ``progress`` hears each stage with
+    the time taken so far: a UMAP layout of a large catalog runs for minutes."""
+    started = time.perf_counter()
+
+    def stage(text: str) -> None:
+        if progress is not None:
+            progress(f"[{format_seconds(time.perf_counter() - started)}] {text}")
+
     from tastespace.viz.html_map import learned_neighbours, save_html_map
     from tastespace.viz.static_map import save_map
 
@@ -84,6 +95,9 @@ def write_item_map(
     if k < 1:
         raise ConfigError(f"-k must be at least 1 neighbour per item, got {k}")
     rows = top_items(model, top)
+    count = model.n_items if rows is None else len(rows)
+    cached = " (cached in the bundle)" if bundle is not None else ""
+    stage(f"laying out {count:,} items with {METHOD_NAMES[method]}{cached}")
     coords = item_coordinates(model, method, seed, bundle, rows)
     catalog = MapCatalog.from_model(model)
     if rows is not None:
@@ -93,10 +107,13 @@ def write_item_map(
     title = title or f"{name}: {shown} items, {model.kind} vectors, {METHOD_NAMES[method]}"
     written = []
     if out is not None:
+        stage("drawing the PNG")
         written.append(save_map(coords, catalog, out, title, n_labels))
     if html is not None:
+        stage(f"finding {k} neighbours per item for the page")
         neighbours = learned_neighbours(model, k, rows)
         written.append(save_html_map(coords, catalog, html, neighbours, title))
+    stage("done")
     return written
 
 
