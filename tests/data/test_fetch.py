@@ -98,6 +98,11 @@ def test_release_names_are_normalised() -> None:
     assert release_info(" ML-25M.zip ") is RELEASES["ml-25m"]
 
 
+@pytest.mark.fault(
+    "fetch",
+    "data fetch of an unknown release (ml-5m)",
+    "FetchError listing known releases; no request made",
+)
 def test_unknown_release_lists_the_known_ones(tmp_path: Path) -> None:
     server = FakeServer({})
     with pytest.raises(FetchError) as err:
@@ -158,6 +163,11 @@ def test_pinned_checksum_is_used(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
     assert server.requests == [info.url]  # the .md5 file is not needed
 
 
+@pytest.mark.fault(
+    "fetch",
+    "download whose md5 differs from the known one",
+    "FetchError naming both sums; nothing kept",
+)
 def test_checksum_mismatch_names_both_and_keeps_nothing(tmp_path: Path) -> None:
     data = tiny_zip("ml-1m")
     server = FakeServer({RELEASES["ml-1m"].url: data})
@@ -170,6 +180,11 @@ def test_checksum_mismatch_names_both_and_keeps_nothing(tmp_path: Path) -> None:
     assert leftovers(tmp_path) == []
 
 
+@pytest.mark.fault(
+    "fetch",
+    "download whose md5 differs from the published .md5",
+    "FetchError naming both sums; nothing kept",
+)
 def test_mismatch_against_the_published_md5(tmp_path: Path) -> None:
     server = latest_small_server(tiny_zip(), published="0" * 32)
     with pytest.raises(FetchError, match=f"expected md5 {'0' * 32}, got "):
@@ -177,6 +192,9 @@ def test_mismatch_against_the_published_md5(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.fault(
+    "fetch", "published .md5 file without a checksum", "FetchError: holds no MD5 checksum"
+)
 def test_published_md5_file_without_a_checksum(tmp_path: Path) -> None:
     info = RELEASES["ml-latest-small"]
     server = FakeServer({info.url: tiny_zip(), info.md5_url: b"<html>moved</html>"})
@@ -194,6 +212,11 @@ def test_damaged_cached_copy_is_downloaded_again(tmp_path: Path) -> None:
     assert RELEASES["ml-latest-small"].url in server.requests
 
 
+@pytest.mark.fault(
+    "fetch",
+    "download shorter than Content-Length",
+    "FetchError naming bytes received; nothing kept",
+)
 def test_interrupted_download(tmp_path: Path) -> None:
     data = tiny_zip()
     info = RELEASES["ml-latest-small"]
@@ -208,6 +231,11 @@ def test_interrupted_download(tmp_path: Path) -> None:
 # -- network failures ------------------------------------------------------------------------
 
 
+@pytest.mark.fault(
+    "fetch",
+    "offline (DNS failure, refused, timeout, reset)",
+    "FetchError naming --data /path/to/zip; nothing kept",
+)
 @pytest.mark.parametrize(
     "failure",
     [
@@ -232,6 +260,9 @@ def test_offline_says_how_to_pass_a_local_copy(tmp_path: Path, failure: Exceptio
     assert leftovers(tmp_path) == []
 
 
+@pytest.mark.fault(
+    "fetch", "connection lost mid-download", "FetchError: could not reach; nothing kept"
+)
 def test_connection_lost_mid_download(tmp_path: Path) -> None:
     class Dropping(Response):
         def read(self, size: int | None = -1) -> bytes:
@@ -248,6 +279,7 @@ def test_connection_lost_mid_download(tmp_path: Path) -> None:
     assert leftovers(tmp_path) == []
 
 
+@pytest.mark.fault("fetch", "HTTP 404 from GroupLens", "FetchError naming the status and --data")
 def test_http_error(tmp_path: Path) -> None:
     with pytest.raises(FetchError, match=r"HTTP 404 Not Found.*--data /path/to/ml-32m\.zip"):
         fetch_movielens("ml-32m", tmp_path, opener=FakeServer({}))
@@ -273,6 +305,7 @@ def test_file_urls_through_the_real_urlopen(
         fetch_movielens("ml-latest", tmp_path / "cache", opener=urllib.request.urlopen)
 
 
+@pytest.mark.fault("fetch", "unwritable cache folder", "FetchError: cannot create the cache folder")
 def test_unwritable_cache_folder(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")

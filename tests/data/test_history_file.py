@@ -173,3 +173,16 @@ def test_byte_order_mark_and_titles(tmp_path, monkeypatch, capsys, bundle):
     lines = [json.loads(line) for line in out.splitlines()]
     assert [x["user"] for x in lines] == ["a", 2]
     assert lines[0]["items"][0] == 3 and sorted(lines[1]["items"]) == [5, 6]  # co-watched
+
+
+@fault("a history longer than the server's limit", "DataError naming FILE:LINE and the limit")
+def test_too_long_history_names_its_line(tmp_path, monkeypatch, capsys, bundle):
+    from tastespace.serve.queries import MAX_HISTORY
+
+    path = tmp_path / "users.jsonl"
+    long = json.dumps({"user": "greedy", "history": [1] * (MAX_HISTORY + 1)})
+    path.write_text('{"user": "a", "history": [1]}\n' + long + "\n")
+    code, _, err = recommend(monkeypatch, capsys, bundle, path)
+    assert code == 2 and err.startswith(
+        f"error: {path}:2: history of 'greedy' has {MAX_HISTORY + 1}"
+    )

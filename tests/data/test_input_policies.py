@@ -365,3 +365,122 @@ def test_warnings_reach_the_cli_as_one_line(tmp_path):
         f"warning: {items}: 1 item ids have no interactions (e.g. 12); left out, pass "
         "--keep-unrated to keep them"
     ]
+
+
+# -- more shapes a user brings ----------------------------------------------------------------
+
+
+@fault(
+    "no rating column but an unrecognised 'clicked' column", "warning naming it and --rating-col"
+)
+def test_unrecognised_weight_column_is_warned(tmp_path):
+    path = write(tmp_path / "clicks.csv", "user,item,clicked\n1,10,1\n2,11,0\n")
+    with pytest.warns(
+        DataWarning, match=r"no rating column recognised.*'clicked' unused.*--rating-col"
+    ):
+        ds = load_interactions(path)
+    assert ds.n_interactions == 2  # documented: without a rating column every row weighs 1.0
+
+
+@fault("boolean weight column with false rows", "false is weight 0: DataError naming the line")
+def test_boolean_weights(tmp_path):
+    path = write(tmp_path / "w.csv", "user,item,weight\n1,10,true\n2,11,false\n")
+    with pytest.raises(DataError, match=re.escape("rating 0 at line 3 (column 'weight')")):
+        load_interactions(path)
+
+
+@fault("the same column name twice in the header", "DataError naming the column")
+def test_repeated_header_column(tmp_path):
+    path = write(tmp_path / "h.csv", "user,user,item\n1,2,3\n")
+    with pytest.raises(DataError, match="column 'user' appears more than once in the header"):
+        load_interactions(path)
+
+
+@fault("ids beyond the int64 range", "kept as text ids")
+def test_huge_integer_ids(tmp_path):
+    path = write(tmp_path / "big.csv", "user,item\n99999999999999999999,10\n2,11\n")
+    ds = load_interactions(path)
+    assert ds.user_ids.raws([0, 1]) == ["2", "99999999999999999999"]
+
+
+@fault("ids with leading zeros ('007' and '7')", "read as text, so they stay two ids")
+def test_leading_zero_ids(tmp_path):
+    ds = load_interactions(write(tmp_path / "z.csv", "user,item\n007,10\n7,11\n"))
+    assert ds.user_ids.raws([0, 1]) == ["007", "7"]
+
+
+@fault("Windows CRLF line endings", "read like LF")
+def test_crlf_line_endings(tmp_path):
+    path = tmp_path / "crlf.csv"
+    path.write_bytes(b"user,item,rating\r\n1,10,5\r\n2,11,4\r\n")
+    ds = load_interactions(path)
+    assert ds.provenance["columns"]["rating"] == "rating" and sorted(ds.interactions.data) == [4, 5]
+
+
+@fault("empty timestamp cell", "DataError naming file, line and column")
+def test_missing_timestamp(tmp_path):
+    path = write(tmp_path / "t.csv", "user,item,timestamp\n1,10,100\n2,11,\n")
+    with pytest.raises(
+        DataError, match=re.escape("missing timestamp at line 3 (column 'timestamp')")
+    ):
+        load_interactions(path)
+
+
+@fault("Parquet float rating column with a NaN", "DataError naming the row: missing rating")
+def test_parquet_nan_rating(tmp_path):
+    path = tmp_path / "r.parquet"
+    pq.write_table(pa.table({"user": [1, 2], "item": [5, 6], "rating": [4.0, float("nan")]}), path)
+    with pytest.raises(DataError, match=re.escape("missing rating at row 2 (column 'rating')")):
+        load_interactions(path)
+
+
+@fault("Parquet timestamp column of times of day", "DataError: times of day without a date")
+def test_parquet_time_of_day_timestamps(tmp_path):
+    import datetime
+
+    path = tmp_path / "r.parquet"
+    times = [datetime.time(9, 30), datetime.time(10, 0)]
+    pq.write_table(pa.table({"user": [1, 2], "item": [5, 6], "timestamp": times}), path)
+    with pytest.raises(DataError, match="holds times of day without a date"):
+        load_interactions(path)
+
+
+@fault("Latin-1 byte inside a .csv.gz", "DataError naming the line and an iconv command")
+def test_non_utf8_in_gzip(tmp_path):
+    import gzip
+
+    path = tmp_path / "r.csv.gz"
+    path.write_bytes(gzip.compress(b"user,item\n1,a\n2,Caf\xe9\n"))
+    with pytest.raises(DataError, match=r"r\.csv\.gz: byte 0xe9 at line 3 .*iconv"):
+        load_interactions(path)
+
+
+@fault("a separator that cannot work (a quote)", "DataError naming the separator")
+def test_impossible_separator(tmp_path):
+    path = write(tmp_path / "r.csv", "user,item\n1,2\n")
+    with pytest.raises(DataError, match="separator '\"' cannot work"):
+        load_interactions(path, sep='"')
+
+
+@fault("item feature file with a header only", "DataError naming it: no data rows")
+def test_header_only_feature_file(tmp_path):
+    ratings = write(tmp_path / "r.csv", "user,item\n1,10\n")
+    items = write(tmp_path / "items.csv", "item,year\n")
+    with pytest.raises(
+        DataError, match=r"items\.csv: no data rows after the header; expected one item"
+    ):
+        load_interactions(ratings, item_features=items)
+
+
+@fault("item feature file that does not exist", "DataError naming it: no such file")
+def test_missing_feature_file(tmp_path):
+    ratings = write(tmp_path / "r.csv", "user,item\n1,10\n")
+    with pytest.raises(DataError, match=r"items\.csv: no such file"):
+        load_interactions(ratings, item_features=tmp_path / "items.csv")
+
+
+@fault("benchmark --data on ratings <= 0", "one stderr line naming --nonpositive; exit 2")
+def test_benchmark_refuses_nonpositive(tmp_path, monkeypatch, capsys):
+    path = write(tmp_path / "ratings.csv", RATINGS)
+    err = one_line_error(monkeypatch, capsys, "benchmark", "--data", str(path), "--models", "ease")
+    assert "line 3" in err and "--nonpositive drop" in err

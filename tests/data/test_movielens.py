@@ -192,6 +192,9 @@ def test_min_rating_binarises(tmp_path: Path) -> None:
     assert ds.items.frame["mean_rating"][item(ds, 661)] == pytest.approx(2.5)
 
 
+@pytest.mark.fault(
+    "movielens", "--min-rating above every MovieLens rating", "DataError: no interactions left"
+)
 def test_min_rating_leaving_nothing_is_a_data_error(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="no interactions left"):
         load_movielens(write_release(tmp_path, "ml-1m", ML1M, as_zip=True), min_rating=6)
@@ -299,6 +302,9 @@ def test_parent_folder_holding_one_release(tmp_path: Path) -> None:
     assert load_movielens(parent).n_interactions == 6
 
 
+@pytest.mark.fault(
+    "movielens", "a folder holding two MovieLens releases", "DataError naming both releases"
+)
 def test_parent_folder_holding_two_releases_names_them(tmp_path: Path) -> None:
     write_release(tmp_path / "datasets", "ml-1m", ML1M, as_zip=False)
     write_release(tmp_path / "datasets", "ml-20m", csv_release(), as_zip=False)
@@ -321,6 +327,11 @@ def test_load_dataset_dispatches_to_movielens(tmp_path: Path) -> None:
 # -- bad input -------------------------------------------------------------------------------
 
 
+@pytest.mark.fault(
+    "movielens",
+    "ratings.dat line with 3 fields",
+    "DataError naming zip:member, line and field counts",
+)
 def test_malformed_line_names_file_and_line(tmp_path: Path) -> None:
     bad = ML1M["ratings.dat"].replace(b"1::914::3::978301968", b"1::914::3")
     path = write_release(tmp_path, "ml-1m", dict(ML1M, **{"ratings.dat": bad}), as_zip=True)
@@ -331,6 +342,11 @@ def test_malformed_line_names_file_and_line(tmp_path: Path) -> None:
     assert "line 3" in message and "expected 4 fields" in message and "found 3" in message
 
 
+@pytest.mark.fault(
+    "movielens",
+    "ratings.csv line with 3 fields",
+    "DataError naming member and line (header counted)",
+)
 def test_malformed_csv_line_counts_the_header(tmp_path: Path) -> None:
     files = csv_release()
     files["ratings.csv"] = files["ratings.csv"].replace(b"2,1,5.0,974820889", b"2,1,5.0")
@@ -339,6 +355,11 @@ def test_malformed_csv_line_counts_the_header(tmp_path: Path) -> None:
         load_movielens(path)
 
 
+@pytest.mark.fault(
+    "movielens",
+    "non-numeric or empty rating in a release",
+    "DataError naming zip:member and line: rating must be a number",
+)
 @pytest.mark.parametrize(
     ("release", "folder", "files", "member", "old", "new", "line"),
     [
@@ -357,6 +378,9 @@ def test_non_numeric_rating(tmp_path: Path, release, folder, files, member, old,
     assert f"{release}.zip:{folder}/{member}, line {line}: rating must be a number" in message
 
 
+@pytest.mark.fault(
+    "movielens", "a non-integer UserID in ratings.dat", "DataError naming member and line"
+)
 def test_non_integer_id(tmp_path: Path) -> None:
     bad = ML1M["ratings.dat"].replace(b"3::661::", b"x3::661::")
     path = write_release(tmp_path, "ml-1m", dict(ML1M, **{"ratings.dat": bad}), as_zip=False)
@@ -364,6 +388,9 @@ def test_non_integer_id(tmp_path: Path) -> None:
         load_movielens(path)
 
 
+@pytest.mark.fault(
+    "movielens", "a release zip missing users/movies file", "DataError naming the missing member"
+)
 @pytest.mark.parametrize(
     ("folder", "files", "missing"),
     [
@@ -380,6 +407,9 @@ def test_missing_member_is_named(tmp_path: Path, folder, files, missing) -> None
         load_movielens(path)
 
 
+@pytest.mark.fault(
+    "movielens", "ml-100k zip without u.item", "DataError naming ml-100k/u.item: file missing"
+)
 def test_ml100k_missing_u_item(tmp_path: Path) -> None:
     files = {"u.data": b"1\t1\t5\t881250949\n", "u.user": b"1|24|M|technician|85711\n"}
     path = write_release(tmp_path, "ml-100k", files, as_zip=True)
@@ -387,6 +417,11 @@ def test_ml100k_missing_u_item(tmp_path: Path) -> None:
         load_movielens(path)
 
 
+@pytest.mark.fault(
+    "movielens",
+    "Latin-1 bytes in a UTF-8 release member",
+    "DataError naming member and line: not valid UTF-8",
+)
 @pytest.mark.parametrize(
     ("folder", "files", "member", "line"),
     [
@@ -408,6 +443,11 @@ def test_latin1_where_utf8_is_expected(tmp_path: Path, folder, files, member, li
     assert member in message and f"line {line}" in message and "not valid UTF-8" in message
 
 
+@pytest.mark.fault(
+    "movielens",
+    "ratings.csv with a foreign header",
+    "DataError naming line 1 and the expected header",
+)
 def test_wrong_header(tmp_path: Path) -> None:
     files = csv_release()
     files["ratings.csv"] = files["ratings.csv"].replace(b"userId,movieId", b"user,item", 1)
@@ -416,6 +456,11 @@ def test_wrong_header(tmp_path: Path) -> None:
         load_movielens(path)
 
 
+@pytest.mark.fault(
+    "movielens",
+    "bad movies.dat / users.dat lines, duplicate movie id",
+    "DataError naming member and line",
+)
 def test_bad_catalog_lines(tmp_path: Path) -> None:
     movies = ML1M["movies.dat"].replace(b"914::My Fair Lady (1964)::Musical|Romance", b"914")
     path = write_release(tmp_path, "ml-1m", dict(ML1M, **{"movies.dat": movies}), as_zip=True)
@@ -431,6 +476,9 @@ def test_bad_catalog_lines(tmp_path: Path) -> None:
         load_movielens(path)
 
 
+@pytest.mark.fault(
+    "movielens", "a folder of CSVs that is not a release", "DataError: not a MovieLens release"
+)
 def test_not_a_movielens_folder(tmp_path: Path) -> None:
     folder = tmp_path / "my-data"
     folder.mkdir()
@@ -447,6 +495,9 @@ def test_not_a_movielens_folder(tmp_path: Path) -> None:
         load_dataset(folder)
 
 
+@pytest.mark.fault(
+    "movielens", "an unrelated zip given to load_movielens", "DataError: not a MovieLens release"
+)
 def test_unrelated_zip_is_not_movielens(tmp_path: Path) -> None:
     path = tmp_path / "stuff.zip"
     with zipfile.ZipFile(path, "w") as archive:
@@ -456,6 +507,9 @@ def test_unrelated_zip_is_not_movielens(tmp_path: Path) -> None:
         load_movielens(path)
 
 
+@pytest.mark.fault(
+    "movielens", "a release zip cut to 200 bytes", "DataError: not a readable zip archive"
+)
 def test_truncated_zip(tmp_path: Path) -> None:
     good = write_release(tmp_path / "good", "ml-1m", ML1M, as_zip=True)
     bad = tmp_path / "ml-1m.zip"
@@ -465,6 +519,9 @@ def test_truncated_zip(tmp_path: Path) -> None:
         load_movielens(bad)
 
 
+@pytest.mark.fault(
+    "movielens", "a zip member with a wrong CRC", "DataError naming zip:member: damaged"
+)
 def test_corrupted_zip_member(tmp_path: Path) -> None:
     rows = b"".join(b"%d::%d::4::97830%04d\n" % (u, m, u) for u in range(1, 40) for m in (73, 661))
     files = dict(ML1M, **{"ratings.dat": rows})

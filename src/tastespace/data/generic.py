@@ -143,6 +143,7 @@ def load_interactions(
         "timestamp": timestamp_col,
     }
     columns = _resolve_columns(source, explicit)
+    _warn_unweighted(source, columns)
     rows = _read_rows(source, columns, min_rating)
     if duplicates == "error":
         _check_no_duplicates(source, rows.users, rows.items)
@@ -207,6 +208,19 @@ def _read_rows(source: _Source, columns: dict[str, str | None], min_rating: floa
     del table
     pa.default_memory_pool().release_unused()  # hand parse buffers back before building CSR
     return rows
+
+
+def _warn_unweighted(source: _Source, columns: dict[str, str | None]) -> None:
+    """No rating column but other columns: one of them is probably the weight, under a name
+    the aliases miss (``clicked``, ``stars``); say so rather than weigh every row 1.0 silently."""
+    if columns["rating"] is not None:
+        return
+    unused = [name for name in source.columns if name not in columns.values()]
+    if unused:
+        _warn(
+            f"{source.path}: no rating column recognised, so every row weighs 1.0; column(s) "
+            f"{_listing(unused)} unused (pass {_FLAGS['rating']} NAME to weigh rows by one)"
+        )
 
 
 def _check_positive(source: _Source, weights: np.ndarray, column: str) -> None:
