@@ -51,3 +51,7 @@ class TastespaceWarning(UserWarning):
 
 class DataWarning(TastespaceWarning):
     """Rows were filtered or merged while loading; the message says how many and why."""
+
+
+class BundleWarning(TastespaceWarning):
+    """A bundle loads but cannot be fully checked (e.g. an old format without file digests)."""

@@ -326,6 +326,10 @@ def tune(
     from tastespace.models.config import parse_options
 
     search_space(model)  # unknown kinds fail before the data is read
+    if out is not None:
+        from tastespace.io.swap import check_target
+
+        check_target(out)  # a bad --out fails now, not after the trials
     ds = load(data, min_rating, nonpositive=nonpositive)
 
     def progress(number: int, params: dict[str, Any], score: float | None) -> None:

@@ -86,6 +86,13 @@ def fit(
             help="Re-run this bundle's model kind and options (on --data).",
         ),
     ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            help="Write the bundle into an --out folder that holds other files but no bundle "
+            "(they are kept). Over an existing bundle only its own files are ever replaced."
+        ),
+    ] = False,
 ) -> None:
     """Train a model and save it as a bundle directory.
 
@@ -101,6 +108,9 @@ def fit(
 
       tastespace fit --from runs/ease --data new-ratings.csv --out runs/ease-new
     """
+    from tastespace.io.swap import check_target
+
+    check_target(out, force=force)  # before numpy loads, the data is read or a model trained
     from tastespace.models.config import parse_options
     from tastespace.models.registry import model_class
 
@@ -118,13 +128,13 @@ def fit(
     }
     if nproc > 1:
         loader = {k: str(v) for k, v in columns.items() if v is not None and v is not False}
-        _fit_distributed(model, nproc, data, out, min_rating, options, loader)
+        _fit_distributed(model, nproc, data, out, min_rating, options, loader, force)
         return
     ds = load(data, min_rating, **columns)
     recommender = model_class(model)(**options)
     with _progress(recommender):
         recommender.fit(ds)
-    path = recommender.save(out)
+    path = recommender.save(out, force=force)
     summary = _fit_summary(recommender, ds, path)
     if as_json:
         print(json.dumps(summary))
@@ -169,6 +179,7 @@ def _fit_distributed(
     min_rating: float | None,
     options: dict[str, Any],
     loader: dict[str, str],
+    force: bool,
 ) -> None:
     from tastespace.errors import ConfigError
     from tastespace.models.neural.distributed import spawn
@@ -176,7 +187,7 @@ def _fit_distributed(
     if model != "neural":
         raise ConfigError("--nproc > 1 is supported for --model neural only")
     params = [f"{k}={v}" for k, v in options.items()]
-    code = spawn(nproc, data, out, min_rating, params, loader)
+    code = spawn(nproc, data, out, min_rating, params, loader, force=force)
     if code != 0:
         raise ConfigError(f"distributed training failed (exit code {code}); see the log above")
     console.print(f"[green]saved[/] neural model trained on {nproc} processes → {out}")
@@ -337,5 +348,8 @@ def demo(
     Runs offline in well under a minute. Example: tastespace demo --out runs/demo
     """
     from tastespace.demo import run_demo
+    from tastespace.io.swap import check_target
 
+    if out is not None:
+        check_target(out)  # fail before training, not after
     run_demo(console, epochs=epochs, seed=seed, out=out)

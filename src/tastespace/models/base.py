@@ -30,7 +30,7 @@ import scipy.sparse as sp
 from tastespace.data.bags import Bags
 from tastespace.data.dataset import Dataset, FeatureTable
 from tastespace.data.vocab import Vocabulary
-from tastespace.errors import BundleError, DataError, NotFittedError
+from tastespace.errors import BundleError, DataError, NotFittedError, TastespaceError
 from tastespace.index.blocks import QUERY_BLOCK, fixed_blocks
 from tastespace.index.topk import mask_rows, normalize_rows, search_dot, topk_rows
 from tastespace.models.config import ModelConfig
@@ -174,8 +174,10 @@ class Recommender(ABC):
     def _restore(self, arrays: dict[str, np.ndarray], extra: dict[str, Any]) -> None:  # noqa: B027
         """Inverse of :meth:`_state` (models with no learned arrays keep this no-op)."""
 
-    def save(self, path: str | Path) -> Path:
-        """Write a bundle directory (atomic). Returns its path."""
+    def save(self, path: str | Path, *, force: bool = False) -> Path:
+        """Write a bundle directory (crash-safe; other files in it are kept). Returns its path.
+
+        ``force`` writes into a folder that holds other files but no bundle yet."""
         from tastespace.io.bundle import write_bundle
 
         self._require_fitted()
@@ -193,7 +195,7 @@ class Recommender(ABC):
             "fit_seconds": self.fit_seconds_,
             "extra": extra,
         }
-        return write_bundle(path, manifest, arrays, self.items_.frame)
+        return write_bundle(path, manifest, arrays, self.items_.frame, force=force)
 
     @classmethod
     def load(cls, path: str | Path) -> Self:
@@ -203,10 +205,23 @@ class Recommender(ABC):
 
         contents = read_bundle(path)
         manifest = contents.manifest
-        model_cls = model_class(manifest.get("kind", "?"))
-        if cls is not Recommender and not issubclass(model_cls, cls):
-            raise BundleError(f"{path} holds a {manifest['kind']!r} model, not {cls.kind!r}")
-        model = model_cls(model_cls.Config.from_json(manifest["config"]))
+        try:
+            model_cls = model_class(manifest["kind"])
+            if cls is not Recommender and not issubclass(model_cls, cls):
+                raise BundleError(f"{path} holds a {manifest['kind']!r} model, not {cls.kind!r}")
+            model = model_cls._from_contents(contents, Path(path))
+        except BundleError:
+            raise
+        except (TastespaceError, KeyError, ValueError, TypeError, IndexError, RuntimeError) as err:
+            detail = f"missing array or key {err}" if type(err) is KeyError else err
+            raise BundleError(f"{path}: bundle contents do not fit together ({detail})") from err
+        return model
+
+    @classmethod
+    def _from_contents(cls, contents: Any, path: Path) -> Self:
+        """Rebuild a fitted model from a verified bundle and check its arrays match its ids."""
+        manifest = contents.manifest
+        model = cls(cls.Config.from_json(manifest["config"]))
         model.item_ids_ = Vocabulary.from_json(manifest["item_ids"])
         bags = {
             name: Bags(
@@ -214,12 +229,23 @@ class Recommender(ABC):
                 contents.arrays.pop(f"catalog.bag.{name}.indices").astype(np.int64),
                 contents.arrays.pop(f"catalog.bag.{name}.offsets").astype(np.int64),
             )
-            for name, vocab in manifest.get("catalog_bags", {}).items()
+            for name, vocab in manifest["catalog_bags"].items()
         }
         model.items_ = FeatureTable(pd.DataFrame(contents.items), bags)
-        model.fingerprint_ = manifest.get("fingerprint")
-        model.fit_seconds_ = manifest.get("fit_seconds")
-        model._restore(contents.arrays, manifest.get("extra", {}))
+        model.fingerprint_ = manifest["fingerprint"]
+        model.fit_seconds_ = manifest["fit_seconds"]
+        model._restore(contents.arrays, manifest["extra"])
+        n = model.n_items
+        if len(model.items_) != n:
+            raise BundleError(
+                f"{path / 'items.parquet'}: {len(model.items_):,} rows for {n:,} item ids"
+            )
+        shape = np.shape(model.score(sp.csr_matrix(([1.0], [0], [0, 1]), shape=(1, n))))
+        if shape != (1, n):
+            raise BundleError(
+                f"{path / 'arrays.safetensors'}: the arrays score {shape[-1]:,} items, "
+                f"manifest.json has {n:,} item ids"
+            )
         return model
 
 

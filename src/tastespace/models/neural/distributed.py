@@ -27,6 +27,8 @@ def spawn(
     min_rating: float | None,
     params: list[str],
     load_options: dict[str, str] | None = None,
+    *,
+    force: bool = False,
 ) -> int:
     """Start ``nproc`` local processes through torchrun; returns their exit code.
 
@@ -52,6 +54,8 @@ def spawn(
         command += ["-p", param]
     for key, value in (load_options or {}).items():
         command += ["--load", f"{key}={value}"]
+    if force:
+        command.append("--force")
     return subprocess.call(command)
 
 
@@ -66,6 +70,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--min-rating", type=float, default=None)
     parser.add_argument("-p", "--param", action="append", default=[])
     parser.add_argument("--load", action="append", default=[], help="loader option key=value")
+    parser.add_argument("--force", action="store_true", help="write beside other files")
     args = parser.parse_args(argv)
 
     options = parse_options(args.param)
@@ -83,7 +88,7 @@ def main(argv: list[str] | None = None) -> None:
         dataset = load_dataset(args.data, **extra)
         model = NeuralRecommender(**options).fit(dataset)
         if rank == 0:
-            model.save(args.out)
+            model.save(args.out, force=args.force)
         torch.distributed.barrier()
     finally:
         torch.distributed.destroy_process_group()
