@@ -990,3 +990,49 @@ def test_sigkill_after_commit(saved, ease, popularity):
     popularity.save(saved)
     assert leftovers(saved) == [] and Recommender.load(saved).kind == "popularity"
     assert_notes_kept(saved)
+
+
+# -- featureless catalogs (a plain user,item,rating file) ---------------------------------------
+@pytest.fixture
+def plain_bundle(tmp_path):
+    csv = tmp_path / "ratings.csv"
+    rows = [f"u{u},{item},{1 + (u + item) % 5}" for u in range(30) for item in range(u % 7, 12, 2)]
+    csv.write_text("user,item,rating\n" + "\n".join(rows) + "\n")
+    model = model_class("popularity")().fit(load_dataset(str(csv)))
+    return model.save(tmp_path / "plain"), model
+
+
+def test_featureless_catalog_keeps_its_rows(plain_bundle):
+    path, model = plain_bundle
+    loaded = Recommender.load(path)
+    assert len(loaded.items_) == model.n_items == 12
+    np.testing.assert_array_equal(loaded.recommend([[0]], k=3)[0], model.recommend([[0]], k=3)[0])
+
+
+@fault(
+    "bundle",
+    "manifest item_rows disagrees with items.parquet (digests recomputed)",
+    "BundleError naming items.parquet and both counts",
+)
+def test_item_rows_disagreeing_with_the_catalog(saved):
+    manifest = manifest_of(saved)
+    manifest["item_rows"] = 150
+    write_manifest(saved, manifest)
+    refused(saved, ITEMS, "200 rows but the manifest records 150")
+
+
+@fault(
+    "bundle",
+    "format 1 bundle of a featureless catalog (items.parquet read back with 0 rows)",
+    "loads with a BundleWarning; the rows come back from the item ids",
+)
+def test_format_1_featureless_bundle_gets_its_rows_back(plain_bundle):
+    path, model = plain_bundle
+    downgrade_to_format_1(path)
+    manifest = manifest_of(path)
+    del manifest["item_rows"]
+    write_manifest(path, manifest, reseal=False)
+    with pytest.warns(BundleWarning):
+        loaded = Recommender.load(path)
+    assert len(loaded.items_) == 12
+    np.testing.assert_array_equal(loaded.recommend([[0]], k=3)[0], model.recommend([[0]], k=3)[0])
