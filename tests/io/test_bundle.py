@@ -1036,3 +1036,68 @@ def test_format_1_featureless_bundle_gets_its_rows_back(plain_bundle):
         loaded = Recommender.load(path)
     assert len(loaded.items_) == 12
     np.testing.assert_array_equal(loaded.recommend([[0]], k=3)[0], model.recommend([[0]], k=3)[0])
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        pytest.param(
+            ["tune", "--model", "ease", "--data", "{missing}", "--out", "/proc/ts-x"],
+            marks=fault(
+                "CLI",
+                "`tastespace tune --out /proc/x`",
+                "exit 2 naming /proc before the data is read or a trial runs",
+            ),
+            id="tune",
+        ),
+        pytest.param(
+            ["demo", "--out", "/proc/ts-x"],
+            marks=fault(
+                "CLI", "`tastespace demo --out /proc/x`", "exit 2 naming /proc before training"
+            ),
+            id="demo",
+        ),
+    ],
+)
+def test_cli_other_out_options_are_checked_first(tmp_path, command):
+    args = [a.format(missing=tmp_path / "no-such.csv") for a in command]
+    assert_one_line_error(cli(*args), "/proc/ts-x", "not writable")
+
+
+@fault(
+    "serve",
+    "create_app on a damaged bundle",
+    "BundleError naming arrays.safetensors; no app is built",
+)
+def test_server_refuses_a_damaged_bundle(damaged):
+    from tastespace.serve.app import create_app
+
+    with pytest.raises(BundleError, match="arrays.safetensors: damaged"):
+        create_app([damaged])
+
+
+@fault(
+    "save",
+    "two processes' worth of saves to one path at the same time (threads)",
+    "saves are serialised by a folder lock; the path loads as one of them, nothing left over",
+)
+def test_concurrent_saves_to_one_path(saved, popularity, ease):
+    import threading
+
+    errors: list[BaseException] = []
+
+    def save_repeatedly(model):
+        try:
+            for _ in range(4):
+                model.save(saved)
+        except BaseException as err:  # reported below
+            errors.append(err)
+
+    threads = [threading.Thread(target=save_repeatedly, args=(m,)) for m in (popularity, ease)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert Recommender.load(saved).kind in {"popularity", "ease"}
+    assert leftovers(saved) == []

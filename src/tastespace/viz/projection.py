@@ -7,8 +7,9 @@ is mostly popularity, which sets a vector's length in dot-product models).
 
 Projections of a bundle are cached inside it, ``DIR/projections/<method>-<seed>.npy`` (plus a
 hash of any extra options), with a JSON sidecar holding a digest of the vectors they came from —
-a stale file is recomputed, never shown. Re-saving a bundle replaces the directory and with it the
-cache; loading a bundle ignores the folder.
+a stale file is recomputed, never shown. Re-saving a bundle replaces only the bundle's own files,
+so the folder stays and its files from the old vectors fail that digest check; loading a bundle
+ignores the folder.
 
 >>> import numpy as np
 >>> vectors = np.random.default_rng(0).normal(size=(50, 8)).astype(np.float32)
