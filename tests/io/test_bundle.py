@@ -1101,3 +1101,35 @@ def test_concurrent_saves_to_one_path(saved, popularity, ease):
     assert errors == []
     assert Recommender.load(saved).kind in {"popularity", "ease"}
     assert leftovers(saved) == []
+
+
+@fault(
+    "bundle",
+    "a save commits while a reader is between the manifest and the files",
+    "the reader notices the new manifest and reads again: it gets the new bundle, no error",
+)
+def test_reader_retries_when_a_save_lands_mid_read(saved, ease, monkeypatch):
+    real = bundle_io._verify_file
+    calls = []
+
+    def verify_after_a_save(path, expected):
+        if not calls:
+            ease.save(saved)  # lands after the reader took the old manifest
+        calls.append(path)
+        return real(path, expected)
+
+    monkeypatch.setattr(bundle_io, "_verify_file", verify_after_a_save)
+    assert Recommender.load(saved).kind == "ease"
+    assert len(calls) > 2  # the first pass failed on the swapped file and was read again
+
+
+@fault(
+    "bundle",
+    "manifest config has an option the model does not know (digests recomputed)",
+    "BundleError naming the bundle and the valid options",
+)
+def test_unknown_config_option(saved):
+    manifest = manifest_of(saved)
+    manifest["config"]["dimm"] = 3
+    write_manifest(saved, manifest)
+    refused(saved, "do not fit together", "unknown PopularityConfig option(s) ['dimm']")
