@@ -1133,3 +1133,18 @@ def test_unknown_config_option(saved):
     manifest["config"]["dimm"] = 3
     write_manifest(saved, manifest)
     refused(saved, "do not fit together", "unknown PopularityConfig option(s) ['dimm']")
+
+
+@fault(
+    "CLI",
+    "`tastespace recommend` on a format 1 bundle (no digests)",
+    "answers (exit 0) with one 'warning:' line saying to save it again",
+)
+def test_cli_warns_once_on_a_format_1_bundle(saved):
+    downgrade_to_format_1(saved)
+    done = cli("recommend", str(saved), "-H", "1", "--json", "-k", "3")
+    assert done.returncode == 0, done.stderr
+    assert len(json.loads(done.stdout)["items"]) == 3
+    warning_lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(warning_lines) == 1 and warning_lines[0].startswith("warning: "), done.stderr
+    assert "no file digests" in warning_lines[0] and "Traceback" not in done.stderr
