@@ -1,4 +1,4 @@
-"""``tastespace compare A B``: two bundles' neighbourhoods and metrics, side by side."""
+"""``tastespace compare A B`` and ``tastespace report BUNDLE``: what spaces are worth."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from tastespace.cli.evaluate import HeldOutOption, SeedOption, _heldout
 
 def register(app: typer.Typer) -> None:
     app.command()(compare)
+    app.command()(report)
 
 
 def compare(
@@ -73,3 +74,41 @@ def compare(
             f"{m.p_wilcoxon:.3g}",
         )
     console.print(table)
+
+
+def report(
+    bundle: Annotated[Path, typer.Argument(help="Bundle directory from `tastespace fit`.")],
+    data: DataOption,
+    out: Annotated[Path, typer.Option("--out", "-o", help="HTML page to write.")] = Path(
+        "report.html"
+    ),
+    min_rating: MinRating = None,
+    item_features: ItemFeatures = None,
+    seed: SeedOption = 0,
+    n_heldout: HeldOutOption = 0.1,
+    k: Annotated[int, typer.Option("-k", help="Neighbours per item.")] = 10,
+    as_json: JsonFlag = False,
+) -> None:
+    """One self-contained HTML page on the embedding space: genre purity vs shuffled labels,
+    popularity bias and Gini of exposure, hubness, coverage, norm vs popularity, neighbours of
+    the most popular items, and held-out recall by user activity and item popularity.
+
+    Example:
+
+      tastespace report runs/neural --data ml-100k.zip --min-rating 4 --out report.html
+    """
+    from tastespace.data.splits import strong_generalization
+    from tastespace.models.base import Recommender
+    from tastespace.viz.report import build_report, write_report
+
+    model = Recommender.load(bundle)
+    ds = load(data, min_rating, item_features=item_features)
+    split = strong_generalization(ds, n_heldout=_heldout(n_heldout), seed=seed)
+    built = build_report(model, split, k=k, seed=seed)
+    written = write_report(built, out, title=f"{bundle.name}: what the space is worth")
+    if as_json:
+        print(json.dumps({"written": [str(p) for p in written], **built.numbers}, default=float))
+        return
+    console.print(
+        f"[green]wrote[/] {written[0]} (+ {len(written) - 1} PNGs in {written[1].parent})"
+    )
