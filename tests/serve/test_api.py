@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import warnings
 
 import numpy as np
 import pytest
@@ -13,12 +12,9 @@ import pytest
 @pytest.fixture(scope="module")
 def client(neural_bundle, ease_bundle):
     from tastespace.serve.app import create_app
+    from tests.serve.client import local_client
 
-    with warnings.catch_warnings():  # newer Starlette: "use httpx2" (a UserWarning)
-        warnings.simplefilter("ignore")
-        from fastapi.testclient import TestClient
-
-    return TestClient(create_app([neural_bundle, ease_bundle], max_body_bytes=200_000))
+    return local_client(create_app([neural_bundle, ease_bundle], max_body_bytes=200_000))
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +64,7 @@ def test_title_search_pages_through_all_matches(client, titles):
     assert none == {"items": [], "total": 0, "offset": 0, "limit": 20}
 
 
+@pytest.mark.fault("serve", "unknown item id in the path", "404 naming the id")
 def test_item_by_raw_id_and_unknown_id(client, tiny):
     raw = tiny.item_ids.raw(3)
     body = client.get(f"/api/items/{raw}").json()
@@ -94,11 +91,20 @@ def test_similar_matches_the_model(client, tiny, ease_bundle):
     assert raw not in [r["id"] for r in default["items"]]
 
 
-@pytest.mark.parametrize("k", [0, -1, 1001, "ten"])
+@pytest.mark.parametrize(
+    "k",
+    [
+        pytest.param(0, marks=pytest.mark.fault("serve", "k = 0", "422 naming k")),
+        pytest.param(-1, marks=pytest.mark.fault("serve", "negative k", "422 naming k")),
+        pytest.param(1001, marks=pytest.mark.fault("serve", "k above 1000", "422 naming k")),
+        pytest.param("ten", marks=pytest.mark.fault("serve", "k not a number", "422 naming k")),
+    ],
+)
 def test_k_out_of_bounds_is_422(client, k):
-    assert client.get("/api/items/1/similar", params={"k": k}).status_code == 422
+    response = client.get("/api/items/1/similar", params={"k": k})
+    assert response.status_code == 422 and response.json()["detail"].startswith("k: ")
     response = client.post("/api/recommend", json={"history": [1], "k": k})
-    assert response.status_code == 422
+    assert response.status_code == 422 and response.json()["detail"].startswith("k: ")
 
 
 def test_k_at_the_bounds(client, tiny):
@@ -107,6 +113,7 @@ def test_k_at_the_bounds(client, tiny):
     assert body["total"] == tiny.n_items - 1  # every other item, never padding
 
 
+@pytest.mark.fault("serve", "page limit / offset / query length out of bounds", "422 naming it")
 def test_limit_bounds(client):
     assert client.get("/api/items", params={"limit": 0}).status_code == 422
     assert client.get("/api/items", params={"limit": 501}).status_code == 422
@@ -145,6 +152,9 @@ def test_recommend_on_second_model(client, tiny):
     assert body.status_code == 200 and body.json()["model"] == "ease"
 
 
+@pytest.mark.fault(
+    "serve", "unknown item in an HTTP history", "404 naming it, or skipped with skip_unknown"
+)
 def test_unknown_history_item_is_404_or_skipped(client):
     response = client.post("/api/recommend", json={"history": [1, "qqqq zzzz xxxx"]})
     assert response.status_code == 404
@@ -159,6 +169,7 @@ def test_unknown_history_item_is_404_or_skipped(client):
     assert nothing.status_code == 422 and "no item" in nothing.json()["detail"]
 
 
+@pytest.mark.fault("serve", "ambiguous title in a history", "422 with the candidates")
 def test_ambiguous_title_is_422_with_candidates(client, titles):
     word = titles[1].split()[1]
     response = client.post("/api/recommend", json={"history": [word]})
@@ -170,14 +181,9 @@ def test_ambiguous_title_is_422_with_candidates(client, titles):
     assert all("id" in c for c in body["candidates"])
 
 
-def test_history_bounds(client):
-    assert client.post("/api/recommend", json={"history": []}).status_code == 422
-    too_long = client.post("/api/recommend", json={"history": [1] * 10_001})
-    assert too_long.status_code == 422
-    assert client.post("/api/recommend", json={"history": [1], "extra": 1}).status_code == 422
-    assert client.post("/api/recommend", content=b"{not json").status_code == 422
-
-
+@pytest.mark.fault(
+    "serve", "request body over --max-body-bytes (declared or streamed)", "413 naming the limit"
+)
 def test_oversized_body_is_413(client):
     declared = client.post(
         "/api/recommend",
@@ -200,6 +206,7 @@ def test_oversized_body_is_413(client):
     assert client.post("/api/recommend", json={"history": [1] * 5_000}).status_code == 200
 
 
+@pytest.mark.fault("serve", "unknown model name", "404 naming it and the loaded models")
 def test_unknown_model_is_404(client):
     for response in (
         client.get("/api/items", params={"model": "nope"}),
@@ -229,7 +236,6 @@ def test_map_columns_and_caching(client, tiny):
     assert body["popularity"] is None  # the synthetic catalog has no rating counts
     again = client.get("/api/map", headers={"accept-encoding": "identity"})
     assert "content-encoding" not in again.headers and again.json() == body
-    assert client.get("/api/map", params={"method": "mds"}).status_code == 422
 
 
 def test_map_layout_reflects_the_space(client, tiny):
@@ -247,6 +253,7 @@ def test_pages_and_docs(client):
     page = client.get("/")
     assert page.status_code == 200 and 'id="map"' in page.text
     assert "default-src 'self'" in page.headers["content-security-policy"]
+    assert page.headers["referrer-policy"] == "no-referrer"  # /?token=... stays here
     for asset in ("app.js", "mapview.js", "api.js", "style.css"):
         response = client.get(f"/static/{asset}")
         assert response.status_code == 200, asset
@@ -270,6 +277,7 @@ def test_models_by_name_and_duplicate_folder_names(neural_bundle, tmp_path):
         bundle_names([])
 
 
+@pytest.mark.fault("serve", "serving a folder with no bundle", "BundleError before serving")
 def test_missing_bundle_fails_at_startup(tmp_path):
     from tastespace.errors import BundleError
     from tastespace.serve.app import create_app
@@ -290,11 +298,11 @@ def test_gzip_payload_is_the_json(client):
 
 def test_large_queries_run_on_the_thread_pool(client, monkeypatch):
     """Catalogs above the inline limit take the worker-thread path, with the same answers."""
-    from tastespace.serve import app as app_module
+    from tastespace.serve import state
 
     inline = client.get("/api/items/3/similar", params={"k": 5}).json()
     recommended = client.post("/api/recommend", json={"history": [1, 2], "k": 5}).json()
-    monkeypatch.setattr(app_module, "INLINE_MAX_ITEMS", 0)
+    monkeypatch.setattr(state, "INLINE_MAX_ITEMS", 0)
     assert client.get("/api/items/3/similar", params={"k": 5}).json() == inline
     assert client.post("/api/recommend", json={"history": [1, 2], "k": 5}).json() == recommended
     assert client.get("/api/items/987654/similar").status_code == 404

@@ -178,3 +178,54 @@ def test_clicking_a_dot_selects_it(page, site):
     selected = page.inner_text("#selected strong")
     assert selected in crime  # the dot under the pointer (a cluster-mate may overlap Heat's)
     assert len(crime & set(texts(page, "#neighbours")[:5])) >= 4
+
+
+TOKEN = "browser-test-token"
+
+
+@pytest.fixture(scope="module")
+def locked_site(movie_bundles):
+    from tastespace.serve.app import create_app
+
+    with serving(create_app(movie_bundles, token=TOKEN)) as url:
+        yield url
+
+
+def test_a_locked_server_takes_the_token_from_the_address_once(page, locked_site):
+    page.goto(f"{locked_site}/?token={TOKEN}")
+    page.wait_for_selector("body[data-map-ready='1']")
+    assert "token" not in page.url  # out of the address bar, history and bookmarks
+    pick(page, "Toy Story", "Toy Story (1995)")
+    page.wait_for_selector("#neighbours li")
+    page.reload()  # the tab keeps it
+    page.wait_for_selector("body[data-map-ready='1']")
+    assert page.errors == []
+    assert page.evaluate("() => sessionStorage.getItem('tastespace-token')") == TOKEN
+
+
+@pytest.mark.fault("serve", "explorer opened without the token", "page says to open /?token=")
+def test_a_locked_server_without_the_token_says_what_to_do(page, locked_site):
+    page.goto(locked_site)
+    page.wait_for_function(
+        "() => document.getElementById('map-status').textContent.includes('?token=')"
+    )
+    status = page.inner_text("#map-status")
+    assert status.startswith("Could not start: missing bearer token"), status
+
+
+@pytest.mark.parametrize(("path", "drawn"), [("/docs", ".swagger-ui .info"), ("/redoc", "h1")])
+def test_the_api_reference_draws_offline(page, site, path, drawn):
+    """Everything the pages need comes from this server; what they would fetch from elsewhere
+    (ReDoc's "powered by" logo) the content policy refuses before a byte leaves."""
+    loaded = []
+    page.on("requestfinished", lambda request: loaded.append(request.url))
+    page.goto(f"{site}{path}")
+    page.wait_for_selector(drawn)
+    assert "tastespace" in page.inner_text(drawn)
+    page.get_by_text("/api/recommend").first.wait_for()
+    local = (site, f"blob:{site}", "data:")
+    assert [u for u in loaded if not u.startswith(local)] == []
+    assert f"{site}/openapi.json" in loaded
+    refused = [e for e in page.errors if "Content Security Policy" in e]
+    outside = [u for u in page.requests if not u.startswith(local)]
+    assert len(refused) >= len(outside), (outside, page.errors)

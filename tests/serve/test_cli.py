@@ -72,3 +72,65 @@ def test_workers_hand_the_bundles_to_an_app_factory(movie_bundles, uvicorn_calls
     assert settings["max_body_bytes"] == 5000 and list(settings["bundles"]) == ["ease"]
     assert list(app_from_environment().state.sessions) == ["ease"]  # what each worker runs
     assert uvicorn_calls[-2:] == [("threads", 1), ("threads", 1)]
+
+
+def test_token_from_the_environment_locks_the_api(movie_bundles, uvicorn_calls):
+    from tests.serve.client import local_client
+
+    bundle = str(movie_bundles["ease"])
+    result = CliRunner().invoke(app, ["serve", bundle], env={"TASTESPACE_TOKEN": "abc123"})
+    assert result.exit_code == 0, result.output
+    assert "/?token=<your token>" in result.output and "abc123" not in result.output
+    client = local_client(uvicorn_calls[-1][0])
+    assert client.get("/api/models").status_code == 401
+    assert client.get("/api/models", headers={"Authorization": "Bearer abc123"}).is_success
+    flag = CliRunner().invoke(
+        app, ["serve", bundle, "--token", "xyz"], env={"TASTESPACE_TOKEN": "a"}
+    )
+    assert flag.exit_code == 0
+    assert local_client(uvicorn_calls[-1][0]).get("/api/models").status_code == 401
+
+
+@pytest.mark.fault(
+    "serve", "empty $TASTESPACE_TOKEN", "ConfigError before serving, names the token"
+)
+def test_an_empty_token_is_an_error_not_an_open_server(movie_bundles, uvicorn_calls):
+    from tastespace.errors import ConfigError
+
+    bundle = str(movie_bundles["ease"])
+    for options, env in ((["--token", ""], {}), ([], {"TASTESPACE_TOKEN": ""})):
+        result = CliRunner().invoke(app, ["serve", bundle, *options], env=env)
+        assert isinstance(result.exception, ConfigError), options
+        assert "token is empty" in str(result.exception)
+    assert all(call[0] == "threads" for call in uvicorn_calls)
+
+
+def test_allowed_hosts_include_the_bound_address(movie_bundles, uvicorn_calls):
+    from tests.serve.client import local_client
+
+    bundle = str(movie_bundles["ease"])
+    options = ["--host", "10.1.2.3", "--allow-host", "my-box.lan", "--allow-host", "other"]
+    result = CliRunner().invoke(app, ["serve", bundle, *options])
+    assert result.exit_code == 0, result.output
+    client = local_client(uvicorn_calls[-1][0])
+    for host, status in (("10.1.2.3:8000", 200), ("my-box.lan", 200), ("other", 200), ("x", 400)):
+        assert client.get("/healthz", headers={"host": host}).status_code == status, host
+
+
+def test_workers_get_the_token_and_hosts(movie_bundles, uvicorn_calls, monkeypatch):
+    import json
+    import os
+
+    from tastespace.serve.app import SETTINGS_VARIABLE, app_from_environment
+    from tests.serve.client import local_client
+
+    monkeypatch.delenv(SETTINGS_VARIABLE, raising=False)
+    bundle = str(movie_bundles["ease"])
+    options = ["--workers", "2", "--token", "tok", "--allow-host", "my-box.lan"]
+    assert CliRunner().invoke(app, ["serve", bundle, *options]).exit_code == 0
+    settings = json.loads(os.environ[SETTINGS_VARIABLE])
+    assert settings["token"] == "tok" and settings["allow_hosts"] == ["my-box.lan"]
+    client = local_client(app_from_environment())
+    assert client.get("/api/models", headers={"host": "my-box.lan"}).status_code == 401
+    authorised = {"host": "my-box.lan", "Authorization": "Bearer tok"}
+    assert client.get("/api/models", headers=authorised).status_code == 200

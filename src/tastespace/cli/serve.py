@@ -29,9 +29,25 @@ def serve(
         str,
         typer.Option(
             help="Interface to bind. Default 127.0.0.1: only this machine can connect. "
-            "0.0.0.0 exposes the API to the network (no authentication!)."
+            "0.0.0.0 exposes the API to the network (set --token, and --allow-host for the "
+            "names clients use)."
         ),
     ] = LOOPBACK,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            help="Require 'Authorization: Bearer TOKEN' on every /api route (401 otherwise); "
+            "default: $TASTESPACE_TOKEN when set. The explorer takes it once from /?token=TOKEN.",
+        ),
+    ] = None,
+    allow_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Also answer requests whose Host header names this host (repeatable); "
+            "localhost, 127.0.0.1 and ::1 always work, others get 400 (DNS-rebinding guard). "
+            "'*' turns the check off.",
+        ),
+    ] = None,
     port: Annotated[int, typer.Option(help="TCP port.", min=1, max=65535)] = 8000,
     max_body_bytes: Annotated[
         int, typer.Option(help="Refuse request bodies larger than this (413).", min=1024)
@@ -65,17 +81,26 @@ def serve(
       tastespace serve runs/neural
 
       tastespace serve runs/neural runs/ease --port 8080
+
+      TASTESPACE_TOKEN=s3cret tastespace serve runs/neural --host 0.0.0.0 --allow-host my-box.lan
     """
     from tastespace.errors import ConfigError
+    from tastespace.serve.doors import LOOPBACK_HOSTS, TOKEN_VARIABLE
     from tastespace.serve.threads import limit_threads
 
     if log_level not in LOG_LEVELS:
         raise ConfigError(f"--log-level must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}")
+    if token is None:  # read here, not by click: an exported but empty token is an error
+        token = os.environ.get(TOKEN_VARIABLE)
+    hosts = list(allow_host or [])
+    if host not in ("0.0.0.0", "::", "", *LOOPBACK_HOSTS):
+        hosts.append(host)  # the address it binds is a name clients use
     if host in ("0.0.0.0", "::", ""):
         err_console.print(
             f"[yellow]warning:[/] binding {host or 'all interfaces'} exposes the API to every "
-            "machine that can reach this one, without authentication; use --host 127.0.0.1 "
-            "unless that is what you want",
+            "machine that can reach this one"
+            + ("" if token else ", without authentication (set --token)")
+            + "; clients must use a name given with --allow-host",
             highlight=False,
         )
     limit_threads(threads)  # before numpy / torch load: their pools start small
@@ -84,14 +109,23 @@ def serve(
     from tastespace.serve.app import SETTINGS_VARIABLE, create_app
     from tastespace.serve.sessions import bundle_names
 
-    app = create_app(bundles, max_body_bytes=max_body_bytes)  # also checks every bundle loads
+    app = create_app(  # also checks every bundle loads and the options are usable
+        bundles, max_body_bytes=max_body_bytes, token=token, allow_hosts=hosts
+    )
     limit_threads(threads)  # and again for anything that sized its pool at import
     shown = f"[{host}]" if ":" in host else host
     console.print(
         f"serving {', '.join(app.state.sessions)} on http://{shown}:{port}/ "
         f"with {workers} worker{'s' if workers > 1 else ''} (API docs at /docs; Ctrl+C stops)",
         highlight=False,
+        markup=False,
     )
+    if token:
+        console.print(
+            f"token required on /api: open http://{shown}:{port}/?token=<your token> once",
+            highlight=False,
+            markup=False,
+        )
     if workers == 1:
         uvicorn.run(app, host=host, port=port, log_level=log_level)
         return
@@ -100,6 +134,8 @@ def serve(
         "bundles": {name: str(path.resolve()) for name, path in bundle_names(bundles).items()},
         "max_body_bytes": max_body_bytes,
         "threads": threads,
+        "token": token,
+        "allow_hosts": hosts,
     }
     os.environ[SETTINGS_VARIABLE] = json.dumps(settings)
     uvicorn.run(

@@ -8,9 +8,9 @@ guard, so a bad request is rejected before any model runs.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator
 
 from tastespace.serve.queries import MAX_HISTORY, MAX_K
 
@@ -19,6 +19,22 @@ MAX_QUERY_CHARS = 200
 MAX_ID_CHARS = 500
 
 RawId = int | str
+
+
+def _history_entry(value: Any) -> int | str:
+    """A raw id or title exactly as sent: a JSON integer or string, nothing coerced.
+
+    Why strict: lax parsing read ``true`` as item 1 and ``2.0`` as item 2, answering for
+    items nobody named.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError("expected a raw item id or title (a JSON integer or string)")
+    if isinstance(value, str) and len(value) > MAX_ID_CHARS:
+        raise ValueError(f"a raw id or title has at most {MAX_ID_CHARS} characters")
+    return value
+
+
+HistoryEntry = Annotated[int | str, PlainValidator(_history_entry, json_schema_input_type=RawId)]
 
 
 class ItemRecord(BaseModel):
@@ -51,9 +67,9 @@ class SimilarItems(ItemList):
 class RecommendRequest(BaseModel):
     """A watch list to fold in: the user needs no account and the model no retraining."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # true is not k=1, "no" not False
 
-    history: list[RawId] = Field(
+    history: list[HistoryEntry] = Field(
         min_length=1,
         max_length=MAX_HISTORY,
         description="Watched items: raw ids or titles (exact, without year, or fuzzy).",

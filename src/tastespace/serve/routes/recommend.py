@@ -1,0 +1,41 @@
+"""Recommendations for a watch list: fold it in and rank the catalog, batched across requests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from tastespace.serve.errors import answers
+from tastespace.serve.routes.deps import Served
+from tastespace.serve.schemas import Recommendations, RecommendRequest
+from tastespace.serve.state import is_small, run_query
+
+router = APIRouter(tags=["recommend"])
+
+
+@router.post(
+    "/api/recommend",
+    response_model=Recommendations,
+    response_model_exclude_none=True,
+    responses={
+        404: {"description": "A history entry or the model is unknown"},
+        413: {"description": "Request body too large"},
+        422: {"description": "Invalid request, or an ambiguous title (with candidates)"},
+    },
+)
+async def recommend(request: RecommendRequest, served: Served) -> dict[str, Any]:
+    """Fold in a watch list (raw ids or titles) and rank the catalog for it; concurrent
+    requests share one model call (``serve/batching.py``)."""
+    session = served.session(request.model)
+    history = list(request.history)
+    with answers(session):
+        indices, skipped = await run_query(
+            lambda: session.resolve_history("request", history, request.skip_unknown),
+            small=is_small(session, len(history)),
+        )
+        ids, scores = await served.batchers[session.name].recommend(
+            indices, request.k, request.exclude_seen
+        )
+    items = session.records(ids, scores)
+    return {"items": items, "total": len(items), "model": session.name, "skipped": skipped}
