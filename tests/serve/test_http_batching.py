@@ -22,6 +22,7 @@ def tied_bundles(tmp_path_factory) -> dict[str, Path]:
     their vectors (neural) or scores (EASE: all zero) tie exactly: the case where batching
     once changed the order."""
     from tastespace.data import load_dataset
+    from tastespace.errors import DataWarning
     from tastespace.models.baselines import EASE
     from tastespace.models.neural import NeuralRecommender
 
@@ -39,7 +40,11 @@ def tied_bundles(tmp_path_factory) -> dict[str, Path]:
             liked = [i for i in range(1, N_WARM + 1) if i % 4 == group]
             for item in rng.choice(liked, size=6, replace=False):
                 handle.write(f"u{user},{item},5\n")
-    data = load_dataset(folder / "ratings.csv", item_features=folder / "items.csv")
+    with pytest.warns(DataWarning, match="20 item ids have no interactions"):
+        data = load_dataset(
+            folder / "ratings.csv", item_features=folder / "items.csv", keep_unrated=True
+        )
+    assert data.n_items == N_WARM + N_COLD
     return {
         "neural": NeuralRecommender(epochs=3, dim=8, hidden=16).fit(data).save(folder / "neural"),
         "ease": EASE(l2=20.0).fit(data).save(folder / "ease"),
