@@ -91,6 +91,20 @@ def test_similar_matches_the_model(client, tiny, ease_bundle):
     assert raw not in [r["id"] for r in default["items"]]
 
 
+def test_similar_is_what_the_cli_answers(client, tiny, neural_bundle):
+    """The server and `tastespace similar` run the same session code."""
+    from typer.testing import CliRunner
+
+    from tastespace.cli import app
+
+    raw = tiny.item_ids.raw(7)
+    result = CliRunner().invoke(app, ["similar", str(neural_bundle), str(raw), "-k", "6", "--json"])
+    assert result.exit_code == 0, result.output
+    cli = json.loads(result.stdout)
+    body = client.get(f"/api/items/{raw}/similar", params={"k": 6}).json()
+    assert body["item"] == cli["item"] and body["items"] == cli["similar"]
+
+
 @pytest.mark.parametrize(
     "k",
     [

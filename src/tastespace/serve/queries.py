@@ -64,13 +64,9 @@ class ModelSession:
         return [self.record(i, s) for i, s in zip(ids, scores, strict=True) if i >= 0]
 
     def similar(self, query: Any, k: int = 10) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        """The item ``query`` names (raw id or title), and its ``k`` nearest neighbours."""
-        return self.similar_to(self.resolver.resolve(query), k)
-
-    def similar_to(self, index: int, k: int = 10) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        """The item at dense ``index``, and its ``k`` nearest neighbours (the server's path,
-        which takes exact raw ids only)."""
+        """The item ``query`` names, and its ``k`` nearest neighbours."""
         _check_k(k)
+        index = self.resolver.resolve(query)
         ids, scores = self.model.similar_items(index, k=k)
         return self.record(index), self.records(ids, scores)
 

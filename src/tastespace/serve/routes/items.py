@@ -62,11 +62,11 @@ async def item(item_id: ItemId, session: Session) -> dict[str, Any]:
 )
 async def similar(item_id: ItemId, session: Session, k: K = 10) -> dict[str, Any]:
     """The ``k`` items closest to this one in the model's space (cosine), best first."""
-    index = item_index(session, item_id)
+    item_index(session, item_id)  # 404 unless an exact raw id: a path never names a title
 
     def work() -> dict[str, Any]:
-        with answers(session):
-            item, found = session.similar_to(index, k=k)
+        with answers(session):  # the CLI's `similar`, given that id
+            item, found = session.similar(item_id, k=k)
         return {"item": item, "items": found, "total": len(found), "model": session.name}
 
     return await run_query(work, small=is_small(session))
