@@ -180,7 +180,7 @@ def test_cell(model: str, shape_name: str, shapes: dict[str, Shape], tmp_path: P
 
     from tastespace.serve.app import create_app
 
-    with TestClient(create_app([bundle])) as client:
+    with TestClient(create_app([bundle]), base_url="http://localhost") as client:
         answer = client.post("/api/recommend", json={"history": histories[0], "k": K})
         assert answer.status_code == 200, f"{cell} × serve: {answer.status_code} {answer.text}"
         served = [str(item["id"]) for item in answer.json()["items"]]

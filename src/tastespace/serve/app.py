@@ -10,7 +10,8 @@ server (``serve/routes/docs.py``), so they work offline.
 Example
 -------
 >>> from fastapi.testclient import TestClient                          # doctest: +SKIP
->>> client = TestClient(create_app(["runs/neural", "runs/ease"]), base_url="http://localhost")
+>>> app = create_app(["runs/neural", "runs/ease"])                      # doctest: +SKIP
+>>> client = TestClient(app, base_url="http://localhost")  # Host: localhost  # doctest: +SKIP
 >>> client.get("/api/items/1/similar", params={"k": 5}).json()["items"]  # doctest: +SKIP
 """
 
