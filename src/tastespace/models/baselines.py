@@ -17,6 +17,7 @@ from tastespace.errors import ConfigError
 from tastespace.models.base import Recommender
 from tastespace.models.config import ModelConfig
 from tastespace.models.histories import Histories, as_histories
+from tastespace.models.memory import require_memory
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,44 +67,136 @@ class Popularity(Recommender):
 
 @dataclasses.dataclass(frozen=True)
 class EASEConfig(ModelConfig):
-    """``l2``: ridge strength λ (tune on validation users); ``max_items`` guards the dense solve."""
+    """``l2``: ridge strength λ (tune on validation users). ``max_items``: when set and the
+    catalog is larger, EASE learns weights among the ``max_items`` most-interacted items only
+    (the others are never recommended); that is the way to fit a catalog whose dense
+    ``n × n`` matrix does not fit in memory."""
 
     l2: float = 300.0
-    max_items: int = 40_000
+    max_items: int | None = None
+
+    def __post_init__(self) -> None:
+        self.check_positive("l2", allow_zero=True)
+        self.check_positive("max_items")
 
 
 class EASE(Recommender):
-    """Embarrassingly Shallow Autoencoder: ``B = I − P / diag(P)``, ``P = (XᵀX + λI)⁻¹``."""
+    """Embarrassingly Shallow Autoencoder: ``B = I − P / diag(P)``, ``P = (XᵀX + λI)⁻¹``.
+
+    The fit holds one ``m × m`` float32 matrix (``m`` = items kept): the Gram matrix is built
+    into it block by block, then Cholesky-factorised and inverted in place by LAPACK, and
+    finally scaled in place into ``B``. Before allocating, :func:`ease_peak_bytes` is checked
+    against the memory available, so a catalog that cannot fit fails at once in one line.
+    """
 
     kind = "ease"
     Config = EASEConfig
+    config: EASEConfig
     dot_product = False
 
     def _fit(self, dataset: Dataset, validation: Any) -> None:
-        n = dataset.n_items
-        if n > self.config.max_items:
-            raise ConfigError(
-                f"EASE needs a dense {n}×{n} matrix ({n * n * 8 / 2**30:.1f} GiB); raise "
-                f"max_items (now {self.config.max_items}) or filter rare items first"
-            )
-        x = (dataset.interactions > 0).astype(np.float64)
-        gram = (x.T @ x).toarray()
-        gram[np.diag_indices(n)] += self.config.l2
-        inverse = np.linalg.inv(gram)
-        weights = inverse / (-np.diag(inverse))
-        weights[np.diag_indices(n)] = 0.0
-        self.weights_ = weights.astype(np.float32)
+        x = sp.csr_matrix(dataset.interactions > 0, dtype=np.float32)
+        kept = _most_interacted(x, self.config.max_items)
+        if len(kept) < dataset.n_items:
+            x = sp.csr_matrix(x[:, kept])
+        m = len(kept)
+        require_memory(
+            ease_peak_bytes(m, x.nnz),
+            f"EASE on {m:,} items",
+            "keep fewer items (filter rare items, or -p max_items=N to keep the N most "
+            "interacted), or use another model (als, item2vec)",
+        )
+        self.weights_ = ease_weights(x, self.config.l2)
+        self.kept_ = kept
 
     def score(self, histories: Histories) -> np.ndarray:
         matrix, _ = as_histories(histories, self.n_items)
-        return np.asarray((matrix > 0).astype(np.float32) @ self.weights_)
+        binary = (matrix > 0).astype(np.float32)
+        if len(self.kept_) == self.n_items:
+            return np.asarray(binary @ self.weights_)
+        out = np.full((matrix.shape[0], self.n_items), -np.inf, np.float32)
+        out[:, self.kept_] = binary[:, self.kept_] @ self.weights_
+        return out
 
     def item_vectors(self) -> np.ndarray:
-        """Column ``j`` of ``B`` says how each item votes for ``j``: the item's profile."""
-        return np.ascontiguousarray(self.weights_.T)
+        """Column ``j`` of ``B`` says how each item votes for ``j``: the item's profile.
+
+        ``(n_items, m)``; items left out by ``max_items`` get zero rows."""
+        if len(self.kept_) == self.n_items:
+            return np.ascontiguousarray(self.weights_.T)
+        out = np.zeros((self.n_items, len(self.kept_)), np.float32)
+        out[self.kept_] = self.weights_.T
+        return out
 
     def _state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        return {"weights": self.weights_}, {}
+        return {"weights": self.weights_, "kept": self.kept_}, {}
 
     def _restore(self, arrays: dict[str, np.ndarray], extra: dict[str, Any]) -> None:
         self.weights_ = arrays["weights"]
+        # Bundles from before max_items selected items kept them all.
+        self.kept_ = arrays.get("kept", np.arange(len(self.weights_))).astype(np.int64)
+
+
+#: Most cells of one block of Gram rows built from the sparse product (64 MiB of float32).
+GRAM_BLOCK_CELLS = 1 << 24
+
+
+def ease_peak_bytes(n_items: int, nnz: int) -> int:
+    """Estimated peak bytes of :func:`ease_weights` on ``n_items`` items and ``nnz`` entries.
+
+    One ``n × n`` float32 matrix, plus the transposed copy of the interactions and the worst
+    case of one block of the sparse product (float32 data, int64 indices).
+    """
+    block = min(GRAM_BLOCK_CELLS, n_items * n_items)
+    return 4 * n_items * n_items + 12 * (nnz + n_items) + 12 * block
+
+
+def ease_weights(x: sp.csr_matrix, l2: float) -> np.ndarray:
+    """``(n, n)`` float32 EASE weights of binary float32 CSR ``x`` (users × items), in place."""
+    n = x.shape[1]
+    p = np.empty((n, n), np.float32)
+    xt = sp.csr_matrix(x.T)
+    rows = max(1, GRAM_BLOCK_CELLS // max(n, 1))
+    for start in range(0, n, rows):
+        (xt[start : start + rows] @ x).toarray(out=p[start : start + rows])
+    del xt
+    p[np.diag_indices(n)] += l2
+    _invert_spd_in_place(p)
+    p /= -np.diag(p)[None, :]  # B_ij = -P_ij / P_jj
+    p[np.diag_indices(n)] = 0.0
+    return p
+
+
+def _invert_spd_in_place(a: np.ndarray) -> None:
+    """Overwrite the symmetric positive-definite C-ordered ``a`` with its inverse.
+
+    LAPACK works on the Fortran view ``a.T`` (the same matrix, by symmetry): ``potrf`` then
+    ``potri`` with ``overwrite`` leave the inverse in that view's upper triangle, i.e. ``a``'s
+    lower one, which is mirrored into the upper one block by block (no ``n × n`` temporary).
+    """
+    from scipy.linalg import lapack
+
+    factor, info = lapack.spotrf(a.T, lower=0, overwrite_a=1, clean=0)
+    if info == 0:
+        factor, info = lapack.spotri(factor, lower=0, overwrite_c=1)
+    if info != 0 or not np.shares_memory(factor, a):
+        raise ConfigError(
+            f"EASE: the regularised Gram matrix is not positive definite (LAPACK info {info}); "
+            "use l2 > 0"
+        )
+    rows = max(1, GRAM_BLOCK_CELLS // max(len(a), 1))
+    for start in range(0, len(a), rows):
+        stop = min(start + rows, len(a))
+        a[:start, start:stop] = a[start:stop, :start].T
+        block = a[start:stop, start:stop]
+        upper = np.triu_indices(stop - start, 1)
+        block[upper] = block.T[upper]
+
+
+def _most_interacted(x: sp.csr_matrix, limit: int | None) -> np.ndarray:
+    """Indices (ascending) of the ``limit`` items with most interactions; all when None."""
+    n = x.shape[1]
+    if limit is None or n <= limit:
+        return np.arange(n)
+    counts = np.bincount(x.indices, minlength=n)
+    return np.sort(np.argsort(-counts, kind="stable")[:limit])
