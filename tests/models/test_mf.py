@@ -25,12 +25,19 @@ class TestALS(ModelContract):
 
 class TestBPR(ModelContract):
     def make_model(self, seed: int = 0):
-        return BPR(factors=16, learning_rate=0.05, iterations=30, seed=seed)
+        return BPR(factors=16, learning_rate=0.05, iterations=30, num_threads=1, seed=seed)
 
 
 class TestBPRObjectiveFoldIn(ModelContract):
     def make_model(self, seed: int = 0):
-        return BPR(factors=16, learning_rate=0.05, iterations=30, fold_in="objective", seed=seed)
+        return BPR(
+            factors=16,
+            learning_rate=0.05,
+            iterations=30,
+            fold_in="objective",
+            num_threads=1,
+            seed=seed,
+        )
 
 
 def _random_dataset(seed: int = 0, n_users: int = 60, n_items: int = 25, density: float = 0.25):
@@ -85,6 +92,20 @@ def test_als_results_do_not_depend_on_thread_count(planted_split):
     np.testing.assert_allclose(one.user_vectors(history), two.user_vectors(history), atol=1e-6)
 
 
+def test_defaults_use_every_core_and_compute_training_loss_only_when_asked(planted_split):
+    assert ALS().config.num_threads == 0 and BPR().config.num_threads == 0
+    losses = {}
+    for asked in (False, True):
+        model = ALS(factors=8, iterations=3, training_loss=asked)
+        seen: list[float] = []
+        model.progress = lambda epoch, total, loss, score, seen=seen: seen.append(loss)
+        model.fit(planted_split.train)
+        losses[asked] = seen
+    assert len(losses[False]) == len(losses[True]) == 3
+    assert all(np.isnan(loss) for loss in losses[False])
+    assert all(np.isfinite(loss) and loss > 0 for loss in losses[True])
+
+
 def test_different_seeds_give_different_models(planted_split):
     for cls in (ALS, BPR):
         a = cls(factors=8, iterations=3, seed=0).fit(planted_split.train)
@@ -121,7 +142,9 @@ def test_bpr_splits_implicits_bias_column():
     full = _random_dataset(seed=3)
     watched_24 = np.unique(full.interactions.tocoo().row[full.interactions.tocoo().col == 24])
     ds = full.subset_users(np.setdiff1d(np.arange(full.n_users), watched_24))  # item 24: unseen
-    model = BPR(factors=5, learning_rate=0.05, iterations=20, seed=4, fold_in="objective").fit(ds)
+    model = BPR(
+        factors=5, learning_rate=0.05, iterations=20, seed=4, fold_in="objective", num_threads=1
+    ).fit(ds)
     engine = BayesianPersonalizedRanking(
         factors=5, learning_rate=0.05, iterations=20, num_threads=1, random_state=4
     )

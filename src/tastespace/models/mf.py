@@ -97,9 +97,10 @@ class ALSConfig(ModelConfig):
     counts, as in implicit). ``alpha``: confidence of a positive, ``C_ui = alpha × weight`` —
     implicit's convention, so with binary data the positives weigh ``alpha`` and the unobserved
     cells 1 (Hu et al.'s ``1 + α·r`` with ``α = alpha − 1``). ``iterations``: ALS sweeps.
-    ``num_threads``: implicit's threads (0 = all cores). 1 by default, as for BPR, so a fit
-    takes one core unless asked; unlike BPR, ALS gives identical factors at any thread count
-    (each user's and item's solve is independent), so raising it is safe for reproducibility.
+    ``num_threads``: implicit's threads, 0 (the default) = all cores; ALS gives identical
+    factors at any thread count (each user's and item's solve is independent).
+    ``training_loss``: compute implicit's training loss after every sweep for the progress
+    callback (an extra pass over the data each sweep; off by default, the loss reads NaN).
     """
 
     ALIASES: ClassVar[dict[str, str]] = IMPLICIT_ALIASES
@@ -108,7 +109,8 @@ class ALSConfig(ModelConfig):
     regularization: float = 30.0
     alpha: float = 5.0
     iterations: int = 30
-    num_threads: int = 1
+    num_threads: int = 0
+    training_loss: bool = False
 
     def __post_init__(self) -> None:
         self.check_positive("factors", "iterations", "alpha")
@@ -148,7 +150,7 @@ class ALS(Recommender):
                 regularization=c.regularization,
                 alpha=c.alpha,
                 iterations=c.iterations,
-                calculate_training_loss=progress is not None,
+                calculate_training_loss=c.training_loss and progress is not None,
                 num_threads=c.num_threads,
                 random_state=c.seed,
             )
@@ -223,8 +225,9 @@ class BPRConfig(ModelConfig):
     ``fold_in_l2``: the least-squares ridge as a share of the mean diagonal of the item-side
     Gram matrix; scale-free, because the factors' scale grows with training and the Gram's with
     the catalog (the best absolute ridge moved 10× between 30 and 100 epochs on ml-100k).
-    ``num_threads``: 1 by default because implicit's BPR is lock-free ("Hogwild") SGD: with more
-    threads the updates race and the same seed no longer gives the same model.
+    ``num_threads``: implicit's threads, 0 (the default) = all cores. implicit's BPR is
+    lock-free ("Hogwild") SGD: with more than one thread the updates race and the same seed
+    no longer gives the same model bit for bit; ``num_threads=1`` makes reruns identical.
     """
 
     ALIASES: ClassVar[dict[str, str]] = IMPLICIT_ALIASES
@@ -237,7 +240,7 @@ class BPRConfig(ModelConfig):
     fold_in: Literal["least_squares", "objective"] = "least_squares"
     fold_in_l2: float = 0.01
     fold_in_steps: int = 3
-    num_threads: int = 1
+    num_threads: int = 0
 
     def __post_init__(self) -> None:
         self.check_positive("factors", "iterations", "learning_rate", "fold_in_l2")
