@@ -13,7 +13,13 @@ from tastespace.data import load_dataset
 from tastespace.data.build import build_dataset
 from tastespace.errors import ConfigError, DataWarning
 from tastespace.models import item2vec
-from tastespace.models.item2vec import Item2Vec, _Corpus, _histories
+from tastespace.models.item2vec import (
+    Item2Vec,
+    _Corpus,
+    _histories,
+    context_pairs,
+    plan_training,
+)
 from tests.models.contract import ModelContract
 
 FAST = dict(dim=16, epochs=5)
@@ -61,11 +67,12 @@ def test_sentences_follow_time_order_or_are_reshuffled_per_pass(monkeypatch):
     assert _histories(ds, use_time=False) == [[0, 1, 3], [0, 2], [1, 2, 3]]
 
     long = [list(range(40))]
-    corpus = _Corpus(long, shuffle=True, seed=0)
+    whole = [np.array([40])]
+    corpus = _Corpus(long, whole, shuffle=True, seed=0)
     first, second = list(corpus)[0], list(corpus)[0]
     assert sorted(first) == sorted(second) == long[0] and first != second
-    assert list(_Corpus(long, shuffle=True, seed=0))[0] == first
-    assert list(_Corpus(long, shuffle=False, seed=0))[0] == long[0]
+    assert list(_Corpus(long, whole, shuffle=True, seed=0))[0] == first
+    assert list(_Corpus(long, whole, shuffle=False, seed=0))[0] == long[0]
 
     monkeypatch.setattr(item2vec, "MAX_SENTENCE", 2)
     assert _histories(ds, use_time=True) == [[3, 0], [1], [2, 0], [1, 3], [2]]
@@ -94,3 +101,45 @@ def test_bad_options_are_clear_errors():
     with pytest.raises(ConfigError, match=r"Item2VecConfig\.min_count must be > 0, got 0"):
         Item2Vec(min_count=0)
     assert Item2Vec(window="none").config.window is None  # CLI spelling of "whole history"
+
+
+def test_the_budget_trims_epochs_then_cuts_histories_into_pieces():
+    lengths = np.array([3000, 400, 50, 5, 2, 1])
+    n, every = lengths.sum(), int((lengths * (lengths - 1)).sum())
+    assert context_pairs(lengths, 3000) == every  # a window spanning every history: all pairs
+    roomy = plan_training(lengths, 0, epochs=50, max_pairs=None)
+    assert (roomy.epochs, roomy.window, roomy.pairs_per_epoch) == (50, 3000, every)
+    fewer = plan_training(lengths, 0, epochs=50, max_pairs=7 * every + 5)
+    assert fewer.epochs == 7 and all(len(p) == 1 for p in fewer.pieces)
+    tight = plan_training(lengths, 0, epochs=50, max_pairs=20 * n)
+    assert tight.epochs == 1
+    assert [p.sum() for p in tight.pieces] == lengths.tolist()  # every interaction is kept
+    assert tight.pairs_per_epoch == sum(int((p * (p - 1)).sum()) for p in tight.pieces)
+    assert tight.pairs_per_epoch <= 20 * n + n  # ρ·Σn(n − 1) + at most one pair per item
+    assert tight.window == max(p.max() for p in tight.pieces)
+    # Users keep the whole window's weight n²: the long history gets the long pieces.
+    assert tight.pieces[0].max() > 5 * tight.pieces[2].max()
+
+
+def test_a_window_pairs_each_item_with_at_most_two_window_neighbours():
+    assert context_pairs(np.array([1000]), 5) == 2 * 5 * 1000 - 5 * 6
+    assert context_pairs(np.array([3]), 5) == 6  # window longer than the history: every pair
+    assert context_pairs(np.array([4, 1]), 1) == 6
+    plan = plan_training(np.array([1000, 10]), 5, epochs=50, max_pairs=10 * 9_970)
+    assert (plan.window, plan.pairs_per_epoch, plan.epochs) == (5, 9_970 + 70, 9)
+
+
+def test_fit_trains_within_the_pair_budget():
+    rng = np.random.default_rng(0)
+    heavy = rng.choice(300, 250, replace=False)  # one user with 250 of 300 items
+    users = np.concatenate([np.zeros(250, int), np.repeat(np.arange(1, 101), 6)])
+    items = np.concatenate([heavy, rng.integers(0, 300, 600)])
+    ds = build_dataset(users, items, item_ids=np.arange(300))
+    n = ds.n_interactions
+    lengths = np.diff(ds.interactions.indptr)
+    every = int((lengths * (lengths - 1)).sum())
+    whole = Item2Vec(dim=4, epochs=3, max_pairs=None).fit(ds)
+    assert (whole.epochs_, whole.pairs_per_epoch_) == (3, every)
+    cut = Item2Vec(dim=4, epochs=3, max_pairs=10 * n).fit(ds)
+    assert cut.epochs_ == 1 and 0 < cut.pairs_per_epoch_ <= 11 * n < every / 5
+    assert np.all(np.linalg.norm(cut.item_vectors()[heavy], axis=1) > 0)
