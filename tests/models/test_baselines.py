@@ -127,3 +127,6 @@ def test_max_items_keeps_the_most_interacted_items(tmp_path):
     again = EASE.load(model.save(tmp_path / "ease"))
     np.testing.assert_array_equal(again.recommend(sp.csr_matrix(x[:20]), k=5)[0], ids)
     assert again.item_vectors().shape == (40, 25)
+    left_out = np.setdiff1d(np.arange(40), kept)[:2]
+    pairs = again.pair_weights(np.array([kept[0], left_out[0]]), np.array([kept[1], left_out[1]]))
+    np.testing.assert_array_equal(pairs, [[model.weights_[0, 1], 0.0], [0.0, 0.0]])

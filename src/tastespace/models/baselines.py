@@ -118,6 +118,18 @@ class EASE(Recommender):
         out[:, self.kept_] = binary[:, self.kept_] @ self.weights_
         return out
 
+    def pair_weights(self, sources: np.ndarray, targets: np.ndarray) -> np.ndarray:
+        """``(len(sources), len(targets))`` float32 ``B_ij`` for dense item indices: what
+        watching ``i`` adds to ``j``'s score (0 where ``max_items`` left either item out)."""
+        self._require_fitted()
+        position = np.full(self.n_items, -1, np.int64)
+        position[self.kept_] = np.arange(len(self.kept_))
+        rows, cols = position[np.asarray(sources)], position[np.asarray(targets)]
+        out = self.weights_[np.ix_(np.maximum(rows, 0), np.maximum(cols, 0))].copy()
+        out[rows < 0] = 0.0
+        out[:, cols < 0] = 0.0
+        return out
+
     def item_vectors(self) -> np.ndarray:
         """Column ``j`` of ``B`` says how each item votes for ``j``: the item's profile.
 

@@ -73,7 +73,7 @@ def _exact(model: Recommender, watched: np.ndarray, targets: np.ndarray) -> np.n
     if model.kind == "popularity" or len(watched) == 0:
         return np.zeros((len(targets), len(watched)))
     if model.kind == "ease":
-        return np.asarray(model.weights_[np.ix_(watched, targets)], dtype=np.float64).T
+        return np.asarray(model.pair_weights(watched, targets), dtype=np.float64).T
     if model.kind == "als":
         return _als(model, watched, targets)
     vectors = model.item_vectors().astype(np.float64)
