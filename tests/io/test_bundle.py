@@ -888,7 +888,7 @@ def damaged(popularity, tmp_path_factory):
         pytest.param(
             [name, *rest],
             marks=fault(
-                "CLI",
+                "cli",
                 f"`tastespace {name}` on a bundle with a flipped byte",
                 "exit 2, one line naming arrays.safetensors, no traceback, no output",
             ),
@@ -911,7 +911,7 @@ def test_cli_refuses_a_damaged_bundle(damaged, tmp_path, command):
 
 
 @fault(
-    "CLI",
+    "cli",
     "`tastespace recommend` on a bundle whose manifest.json is a JSON array",
     "exit 2, one line naming manifest.json",
 )
@@ -923,7 +923,7 @@ def test_cli_refuses_a_manifest_that_is_not_an_object(saved):
 
 
 @fault(
-    "CLI",
+    "cli",
     "`tastespace fit --out /proc/x` (cannot be created)",
     "exit 2 naming /proc before the data is even read",
 )
@@ -933,7 +933,7 @@ def test_cli_fit_checks_out_before_reading_data(tmp_path):
 
 
 @fault(
-    "CLI",
+    "cli",
     "`tastespace fit --out` over a folder of the user's files",
     "exit 2 naming the files; with --force the bundle is written beside them",
 )
@@ -1044,7 +1044,7 @@ def test_format_1_featureless_bundle_gets_its_rows_back(plain_bundle):
         pytest.param(
             ["tune", "--model", "ease", "--data", "{missing}", "--out", "/proc/ts-x"],
             marks=fault(
-                "CLI",
+                "cli",
                 "`tastespace tune --out /proc/x`",
                 "exit 2 naming /proc before the data is read or a trial runs",
             ),
@@ -1053,7 +1053,7 @@ def test_format_1_featureless_bundle_gets_its_rows_back(plain_bundle):
         pytest.param(
             ["demo", "--out", "/proc/ts-x"],
             marks=fault(
-                "CLI", "`tastespace demo --out /proc/x`", "exit 2 naming /proc before training"
+                "cli", "`tastespace demo --out /proc/x`", "exit 2 naming /proc before training"
             ),
             id="demo",
         ),
@@ -1136,7 +1136,7 @@ def test_unknown_config_option(saved):
 
 
 @fault(
-    "CLI",
+    "cli",
     "`tastespace recommend` on a format 1 bundle (no digests)",
     "answers (exit 0) with one 'warning:' line saying to save it again",
 )
@@ -1148,3 +1148,27 @@ def test_cli_warns_once_on_a_format_1_bundle(saved):
     warning_lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert len(warning_lines) == 1 and warning_lines[0].startswith("warning: "), done.stderr
     assert "no file digests" in warning_lines[0] and "Traceback" not in done.stderr
+
+
+@fault(
+    "bundle",
+    "manifest lists no item ids (an empty catalog, digests recomputed)",
+    "BundleError naming manifest.json, never an empty answer",
+)
+def test_empty_catalog_is_refused(saved):
+    manifest = manifest_of(saved)
+    manifest["item_ids"]["ids"] = []
+    write_manifest(saved, manifest)
+    refused(saved, MANIFEST, "'item_ids.ids' is empty")
+
+
+@fault(
+    "bundle",
+    "manifest lists the same item id twice (digests recomputed)",
+    "BundleError naming the bundle and the duplicate id",
+)
+def test_duplicate_item_ids_are_refused(saved):
+    manifest = manifest_of(saved)
+    manifest["item_ids"]["ids"][1] = manifest["item_ids"]["ids"][0]
+    write_manifest(saved, manifest)
+    refused(saved, "do not fit together", "duplicate ids")

@@ -50,6 +50,8 @@ def parse_manifest(path: Path, raw: bytes) -> dict[str, Any]:
     ids = manifest["item_ids"].get("ids")
     if not isinstance(ids, list) or not set(map(type, ids)) <= {int, str}:  # bool is no int here
         raise BundleError(f"{path}: 'item_ids.ids' must be a list of ints or strings")
+    if not ids:
+        raise BundleError(f"{path}: 'item_ids.ids' is empty; a fitted model has at least one item")
     for name, values in manifest["catalog_bags"].items():
         if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
             raise BundleError(f"{path}: 'catalog_bags.{name}' must be a list of strings")
