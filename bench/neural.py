@@ -100,7 +100,7 @@ def speed(console: Console) -> str:
     seconds = time.perf_counter() - started
     line = (
         f"synthetic medium ({ds.n_interactions:,} interactions): fit {seconds:.1f} s "
-        f"({model.report_.epochs_run} epochs, best {model.report_.best_epoch}), "
+        f"({model.train_report_.epochs_run} epochs, best {model.train_report_.best_epoch}), "
         f"peak +{memory.delta_mib:.0f} MiB (target <= 60 s)"
     )
     console.print(line)

@@ -12,7 +12,11 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_reliability_doc_matches_the_fault_markers():
     built = subprocess.run(
         [sys.executable, "-m", "tests.reliability_table"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300, check=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
     ).stdout
     assert (ROOT / "docs" / "reliability.md").read_text(encoding="utf-8") == built, (
         "docs/reliability.md is stale: run `python -m tests.reliability_table > "

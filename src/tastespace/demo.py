@@ -32,9 +32,10 @@ def run_demo(console: Console, epochs: int = 12, seed: int = 0, out: Path | None
     model = NeuralRecommender(epochs=epochs, seed=seed, patience=epochs)
     with console.status("training the neural two-tower model …"):
         model.fit(split.train, validation=split.validation)
+    report = model.train_report_
     console.print(
         f"trained in {model.fit_seconds_:.1f} s "
-        f"(best epoch {model.report_.best_epoch}, val Recall@20 {model.report_.best_score:.3f})"
+        f"(best epoch {report.best_epoch}, val Recall@20 {report.best_score:.3f})"
     )
 
     session = ModelSession(model, name="demo")

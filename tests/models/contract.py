@@ -7,6 +7,8 @@ the model must rank held-out items on planted data).
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -14,6 +16,12 @@ from tastespace.errors import DataError, NotFittedError
 from tastespace.evaluate import evaluate_model
 from tastespace.models.base import Recommender
 from tastespace.models.baselines import Popularity
+
+
+def _small(items: int, seed: int):
+    from tastespace.data import load_dataset
+
+    return load_dataset(f"synthetic:users=150,items={items},genres=3,seed={seed}")
 
 
 class ModelContract:
@@ -127,3 +135,68 @@ class ModelContract:
         )
         with pytest.raises(DataError, match="leak"):
             evaluate_model(fitted, leaky)
+
+    # -- derived state, configs, padding, persistence edges ------------------------------------
+    def test_refit_on_another_catalog_forgets_the_first(self):
+        first, second = _small(60, 1), _small(40, 2)
+        model = self.make_model().fit(first)
+        model.similar_items(0, k=5)  # fills every lazily derived cache
+        model.recommend([[0, 1]], k=5)
+        model.fit(second)
+        fresh = self.make_model().fit(second)
+        ids, scores = model.similar_items(0, k=5)
+        assert ids.max() < 40 and model.item_vectors().shape[0] == 40
+        np.testing.assert_array_equal(ids, fresh.similar_items(0, k=5)[0])
+        np.testing.assert_allclose(model.score([[0, 1]]), fresh.score([[0, 1]]), atol=1e-5)
+
+    def test_item_vectors_are_read_only(self, fitted):
+        vectors = fitted.item_vectors()
+        assert not vectors.flags.writeable
+        with pytest.raises(ValueError, match="read-only"):
+            vectors[0, 0] = 1.0
+
+    def test_config_round_trips_through_json(self, fitted):
+        payload = json.loads(json.dumps(fitted.config.to_json()))
+        assert type(fitted.config).from_json(payload) == fitted.config
+
+    def test_k_above_catalog_pads_with_minus_one_and_minus_inf(self, fitted):
+        n = fitted.n_items
+        history = [0, 1, 2]
+        ids, scores = fitted.recommend(history, k=n + 5)
+        assert ids.shape == scores.shape == (n + 5,)
+        real = ids >= 0
+        assert real.sum() == n - len(history)  # every unseen item once, seen ones excluded
+        assert np.all(ids[~real] == -1) and np.all(np.isneginf(scores[~real]))
+        assert np.all(np.isfinite(scores[real])) and not real[real.sum() :].any()
+        similar, similarity = fitted.similar_items(0, k=n + 5)
+        assert np.all(similar[n - 1 :] == -1) and np.all(np.isneginf(similarity[n - 1 :]))
+        assert 0 not in similar and len(set(similar[: n - 1].tolist())) == n - 1
+
+    def test_similar_items_batch_equals_one_at_a_time(self, fitted):
+        items = np.array([0, 7, 3])
+        ids, scores = fitted.similar_items(items, k=6)
+        for row, item in enumerate(items):
+            one_ids, one_scores = fitted.similar_items(int(item), k=6)
+            np.testing.assert_array_equal(one_ids, ids[row])
+            np.testing.assert_allclose(one_scores, scores[row], rtol=1e-5, atol=1e-6)
+
+    def test_load_save_load_keeps_the_manifest(self, fitted, tmp_path):
+        fitted.save(tmp_path / "a")
+        Recommender.load(tmp_path / "a").save(tmp_path / "b")
+        first, second = (json.loads((tmp_path / d / "manifest.json").read_text()) for d in "ab")
+        assert second == first
+        again = Recommender.load(tmp_path / "b")
+        np.testing.assert_allclose(again.score([[0, 1]]), fitted.score([[0, 1]]), atol=1e-5)
+
+    def test_save_before_fit_raises(self, tmp_path):
+        with pytest.raises(NotFittedError):
+            self.make_model().save(tmp_path / "never")
+        assert not (tmp_path / "never").exists()
+
+    def test_negative_item_index_is_refused(self, fitted):
+        with pytest.raises(DataError):
+            fitted.recommend([[0, -1]], k=3)
+        with pytest.raises(DataError, match="out of range"):
+            fitted.similar_items(-1, k=3)
+        with pytest.raises(DataError, match="out of range"):
+            fitted.similar_items([0, -2], k=3)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import numpy as np
@@ -10,6 +11,8 @@ import pytest
 
 from tastespace.data.dataset import FeatureTable
 from tastespace.errors import ConfigError, DataWarning
+from tastespace.models.base import Recommender
+from tastespace.models.fitting import TrainingOptions
 from tastespace.models.neural import NeuralRecommender
 from tests.models.contract import ModelContract
 
@@ -202,3 +205,35 @@ def test_solve_fold_in_refuses_cosine_scores_and_names_the_way_out():
     with pytest.raises(ConfigError, match="fold_in='encoder'"):
         NeuralRecommender(cosine_temperature=0.1)
     assert NeuralRecommender(cosine_temperature=0.1, fold_in="encoder").config.fold_in == "encoder"
+
+
+def test_load_then_save_keeps_the_training_report(planted_split, tmp_path):
+    model = NeuralRecommender(**{**FAST, "epochs": 3, "validation_users": 0.1}).fit(
+        planted_split.train
+    )
+    report = model.train_report_.to_json()
+    assert report["epochs_run"] >= 1 and report["best_val_recall@20"] is not None
+    model.save(tmp_path / "a")
+    Recommender.load(tmp_path / "a").save(tmp_path / "b")
+    second = json.loads((tmp_path / "b" / "manifest.json").read_text())
+    assert second["extra"]["train_report"] == json.loads(json.dumps(report))
+
+
+def test_no_validation_is_recorded_as_missing_not_zero(planted_split):
+    model = NeuralRecommender(**{**FAST, "epochs": 2}).fit(planted_split.train)
+    history = model.train_report_.to_json()["history"]
+    assert [row["val_recall@20"] for row in history] == [None, None]
+    assert model.train_report_.to_json()["best_val_recall@20"] is None
+
+
+def test_run_options_stay_out_of_the_manifest(planted_split, tmp_path):
+    model = NeuralRecommender(**{**FAST, "epochs": 1}).fit(
+        planted_split.train, training=TrainingOptions(device="cpu", threads=1)
+    )
+    model.save(tmp_path / "m")
+    config = json.loads((tmp_path / "m" / "manifest.json").read_text())["config"]
+    assert not {"device", "threads", "checkpoint_dir", "resume"} & set(config)
+    # Bundles written before the move still load: the retired keys are dropped.
+    assert NeuralRecommender.Config.from_json({**config, "device": "cpu", "resume": False}) == (
+        model.config
+    )

@@ -18,6 +18,7 @@ from safetensors.numpy import load_file
 
 from tastespace.cli import main
 from tastespace.errors import CheckpointError
+from tastespace.models.fitting import TrainingOptions
 from tastespace.models.neural import NeuralRecommender
 
 FAST = dict(
@@ -29,7 +30,6 @@ FAST = dict(
     lr=3e-3,
     patience=50,
     validation_users=0.1,
-    threads=1,
 )
 
 
@@ -37,9 +37,13 @@ def fault(case: str, outcome: str) -> pytest.MarkDecorator:
     return pytest.mark.fault("checkpoint", case, outcome)
 
 
+def run_options(folder: Path, resume: bool = False) -> TrainingOptions:
+    return TrainingOptions(threads=1, checkpoint_dir=str(folder), resume=resume)
+
+
 def fit(data, folder: Path, resume: bool = False, **options) -> NeuralRecommender:
-    config = {**FAST, "checkpoint_dir": str(folder), "resume": resume, **options}
-    return NeuralRecommender(**config).fit(data)
+    model = NeuralRecommender(**{**FAST, **options})
+    return model.fit(data, training=run_options(folder, resume))
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +56,7 @@ def stopped_at_two(data, tmp_path_factory):
     """A checkpoint folder holding epoch 2 of a 4-epoch run, and that first run's report."""
     folder = tmp_path_factory.mktemp("ckpt")
     first = fit(data, folder, epochs=2)
-    return folder, first.report_
+    return folder, first.train_report_
 
 
 def copy_of(folder: Path, tmp_path: Path) -> Path:
@@ -68,9 +72,9 @@ def test_resume_continues_exactly_and_keeps_the_earlier_epochs(data, stopped_at_
     resumed = fit(data, copy_of(folder, tmp_path), resume=True)
     straight = NeuralRecommender(**FAST).fit(data)
     np.testing.assert_array_equal(resumed.item_vectors(), straight.item_vectors())
-    assert [h["epoch"] for h in resumed.report_.history] == [1, 2, 3, 4]
-    assert resumed.report_.history[:2] == first.history
-    assert resumed.report_.history == straight.report_.history
+    assert [h["epoch"] for h in resumed.train_report_.history] == [1, 2, 3, 4]
+    assert resumed.train_report_.history[:2] == first.history
+    assert resumed.train_report_.history == straight.train_report_.history
     manifest = json.loads((resumed.save(tmp_path / "bundle") / "manifest.json").read_text())
     saved = manifest["extra"]["train_report"]
     assert [h["epoch"] for h in saved["history"]] == [1, 2, 3, 4]
@@ -117,15 +121,15 @@ def test_resume_on_other_data_is_refused(data, stopped_at_two, tmp_path):
 @fault("resume with other explicit validation users", "CheckpointError: other validation users")
 def test_resume_with_other_validation_is_refused(planted_split, tmp_path):
     train, validation = planted_split.train, planted_split.validation
-    NeuralRecommender(**{**FAST, "epochs": 1, "checkpoint_dir": str(tmp_path)}).fit(
-        train, validation=validation
+    NeuralRecommender(**{**FAST, "epochs": 1}).fit(
+        train, validation=validation, training=run_options(tmp_path)
     )
     other = replace(
         validation, fold_in=planted_split.test.fold_in, targets=planted_split.test.targets
     )
-    model = NeuralRecommender(**{**FAST, "checkpoint_dir": str(tmp_path), "resume": True})
+    model = NeuralRecommender(**FAST)
     with pytest.raises(CheckpointError, match="other validation users"):
-        model.fit(train, validation=other)
+        model.fit(train, validation=other, training=run_options(tmp_path, resume=True))
 
 
 def damaged(folder: Path, tmp_path: Path, content: object = None, raw: bytes | None = None) -> Path:
@@ -203,11 +207,14 @@ def test_weights_that_do_not_fit(data, stopped_at_two, tmp_path):
 def test_checkpoint_dir_is_a_file(data, tmp_path):
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("x")
-    model = NeuralRecommender(**{**FAST, "checkpoint_dir": str(blocker)})
+    model = NeuralRecommender(**FAST)
     epochs = []
-    model.progress = lambda epoch, *_: epochs.append(epoch)
     with pytest.raises(CheckpointError, match="cannot use as checkpoint_dir"):
-        model.fit(data)
+        model.fit(
+            data,
+            callback=lambda epoch, *_: epochs.append(epoch),
+            training=run_options(blocker),
+        )
     assert epochs == []
 
 
@@ -215,36 +222,37 @@ def test_checkpoint_dir_is_a_file(data, tmp_path):
 def test_resume_without_a_checkpoint_starts_afresh(data, tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="tastespace.models.neural.training"):
         model = fit(data, tmp_path, resume=True, epochs=1)
-    assert model.report_.epochs_run == 1 and "no checkpoint" in caplog.text
+    assert model.train_report_.epochs_run == 1 and "no checkpoint" in caplog.text
 
 
 @fault("resume of a run that had stopped early", "stays stopped: no extra epoch, same weights")
 def test_resume_after_early_stop_adds_no_epoch(data, tmp_path):
     options = {"epochs": 40, "patience": 1}
     first = fit(data, tmp_path, **options)
-    assert first.report_.epochs_run < 40  # it did stop early
+    assert first.train_report_.epochs_run < 40  # it did stop early
     again = fit(data, tmp_path, resume=True, **options)
-    assert again.report_.epochs_run == first.report_.epochs_run
+    assert again.train_report_.epochs_run == first.train_report_.epochs_run
     np.testing.assert_array_equal(again.item_vectors(), first.item_vectors())
 
 
 # -- through the command line ------------------------------------------------------------------
 
 
-def fit_command(out: Path, folder: Path, *extra: str, epochs: int = 30) -> list[str]:
-    params = ["dim=16", "hidden=32", "item_hidden=32", "batch_size=32", "threads=1"]
-    params += ["patience=100", "validation_users=0.1", f"checkpoint_dir={folder}", *extra]
+def fit_command(
+    out: Path, folder: Path, *extra: str, epochs: int = 30, resume: bool = False
+) -> list[str]:
+    params = ["dim=16", "hidden=32", "item_hidden=32", "batch_size=32"]
+    params += ["patience=100", "validation_users=0.1", *extra]
     command = [sys.executable, "-m", "tastespace", "fit", "--data", "synthetic:tiny"]
-    command += ["--epochs", str(epochs), "-o", str(out)]
+    command += ["--epochs", str(epochs), "-o", str(out), "--threads", "1"]
+    command += ["--checkpoint-dir", str(folder)] + (["--resume"] if resume else [])
     for param in params:
         command += ["-p", param]
     return command
 
 
 @pytest.mark.slow
-@fault(
-    "kill -9 mid-run, then fit again with resume=true", "bit-identical bundle to an unbroken run"
-)
+@fault("kill -9 mid-run, then fit again with --resume", "bit-identical bundle to an unbroken run")
 def test_kill_nine_then_resume_is_bit_identical(tmp_path):
     folder = tmp_path / "ckpt"
     victim = subprocess.Popen(fit_command(tmp_path / "killed", folder), stderr=subprocess.DEVNULL)
@@ -258,7 +266,7 @@ def test_kill_nine_then_resume_is_bit_identical(tmp_path):
     assert not (tmp_path / "killed").exists()
     reached = torch.load(folder / "last.pt", weights_only=True)["epoch"]
     assert 1 <= reached < 30
-    resume = fit_command(tmp_path / "resumed", folder, "resume=true")
+    resume = fit_command(tmp_path / "resumed", folder, resume=True)
     assert subprocess.run(resume, capture_output=True, timeout=600).returncode == 0
     straight = fit_command(tmp_path / "straight", tmp_path / "other")
     assert subprocess.run(straight, capture_output=True, timeout=600).returncode == 0
@@ -278,7 +286,7 @@ def _report(manifest: dict) -> dict:
     return manifest["extra"]["train_report"]
 
 
-@fault("fit -p resume=true with another seed via the CLI", "one stderr line naming it; exit 2")
+@fault("fit --resume with another seed via the CLI", "one stderr line naming it; exit 2")
 def test_cli_resume_with_other_options(tmp_path, monkeypatch, capsys):
     folder = tmp_path / "ckpt"
 
@@ -290,7 +298,7 @@ def test_cli_resume_with_other_options(tmp_path, monkeypatch, capsys):
 
     assert run(*fit_command(tmp_path / "a", folder, epochs=1)) == 0
     capsys.readouterr()
-    assert run(*fit_command(tmp_path / "b", folder, "resume=true", "seed=3", epochs=1)) == 2
+    assert run(*fit_command(tmp_path / "b", folder, "seed=3", epochs=1, resume=True)) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.strip().count("\n") == 0 and "seed 0 → 3" in err
     assert not (tmp_path / "b").exists()

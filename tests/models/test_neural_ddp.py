@@ -37,6 +37,6 @@ def test_two_process_ddp_run_completes_and_loads(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     model = Recommender.load(out)
     assert model.kind == "neural"
-    assert model.train_report_["epochs_run"] >= 1
+    assert model.train_report_.epochs_run >= 1
     ids, scores = model.recommend([[0, 1, 2]], k=5)
     assert ids.shape == (1, 5) and np.all(np.isfinite(scores))

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -24,6 +26,10 @@ from tastespace.cli.common import (
     load,
 )
 from tastespace.cli.run_config import layered_params, load_bundle_options, load_config_file
+from tastespace.models.registry import MODELS
+
+if TYPE_CHECKING:
+    from tastespace.models.fitting import ProgressCallback
 
 
 def register(app: typer.Typer) -> None:
@@ -35,12 +41,9 @@ def fit(
     ctx: typer.Context,
     data: DataOption,
     out: Annotated[Path, typer.Option("--out", "-o", help="Bundle directory to write.")],
-    model: Annotated[
-        str,
-        typer.Option(
-            "--model", "-m", help="neural, item2vec, glove, ppmi-svd, als, bpr, ease, popularity"
-        ),
-    ] = "neural",
+    model: Annotated[str, typer.Option("--model", "-m", help=f"One of {', '.join(MODELS)}.")] = (
+        "neural"
+    ),
     min_rating: MinRating = None,
     item_features: ItemFeatures = None,
     user_features: UserFeatures = None,
@@ -93,6 +96,16 @@ def fit(
             "(they are kept). Over an existing bundle only its own files are ever replaced."
         ),
     ] = False,
+    device: Annotated[str, typer.Option(help="Neural: torch device (cpu, cuda, cuda:1).")] = "cpu",
+    threads: Annotated[
+        int | None, typer.Option(help="Neural: compute threads for the fit.")
+    ] = None,
+    checkpoint_dir: Annotated[
+        Path | None, typer.Option(help="Neural: write a resumable checkpoint here every epoch.")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option(help="Neural: continue from the checkpoint in --checkpoint-dir.")
+    ] = False,
 ) -> None:
     """Train a model and save it as a bundle directory.
 
@@ -111,10 +124,20 @@ def fit(
     from tastespace.io.swap import check_target
 
     check_target(out, force=force)  # before numpy loads, the data is read or a model trained
+    from tastespace.errors import ConfigError
     from tastespace.models.config import parse_options
+    from tastespace.models.fitting import TrainingOptions
     from tastespace.models.registry import model_class
 
     options: dict[str, Any] = {**layered_params(ctx), **parse_options(param or [])}
+    if resume and checkpoint_dir is None:
+        raise ConfigError("--resume needs --checkpoint-dir (the directory to resume from)")
+    training = TrainingOptions(
+        device=device,
+        threads=threads,
+        checkpoint_dir=None if checkpoint_dir is None else str(checkpoint_dir),
+        resume=resume,
+    )
     for key, value in (("epochs", epochs), ("dim", dim), ("genre_dim", genre_dim), ("seed", seed)):
         if value is not None:
             options[key] = value
@@ -128,12 +151,12 @@ def fit(
     }
     if nproc > 1:
         loader = {k: str(v) for k, v in columns.items() if v is not None and v is not False}
-        _fit_distributed(model, nproc, data, out, min_rating, options, loader, force)
+        _fit_distributed(model, nproc, data, out, min_rating, options, loader, force, training)
         return
     ds = load(data, min_rating, **columns)
     recommender = model_class(model)(**options)
-    with _progress(recommender):
-        recommender.fit(ds)
+    with _progress_bar() as callback:
+        recommender.fit(ds, callback=callback, training=training)
     path = recommender.save(out, force=force)
     summary = _fit_summary(recommender, ds, path)
     if as_json:
@@ -161,7 +184,7 @@ def _fit_summary(recommender: Any, ds: Any, path: Path) -> dict[str, Any]:
         "interactions": ds.n_interactions,
         "fit_seconds": round(recommender.fit_seconds_, 3),
     }
-    report = getattr(recommender, "report_", None)
+    report = getattr(recommender, "train_report_", None)
     if report is not None and report.history and math.isfinite(report.best_score):
         summary.update(
             best_epoch=report.best_epoch,
@@ -180,6 +203,7 @@ def _fit_distributed(
     options: dict[str, Any],
     loader: dict[str, str],
     force: bool,
+    training: Any,
 ) -> None:
     from tastespace.errors import ConfigError
     from tastespace.models.neural.distributed import spawn
@@ -187,41 +211,39 @@ def _fit_distributed(
     if model != "neural":
         raise ConfigError("--nproc > 1 is supported for --model neural only")
     params = [f"{k}={v}" for k, v in options.items()]
-    code = spawn(nproc, data, out, min_rating, params, loader, force=force)
+    code = spawn(nproc, data, out, min_rating, params, loader, force=force, training=training)
     if code != 0:
         raise ConfigError(f"distributed training failed (exit code {code}); see the log above")
     console.print(f"[green]saved[/] neural model trained on {nproc} processes → {out}")
 
 
-class _progress:
-    """A Rich progress bar fed by models that report epochs (``model.progress``)."""
+@contextmanager
+def _progress_bar() -> Iterator[ProgressCallback]:
+    """A Rich progress bar on stderr, and the callback that moves it (models that train in
+    epochs call it; the others never do, and the bar never shows)."""
+    from rich.progress import Progress
 
-    def __init__(self, model: Any) -> None:
-        self.model = model
-        self.bar = None
+    bar = Progress(console=err_console, transient=True)
+    task = None
 
-    def __enter__(self) -> _progress:
+    def update(epoch: int, total: int, loss: float, score: float | None) -> None:
+        nonlocal task
         # Only on a terminal: elsewhere Rich's stop() leaves a blank line before any error.
-        if hasattr(self.model, "progress") and err_console.is_terminal:
-            from rich.progress import Progress
+        if not err_console.is_terminal:
+            return
+        if task is None:
+            bar.start()
+            task = bar.add_task("training", total=total)
+        label = f"epoch {epoch} loss {loss:.3f}" + (
+            f" val R@20 {score:.3f}" if score is not None else ""
+        )
+        bar.update(task, completed=epoch, total=total, description=label)
 
-            self.bar = Progress(console=err_console, transient=True)
-            self.bar.start()
-            task = self.bar.add_task("training", total=None)
-
-            def update(epoch: int, total: int, loss: float, score: float | None) -> None:
-                label = f"epoch {epoch} loss {loss:.3f}" + (
-                    f" val R@20 {score:.3f}" if score is not None else ""
-                )
-                self.bar.update(task, completed=epoch, total=total, description=label)
-
-            self.model.progress = update
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.stop()
-            self.model.progress = None
+    try:
+        yield update
+    finally:
+        if task is not None:
+            bar.stop()
 
 
 def _items_table(title: str, items: list[dict[str, Any]]) -> Table:

@@ -10,6 +10,8 @@ Example
 (1, 30)
 >>> v.indices([30, 99], missing="negative").tolist()
 [2, -1]
+>>> v.raws([0, 2])
+[10, 30]
 """
 
 from __future__ import annotations
@@ -29,10 +31,12 @@ class Vocabulary:
     """An ordered, duplicate-free list of raw ids with O(1) lookup both ways."""
 
     def __init__(self, ids: Iterable[Any], name: str = "id") -> None:
-        array = np.asarray(list(ids) if not isinstance(ids, np.ndarray) else ids)
-        if array.dtype.kind in "U":  # keep strings as Python objects, not fixed-width unicode
-            array = array.astype(object)
-        self._index = pd.Index(array)
+        # A list goes to pandas as it is: through a fixed-width numpy unicode array, trailing
+        # NUL characters would vanish and two ids could collapse into one.
+        values = ids if isinstance(ids, np.ndarray) else list(ids)
+        if isinstance(values, np.ndarray) and values.dtype.kind == "U":
+            values = values.astype(object)
+        self._index = pd.Index(values)
         if not self._index.is_unique:
             dupes = self._index[self._index.duplicated()].unique()[:5].tolist()
             raise DataError(f"{name} vocabulary has duplicate ids, e.g. {dupes}")
@@ -120,8 +124,19 @@ class Vocabulary:
         return value.item() if isinstance(value, np.generic) else value
 
     def raws(self, indices: np.ndarray | Sequence[int]) -> list[Any]:
-        """Raw ids of many dense indices, as plain Python values (JSON-ready)."""
-        return self._index.take(np.asarray(indices, dtype=np.int64)).tolist()
+        """Raw ids of many dense indices, as plain Python values (JSON-ready).
+
+        Every index must lie in ``0..n-1``: a negative one is refused, never counted from the
+        end, because ``-1`` is the padding ``recommend`` and ``similar_items`` put in short
+        rows; drop padding first (``ids[ids >= 0]``).
+        """
+        positions = np.asarray(indices, dtype=np.int64).ravel()
+        outside = (positions < 0) | (positions >= len(self))
+        if outside.any():
+            bad = int(positions[np.flatnonzero(outside)[0]])
+            hint = " (-1 is padding: drop it before mapping)" if bad == -1 else ""
+            raise IndexError(f"{self.name} index {bad} out of range 0..{len(self) - 1}{hint}")
+        return self._index.take(positions).tolist()
 
     def to_json(self) -> dict[str, Any]:
         """JSON form for bundle manifests; raw ids keep their JSON type (int or str)."""

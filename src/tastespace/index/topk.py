@@ -15,7 +15,6 @@ SELECT_ROWS = 256
 """Queries scored and selected per step: bounds the ``(rows, n_items)`` score block."""
 
 
-
 def topk_rows(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Best ``k`` columns of each row of ``scores`` (``-inf`` marks excluded cells).
 

@@ -1,6 +1,19 @@
-"""Models behind one protocol (:class:`Recommender`): neural, co-occurrence, MF, baselines."""
+"""Models behind one protocol (:class:`Recommender`): neural, co-occurrence, MF, baselines.
 
-from tastespace.models.base import Recommender
+``Recommender`` is imported on first use, so the CLI can read the registry's model kinds
+without loading numpy, scipy and pandas.
+"""
+
+from typing import Any
+
 from tastespace.models.registry import MODELS, model_class
 
 __all__ = ["MODELS", "Recommender", "model_class"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Recommender":
+        from tastespace.models.base import Recommender
+
+        return Recommender
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -27,7 +27,7 @@ from typing import Any, Literal, Self
 import numpy as np
 import scipy.sparse as sp
 
-from tastespace.errors import ConfigError, DataError
+from tastespace.errors import ConfigError, DataError, NotFittedError
 from tastespace.index.blocks import dot_scores
 from tastespace.index.topk import normalize_rows, search_dot
 from tastespace.models.base import Recommender
@@ -165,7 +165,7 @@ class ItemEmbeddingConfig(ModelConfig):
     normalize: bool = True
     center: bool = False
 
-    def __post_init__(self) -> None:
+    def validate(self) -> None:
         self.check_positive("dim")
         if self.scoring not in ("pooled", "knn"):
             raise ConfigError(f"scoring must be 'pooled' or 'knn', got {self.scoring!r}")
@@ -186,7 +186,6 @@ class ItemEmbeddingModel(Recommender):
         super().__init__(config, **options)
         self.dot_product = self.config.scoring == "pooled"
         self.vectors_: np.ndarray | None = None
-        self._neighbours: sp.csr_matrix | None = None
 
     def _finish_fit(self, vectors: np.ndarray, known: np.ndarray) -> None:
         """Post-process freshly learned vectors (``center``, ``normalize``) and keep them.
@@ -208,15 +207,12 @@ class ItemEmbeddingModel(Recommender):
 
     def _set_vectors(self, vectors: np.ndarray) -> None:
         self.vectors_ = np.ascontiguousarray(vectors, dtype=np.float32)
-        self.vectors_.flags.writeable = False
-        self._neighbours = None
-        self._unit_cache = None
 
-    def item_vectors(self) -> np.ndarray:
+    def _item_vectors(self) -> np.ndarray:
         """``(n_items, dim)`` float32 (unit rows when ``normalize``); items with no training
         data have zero vectors."""
-        self._require_fitted()
-        assert self.vectors_ is not None
+        if self.vectors_ is None:
+            raise NotFittedError(f"{type(self).__name__} has no vectors; call fit() or load()")
         return self.vectors_
 
     def user_vectors(self, histories: Histories) -> np.ndarray:
@@ -239,15 +235,15 @@ class ItemEmbeddingModel(Recommender):
         twin = copy.copy(self)
         twin.config = self.config.with_options(options)
         twin.dot_product = twin.config.scoring == "pooled"
-        twin._neighbours = None
+        twin._forget_derived()  # the neighbour lists depend on the scoring options
         return twin
 
     def _knn_neighbours(self) -> sp.csr_matrix | None:
         if not self.config.neighbors or self.config.neighbors >= self.n_items - 1:
             return None
-        if self._neighbours is None:
-            self._neighbours = neighbour_matrix(self.item_vectors(), self.config.neighbors)
-        return self._neighbours
+        return self._derived(
+            "neighbours", lambda: neighbour_matrix(self.item_vectors(), self.config.neighbors)
+        )
 
     def _state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         return {"vectors": np.asarray(self.item_vectors())}, {}

@@ -12,16 +12,19 @@ batch-first with numpy in and out:
   (or ``(k,)`` for one query), best first, padded with ``-1`` / ``-inf``;
 * ``save(dir)`` / ``load(dir)``: a bundle with the id maps and the item catalog (see ``io``).
 
-Subclasses implement ``_fit``, ``item_vectors``, ``user_vectors`` (or ``score``) and the pair
-``_state`` / ``_restore``; everything else lives here once.
+Subclasses implement ``_fit``, ``_item_vectors``, ``user_vectors`` (or ``score``) and the pair
+``_state`` / ``_restore``; everything else lives here once. Anything computed from the learned
+state (unit vectors, neighbour lists, solvers) goes through :meth:`Recommender._derived`, which
+``fit`` and ``load`` empty, so a refit can never serve vectors of the previous fit.
 """
 
 from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Self, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -34,7 +37,10 @@ from tastespace.errors import BundleError, DataError, NotFittedError, Tastespace
 from tastespace.index.blocks import QUERY_BLOCK, fixed_blocks
 from tastespace.index.topk import mask_rows, normalize_rows, search_dot, topk_rows
 from tastespace.models.config import ModelConfig
+from tastespace.models.fitting import FitRun, ProgressCallback, TrainingOptions
 from tastespace.models.histories import Histories, as_histories
+
+T = TypeVar("T")
 
 
 class Recommender(ABC):
@@ -54,26 +60,52 @@ class Recommender(ABC):
         self.items_: FeatureTable | None = None
         self.fingerprint_: str | None = None
         self.fit_seconds_: float | None = None
+        self._cache: dict[str, Any] = {}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.config})"
 
     # -- training ---------------------------------------------------------------------------
-    def fit(self, dataset: Dataset, validation: Any = None) -> Self:
-        """Learn from ``dataset``; ``validation`` (held-out users) enables early stopping where
-        the model supports it. Returns ``self``."""
+    def fit(
+        self,
+        dataset: Dataset,
+        validation: Any = None,
+        *,
+        callback: ProgressCallback | None = None,
+        training: TrainingOptions | None = None,
+    ) -> Self:
+        """Learn from ``dataset``; returns ``self``.
+
+        ``validation`` (held-out users) enables early stopping where the model supports it;
+        ``callback`` hears about every epoch of iterative models; ``training`` says where and
+        how to run (device, threads, checkpoints) without changing what is learned.
+        """
         if dataset.n_interactions == 0:
             raise DataError(f"{dataset.name}: no interactions to learn from")
         started = time.perf_counter()
         self.item_ids_ = dataset.item_ids
         self.items_ = dataset.items
         self.fingerprint_ = dataset.fingerprint()
-        self._fit(dataset, validation)
+        self._forget_derived()
+        self._fit(dataset, validation, FitRun(training or TrainingOptions(), callback))
+        self._forget_derived()
         self.fit_seconds_ = time.perf_counter() - started
         return self
 
     @abstractmethod
-    def _fit(self, dataset: Dataset, validation: Any) -> None: ...
+    def _fit(self, dataset: Dataset, validation: Any, run: FitRun) -> None: ...
+
+    # -- derived state ------------------------------------------------------------------------
+    def _derived(self, name: str, compute: Callable[[], T]) -> T:
+        """``compute()`` once per fitted state; arrays come back read-only (gensim's rule), so
+        no caller can edit a cached value in place."""
+        if name not in self._cache:
+            self._cache[name] = _read_only(compute())
+        return self._cache[name]
+
+    def _forget_derived(self) -> None:
+        """Drop everything computed from the learned state (``fit`` and ``load`` call this)."""
+        self._cache = {}
 
     @property
     def is_fitted(self) -> bool:
@@ -85,13 +117,23 @@ class Recommender(ABC):
 
     @property
     def n_items(self) -> int:
-        self._require_fitted()
-        assert self.item_ids_ is not None
-        return len(self.item_ids_)
+        return len(self._vocabulary())
+
+    def _vocabulary(self) -> Vocabulary:
+        if self.item_ids_ is None:
+            raise NotFittedError(f"{type(self).__name__} is not fitted; call fit() or load() first")
+        return self.item_ids_
 
     # -- vectors ----------------------------------------------------------------------------
     def item_vectors(self) -> np.ndarray:
-        """``(n_items, d)`` float32 item embeddings."""
+        """``(n_items, d)`` float32 item embeddings (read-only)."""
+        self._require_fitted()
+        return self._derived(
+            "item_vectors", lambda: np.asarray(self._item_vectors(), dtype=np.float32)
+        )
+
+    def _item_vectors(self) -> np.ndarray:
+        """The model's item embeddings; :meth:`item_vectors` caches them read-only."""
         raise NotImplementedError(f"{type(self).__name__} has no item vectors")
 
     def user_vectors(self, histories: Histories) -> np.ndarray:
@@ -159,12 +201,7 @@ class Recommender(ABC):
         return query
 
     def _unit_item_vectors(self) -> np.ndarray:
-        cached = getattr(self, "_unit_cache", None)
-        if cached is None:
-            cached = normalize_rows(self.item_vectors())
-            cached.flags.writeable = False
-            self._unit_cache = cached
-        return cached
+        return self._derived("unit_item_vectors", lambda: normalize_rows(self.item_vectors()))
 
     # -- persistence ------------------------------------------------------------------------
     def _state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -180,22 +217,21 @@ class Recommender(ABC):
         ``force`` writes into a folder that holds other files but no bundle yet."""
         from tastespace.io.bundle import write_bundle
 
-        self._require_fitted()
-        assert self.item_ids_ is not None and self.items_ is not None
+        item_ids, items = self._vocabulary(), self.items_
         arrays, extra = self._state()
-        for name, bag in self.items_.bags.items():
+        for name, bag in items.bags.items():
             arrays[f"catalog.bag.{name}.indices"] = bag.indices
             arrays[f"catalog.bag.{name}.offsets"] = bag.offsets
         manifest = {
             "kind": self.kind,
             "config": self.config.to_json(),
-            "item_ids": self.item_ids_.to_json(),
-            "catalog_bags": {name: list(bag.vocab) for name, bag in self.items_.bags.items()},
+            "item_ids": item_ids.to_json(),
+            "catalog_bags": {name: list(bag.vocab) for name, bag in items.bags.items()},
             "fingerprint": self.fingerprint_,
             "fit_seconds": self.fit_seconds_,
             "extra": extra,
         }
-        return write_bundle(path, manifest, arrays, self.items_.frame, force=force)
+        return write_bundle(path, manifest, arrays, items.frame, force=force)
 
     @classmethod
     def load(cls, path: str | Path) -> Self:
@@ -235,6 +271,7 @@ class Recommender(ABC):
         model.fingerprint_ = manifest["fingerprint"]
         model.fit_seconds_ = manifest["fit_seconds"]
         model._restore(contents.arrays, manifest["extra"])
+        model._forget_derived()
         n = model.n_items
         if len(model.items_) != n:
             raise BundleError(
@@ -256,6 +293,18 @@ def _pad_histories(block: sp.csr_matrix) -> sp.csr_matrix:
         return block
     indptr = np.concatenate([block.indptr, np.full(missing, block.indptr[-1])])
     return sp.csr_matrix((block.data, block.indices, indptr), shape=(QUERY_BLOCK, block.shape[1]))
+
+
+def _read_only(value: T) -> T:
+    """Read-only views of an array or a tuple of arrays (the arrays themselves stay as they
+    are); other values as given."""
+    if isinstance(value, tuple):
+        return tuple(_read_only(v) for v in value)  # type: ignore[return-value]
+    if isinstance(value, np.ndarray):
+        view = value.view()
+        view.flags.writeable = False
+        return view  # type: ignore[return-value]
+    return value
 
 
 def _check_k(k: int) -> None:

@@ -16,6 +16,7 @@ from tastespace.data.dataset import Dataset
 from tastespace.errors import ConfigError
 from tastespace.models.base import Recommender
 from tastespace.models.config import ModelConfig
+from tastespace.models.fitting import FitRun
 from tastespace.models.histories import Histories, as_histories
 from tastespace.models.memory import require_memory
 
@@ -32,7 +33,7 @@ class Popularity(Recommender):
     Config = PopularityConfig
     dot_product = False
 
-    def _fit(self, dataset: Dataset, validation: Any) -> None:
+    def _fit(self, dataset: Dataset, validation: Any, run: FitRun) -> None:
         counts = np.asarray((dataset.interactions > 0).sum(axis=0)).ravel()
         self.counts_ = counts.astype(np.float32)
 
@@ -40,9 +41,9 @@ class Popularity(Recommender):
         matrix, _ = as_histories(histories, self.n_items)
         return np.tile(np.log1p(self.counts_), (matrix.shape[0], 1))
 
-    def item_vectors(self) -> np.ndarray:
+    def _item_vectors(self) -> np.ndarray:
         """One dimension: log-popularity (enough for maps to colour by, not for similarity)."""
-        return np.log1p(self.counts_)[:, None].astype(np.float32)
+        return np.log1p(self.counts_)[:, None]
 
     def similar_items(self, items: int | np.ndarray | list[int], k: int = 10):
         """Popularity knows no similarity: every item's 'neighbours' are the top sellers."""
@@ -94,7 +95,7 @@ class EASE(Recommender):
     config: EASEConfig
     dot_product = False
 
-    def _fit(self, dataset: Dataset, validation: Any) -> None:
+    def _fit(self, dataset: Dataset, validation: Any, run: FitRun) -> None:
         x = sp.csr_matrix(dataset.interactions > 0, dtype=np.float32)
         kept = _most_interacted(x, self.config.max_items)
         if len(kept) < dataset.n_items:
@@ -130,7 +131,7 @@ class EASE(Recommender):
         out[:, cols < 0] = 0.0
         return out
 
-    def item_vectors(self) -> np.ndarray:
+    def _item_vectors(self) -> np.ndarray:
         """Column ``j`` of ``B`` says how each item votes for ``j``: the item's profile.
 
         ``(n_items, m)``; items left out by ``max_items`` get zero rows."""

@@ -37,6 +37,7 @@ from tastespace.models._cooccurrence_common import (
     ItemEmbeddingModel,
     cooccurrence_matrix,
 )
+from tastespace.models.fitting import FitRun
 
 logger = logging.getLogger(__name__)
 
@@ -64,8 +65,8 @@ class GloVeConfig(ItemEmbeddingConfig):
     batch_size: int = 65_536
     window: int = 0
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
+    def validate(self) -> None:
+        super().validate()
         self.check_positive("x_max", "epochs", "lr", "batch_size")
         self.check_positive("alpha", allow_zero=True)
 
@@ -163,7 +164,7 @@ class GloVe(ItemEmbeddingModel):
     kind = "glove"
     Config = GloVeConfig
 
-    def _fit(self, dataset: Dataset, validation: Any) -> None:
+    def _fit(self, dataset: Dataset, validation: Any, run: FitRun) -> None:
         cfg = self.config
         x = cooccurrence_matrix(dataset.interactions, dataset.timestamps, cfg.window)
         vectors = np.zeros((dataset.n_items, cfg.dim), np.float32)
@@ -203,8 +204,8 @@ class PPMISVDConfig(ItemEmbeddingConfig):
     n_iter: int = 7
     window: int = 0
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
+    def validate(self) -> None:
+        super().validate()
         if self.shift < 1:
             raise ConfigError(f"shift must be ≥ 1 (1 = plain PPMI), got {self.shift}")
         if not 0 < self.smoothing <= 1:
@@ -249,7 +250,7 @@ class PPMISVD(ItemEmbeddingModel):
     kind = "ppmi-svd"
     Config = PPMISVDConfig
 
-    def _fit(self, dataset: Dataset, validation: Any) -> None:
+    def _fit(self, dataset: Dataset, validation: Any, run: FitRun) -> None:
         from sklearn.utils.extmath import randomized_svd
 
         cfg = self.config

@@ -64,6 +64,7 @@ from tastespace.models._cooccurrence_common import (
     ItemEmbeddingModel,
     ordered_entries,
 )
+from tastespace.models.fitting import FitRun
 
 __all__ = ["Item2Vec", "Item2VecConfig"]
 
@@ -100,8 +101,8 @@ class Item2VecConfig(ItemEmbeddingConfig):
     workers: int = 1
     max_pairs: int | None = 500_000_000
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
+    def validate(self) -> None:
+        super().validate()
         if self.window is not None and self.window < 0:
             raise ConfigError(f"window must be ≥ 0 (0 = whole history), got {self.window}")
         self.check_positive("negative", "epochs", "min_count", "workers", "lr")
@@ -115,7 +116,7 @@ class Item2Vec(ItemEmbeddingModel):
     kind = "item2vec"
     Config = Item2VecConfig
 
-    def _fit(self, dataset: Dataset, validation: Any) -> None:
+    def _fit(self, dataset: Dataset, validation: Any, run: FitRun) -> None:
         from gensim.models import Word2Vec
 
         cfg = self.config

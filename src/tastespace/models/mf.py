@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, ClassVar, Literal
 
@@ -48,12 +48,10 @@ from tastespace.errors import ConfigError
 from tastespace.index.blocks import dot_scores
 from tastespace.models.base import Recommender
 from tastespace.models.config import ModelConfig
+from tastespace.models.fitting import FitRun
 from tastespace.models.histories import Histories, as_histories
 
 log = logging.getLogger(__name__)
-
-#: ``(epoch, total, loss, validation score)``: the hook the CLI's progress bar sets.
-ProgressCallback = Callable[[int, int, float, float | None], None]
 
 #: Most cells of one (interactions × items) block in BPR fold-in (16 MiB of float32).
 FOLD_IN_BLOCK_CELLS = 1 << 22
@@ -112,7 +110,7 @@ class ALSConfig(ModelConfig):
     num_threads: int = 0
     training_loss: bool = False
 
-    def __post_init__(self) -> None:
+    def validate(self) -> None:
         self.check_positive("factors", "iterations", "alpha")
         self.check_positive("regularization", "num_threads", allow_zero=True)
 
@@ -129,36 +127,21 @@ class ALS(Recommender):
     Config = ALSConfig
     config: ALSConfig
 
-    def __init__(self, config: ALSConfig | None = None, **options: Any) -> None:
-        super().__init__(config, **options)
-        self.progress: ProgressCallback | None = None
-        self._engine: Any = None
-
-    def _fit(self, dataset: Dataset, validation: Any) -> None:
-        from implicit.cpu.als import AlternatingLeastSquares
-
+    def _fit(self, dataset: Dataset, validation: Any, run: FitRun) -> None:
         c = self.config
-        progress = self.progress
 
         def report(iteration: int, _elapsed: float, loss: float | None) -> None:
-            if progress is not None:
-                progress(iteration + 1, c.iterations, float("nan") if loss is None else loss, None)
+            run.report(iteration + 1, c.iterations, float("nan") if loss is None else loss)
 
+        engine = self._engine(
+            iterations=c.iterations,
+            calculate_training_loss=c.training_loss and run.callback is not None,
+        )
         with _single_threaded_blas():
-            engine = AlternatingLeastSquares(
-                factors=c.factors,
-                regularization=c.regularization,
-                alpha=c.alpha,
-                iterations=c.iterations,
-                calculate_training_loss=c.training_loss and progress is not None,
-                num_threads=c.num_threads,
-                random_state=c.seed,
-            )
             engine.fit(self._positives(dataset.interactions), show_progress=False, callback=report)
         self.item_factors_ = np.ascontiguousarray(engine.item_factors, dtype=np.float32)
         #: Training users' factors from the last sweep (in memory only; bundles fold users in).
         self.user_factors_ = np.ascontiguousarray(engine.user_factors, dtype=np.float32)
-        self._engine = engine
 
     @staticmethod
     def _positives(matrix: sp.spmatrix) -> sp.csr_matrix:
@@ -171,25 +154,31 @@ class ALS(Recommender):
 
     def _solver(self) -> Any:
         """implicit's ALS holding our item factors: its ``recalculate_user`` is the fold-in."""
-        if self._engine is None:
-            from implicit.cpu.als import AlternatingLeastSquares
 
-            c = self.config
-            with _single_threaded_blas():
-                engine = AlternatingLeastSquares(
-                    factors=c.factors,
-                    regularization=c.regularization,
-                    alpha=c.alpha,
-                    num_threads=c.num_threads,
-                    random_state=c.seed,
-                )
+        def build() -> Any:
+            engine = self._engine()
             engine.item_factors = self.item_factors_
-            self._engine = engine
-        return self._engine
+            return engine
 
-    def item_vectors(self) -> np.ndarray:
+        return self._derived("solver", build)
+
+    def _engine(self, **options: Any) -> Any:
+        """implicit's CPU ALS with this config (BLAS held to one thread while it starts)."""
+        from implicit.cpu.als import AlternatingLeastSquares
+
+        c = self.config
+        with _single_threaded_blas():
+            return AlternatingLeastSquares(
+                factors=c.factors,
+                regularization=c.regularization,
+                alpha=c.alpha,
+                num_threads=c.num_threads,
+                random_state=c.seed,
+                **options,
+            )
+
+    def _item_vectors(self) -> np.ndarray:
         """``(n_items, factors)`` float32 item factors."""
-        self._require_fitted()
         return self.item_factors_
 
     def user_vectors(self, histories: Histories) -> np.ndarray:
@@ -209,7 +198,6 @@ class ALS(Recommender):
 
     def _restore(self, arrays: dict[str, np.ndarray], extra: dict[str, Any]) -> None:
         self.item_factors_ = np.ascontiguousarray(arrays["item_factors"], dtype=np.float32)
-        self._engine = None
 
 
 # -- BPR ----------------------------------------------------------------------------------------
@@ -242,7 +230,7 @@ class BPRConfig(ModelConfig):
     fold_in_steps: int = 3
     num_threads: int = 0
 
-    def __post_init__(self) -> None:
+    def validate(self) -> None:
         self.check_positive("factors", "iterations", "learning_rate", "fold_in_l2")
         self.check_positive("regularization", "fold_in_steps", "num_threads", allow_zero=True)
         if self.fold_in not in ("least_squares", "objective"):
@@ -268,23 +256,16 @@ class BPR(Recommender):
     config: BPRConfig
     dot_product = False  # the bias term is not part of the vectors
 
-    def __init__(self, config: BPRConfig | None = None, **options: Any) -> None:
-        super().__init__(config, **options)
-        self.progress: ProgressCallback | None = None
-        self._projection: np.ndarray | None = None
-
-    def _fit(self, dataset: Dataset, validation: Any) -> None:
+    def _fit(self, dataset: Dataset, validation: Any, run: FitRun) -> None:
         from implicit.cpu.bpr import BayesianPersonalizedRanking
 
         c = self.config
         positives = _binary_rows(dataset.interactions)
-        progress = self.progress
         total = positives.nnz
 
         def report(epoch: int, _elapsed: float, correct: int, skipped: int) -> None:
-            if progress is not None:
-                error = 1.0 - correct / max(total - skipped, 1)  # training ranking error
-                progress(epoch + 1, c.iterations, error, None)
+            error = 1.0 - correct / max(total - skipped, 1)  # training ranking error
+            run.report(epoch + 1, c.iterations, error)
 
         with _single_threaded_blas():
             engine = BayesianPersonalizedRanking(
@@ -302,15 +283,13 @@ class BPR(Recommender):
         self.item_factors_ = np.ascontiguousarray(full[:, :-1])
         self.item_bias_ = full[:, -1].copy()
         self.item_counts_ = counts
-        self._projection = None
         #: Training users' factors (bias column dropped; in memory only, bundles fold users in).
         self.user_factors_ = np.ascontiguousarray(
             np.asarray(engine.user_factors, dtype=np.float32)[:, :-1]
         )
 
-    def item_vectors(self) -> np.ndarray:
+    def _item_vectors(self) -> np.ndarray:
         """``(n_items, factors)`` float32: the factor part, without the bias column."""
-        self._require_fitted()
         return self.item_factors_
 
     def item_bias(self) -> np.ndarray:
@@ -349,13 +328,15 @@ class BPR(Recommender):
 
     def _least_squares_projection(self) -> np.ndarray:
         """``(n_items, factors + 1)``: row ``j`` is what watching item ``j`` adds to ``(u, β)``."""
-        if self._projection is None:
+
+        def solve() -> np.ndarray:
             columns = np.hstack([self.item_factors_, self.item_bias_[:, None]]).astype(np.float64)
             gram = columns.T @ columns
             ridge = self.config.fold_in_l2 * max(np.trace(gram) / len(gram), 1e-12)
             gram[np.diag_indices_from(gram)] += ridge
-            self._projection = np.linalg.solve(gram, columns.T).T.astype(np.float32)
-        return self._projection
+            return np.linalg.solve(gram, columns.T).T.astype(np.float32)
+
+        return self._derived("least_squares_projection", solve)
 
     def user_vectors(self, histories: Histories) -> np.ndarray:
         """``(n, factors)`` fold-in vectors (see :meth:`fold_in`; the bias weight is dropped)."""
@@ -377,7 +358,6 @@ class BPR(Recommender):
         self.item_factors_ = np.ascontiguousarray(arrays["item_factors"], dtype=np.float32)
         self.item_bias_ = np.asarray(arrays["item_bias"], dtype=np.float32)
         self.item_counts_ = np.asarray(arrays["item_counts"], dtype=np.float32)
-        self._projection = None
 
 
 def bpr_fold_in(

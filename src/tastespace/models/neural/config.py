@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
+from typing import ClassVar, Literal
 
 from tastespace.errors import ConfigError
 from tastespace.models.config import ModelConfig
@@ -41,6 +41,9 @@ class NeuralConfig(ModelConfig):
     option but ``epochs``, ``device``, ``threads`` match (:mod:`.checkpoint`).
     """
 
+    #: Run options of bundles written before they moved to ``TrainingOptions``.
+    RETIRED: ClassVar[frozenset[str]] = frozenset({"device", "threads", "checkpoint_dir", "resume"})
+
     dim: int = 100
     hidden: int = 600
     genre_dim: int = 8
@@ -66,12 +69,8 @@ class NeuralConfig(ModelConfig):
     fold_in_lr: float = 0.05
     use_item_features: bool = True
     use_user_features: bool = False
-    device: str = "cpu"
-    threads: int | None = None
-    checkpoint_dir: str | None = None
-    resume: bool = False
 
-    def __post_init__(self) -> None:
+    def validate(self) -> None:
         self.check_positive("dim", "hidden", "genre_dim", "bag_dim", "item_hidden")
         self.check_positive("epochs", "batch_size", "lr", "num_negatives", "full_softmax_max_items")
         self.check_positive("patience", "cosine_temperature")

@@ -12,12 +12,15 @@ or through the CLI: ``tastespace fit --model neural --nproc 2 ...``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import torch
+
+from tastespace.models.fitting import TrainingOptions
 
 
 def spawn(
@@ -29,11 +32,13 @@ def spawn(
     load_options: dict[str, str] | None = None,
     *,
     force: bool = False,
+    training: TrainingOptions | None = None,
 ) -> int:
     """Start ``nproc`` local processes through torchrun; returns their exit code.
 
     ``load_options`` are the loader's string options (``item_features``, ``user_col``, …), so
-    every process reads the dataset exactly as a single-process ``fit`` would.
+    every process reads the dataset exactly as a single-process ``fit`` would; ``training``
+    (device, threads, checkpoints) reaches every process as ``--train key=value``.
     """
     command = [
         sys.executable,
@@ -56,6 +61,9 @@ def spawn(
         command += ["--load", f"{key}={value}"]
     if force:
         command.append("--force")
+    for key, value in (training.to_json() if training else {}).items():
+        if value is not None:
+            command += ["--train", f"{key}={value}"]
     return subprocess.call(command)
 
 
@@ -71,22 +79,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("-p", "--param", action="append", default=[])
     parser.add_argument("--load", action="append", default=[], help="loader option key=value")
     parser.add_argument("--force", action="store_true", help="write beside other files")
+    parser.add_argument("--train", action="append", default=[], help="training option key=value")
     args = parser.parse_args(argv)
 
-    options = parse_options(args.param)
-    device = options.get("device", "cpu")
-    backend = "nccl" if device.startswith("cuda") else "gloo"
-    torch.distributed.init_process_group(backend=backend)
+    training = TrainingOptions(threads=1).with_options(parse_options(args.train))
+    cuda = training.device.startswith("cuda")
+    torch.distributed.init_process_group(backend="nccl" if cuda else "gloo")
     try:
         rank = torch.distributed.get_rank()
-        if device.startswith("cuda"):
-            options["device"] = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
-        options.setdefault("threads", "1")
+        if cuda:
+            local = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
+            training = dataclasses.replace(training, device=local)
         extra: dict[str, object] = dict(parse_options(args.load))
         if args.min_rating is not None:
             extra["min_rating"] = args.min_rating
         dataset = load_dataset(args.data, **extra)
-        model = NeuralRecommender(**options).fit(dataset)
+        model = NeuralRecommender(**parse_options(args.param)).fit(dataset, training=training)
         if rank == 0:
             model.save(args.out, force=args.force)
         torch.distributed.barrier()

@@ -31,12 +31,13 @@ from tastespace.features.encoders import EncodedFeatures, FeatureEncoder
 from tastespace.index.blocks import dot_scores
 from tastespace.index.topk import mask_rows, topk_rows
 from tastespace.models.base import Recommender
+from tastespace.models.fitting import FitRun, TrainingOptions
 from tastespace.models.histories import Histories, as_histories
 from tastespace.models.neural.checkpoint import matrix_digest, run_stamp
 from tastespace.models.neural.config import NeuralConfig
 from tastespace.models.neural.fold_in import solve_user_vectors
 from tastespace.models.neural.modules import ItemTower, TwoTower, UserTower
-from tastespace.models.neural.training import LoopSettings, ProgressCallback, train_loop
+from tastespace.models.neural.training import LoopSettings, TrainReport, train_loop
 
 log = logging.getLogger(__name__)
 
@@ -53,14 +54,14 @@ class NeuralRecommender(Recommender):
 
     def __init__(self, config: NeuralConfig | None = None, **options: Any) -> None:
         super().__init__(config, **options)
-        self.progress: ProgressCallback | None = None
         self.module_: TwoTower | None = None
+        self.train_report_: TrainReport | None = None
 
     # -- fitting ----------------------------------------------------------------------------
-    def _fit(self, dataset: Dataset, validation: Any) -> None:
-        cfg = self.config
-        if cfg.threads:
-            torch.set_num_threads(cfg.threads)
+    def _fit(self, dataset: Dataset, validation: Any, run: FitRun) -> None:
+        cfg, options = self.config, run.options
+        if options.threads:
+            torch.set_num_threads(options.threads)
         torch.manual_seed(cfg.seed)
         generator = torch.Generator().manual_seed(cfg.seed)
         matrix = (dataset.interactions > 0).astype(np.float32).tocsr()
@@ -74,7 +75,7 @@ class NeuralRecommender(Recommender):
         solve = cfg.fold_in == "solve"
         self.module_ = self._build(len(dataset.item_ids), matrix.shape[0] if solve else 0)
         world, rank = _distributed()
-        device = torch.device(cfg.device)
+        device = torch.device(options.device)
         self.module_.to(device)
         items = self._catalog_inputs(dataset.items, device)
         users = self.user_encoder_.transform(dataset.users)
@@ -134,31 +135,34 @@ class NeuralRecommender(Recommender):
             weight_decay=cfg.weight_decay,
             patience=cfg.patience,
             ema_decay=cfg.ema_decay,
-            checkpoint_dir=cfg.checkpoint_dir,
-            resume=cfg.resume,
-            checkpoint_stamp=self._checkpoint_stamp(validation, held, world),
+            checkpoint_dir=options.checkpoint_dir,
+            resume=options.resume,
+            checkpoint_stamp=self._checkpoint_stamp(validation, held, world, options),
             rank=rank,
             world_size=world,
         )
-        self.report_ = train_loop(
+        self.train_report_ = train_loop(
             module,
             make_batch,
             len(train_rows),
             settings,
             generator,
             validate,
-            self.progress,
+            run.callback,
             trainable=self.module_,
         )
         self.module_.user_table = None  # training users' free vectors: not part of the model
         self.module_.to("cpu")
-        self._refresh_item_cache(dataset.items)
 
     def _checkpoint_stamp(
-        self, validation: Any, held: tuple[sp.csr_matrix, sp.csr_matrix] | None, world: int
+        self,
+        validation: Any,
+        held: tuple[sp.csr_matrix, sp.csr_matrix] | None,
+        world: int,
+        options: TrainingOptions,
     ) -> dict[str, Any]:
         """What a resume must match: the data, the given validation users, options, world."""
-        if not self.config.checkpoint_dir:
+        if not options.checkpoint_dir:
             return {}
         given = None if validation is None or held is None else matrix_digest(*held)
         return run_stamp(self.config.to_json(), self.fingerprint_, given, world)
@@ -231,7 +235,7 @@ class NeuralRecommender(Recommender):
         return np.setdiff1d(all_rows, chosen), (fold, targets)
 
     def _validation_recall(self, fold_in: sp.csr_matrix, targets: sp.csr_matrix) -> float:
-        self._refresh_item_cache(self.items_)
+        self._forget_derived()  # the weights moved since the last epoch
         scores = self.score(fold_in)
         mask_rows(scores, fold_in)
         ranked, _ = topk_rows(scores, 20)
@@ -304,26 +308,26 @@ class NeuralRecommender(Recommender):
             raise NotFittedError("NeuralRecommender is not fitted; call fit() or load() first")
         return self.module_
 
-    def _refresh_item_cache(self, table: FeatureTable) -> None:
-        module = self._require_module()
-        with torch.no_grad():
-            vectors, bias = module.item_tower(**self._catalog_inputs(table, _device(module)))
-        self._item_cache = (
-            vectors.cpu().numpy().astype(np.float32),
-            bias.cpu().numpy().astype(np.float32),
-        )
-        self._unit_cache = None
+    def _item_tower_output(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(vectors, bias)`` of the item tower for every catalog item, computed once."""
 
-    def item_vectors(self) -> np.ndarray:
+        def compute() -> tuple[np.ndarray, np.ndarray]:
+            module = self._require_module()
+            with torch.no_grad():
+                inputs = self._catalog_inputs(self.items_, _device(module))
+                vectors, bias = module.item_tower(**inputs)
+            return vectors.cpu().numpy().astype(np.float32), bias.cpu().numpy().astype(np.float32)
+
+        return self._derived("item_tower", compute)
+
+    def _item_vectors(self) -> np.ndarray:
         """``(n_items, dim)``: the item tower's output for every catalog item."""
-        self._require_fitted()
-        if getattr(self, "_item_cache", None) is None:
-            self._refresh_item_cache(self.items_)
-        return self._item_cache[0]
+        return self._item_tower_output()[0]
 
     def item_bias(self) -> np.ndarray:
-        self.item_vectors()
-        return self._item_cache[1]
+        """``(n_items,)``: the item tower's bias for every catalog item (read-only)."""
+        self._require_fitted()
+        return self._item_tower_output()[1]
 
     def user_vectors(
         self, histories: Histories, user_features: FeatureTable | None = None
@@ -363,8 +367,8 @@ class NeuralRecommender(Recommender):
     def _solve(self, matrix: sp.csr_matrix, start: torch.Tensor) -> torch.Tensor:
         """Refine the tower's vectors by solving each user's likelihood with items fixed."""
         device = start.device
-        items = torch.as_tensor(self.item_vectors(), device=device)
-        bias = torch.as_tensor(self.item_bias(), device=device)
+        items = torch.tensor(self.item_vectors(), device=device)  # a copy: the cache is read-only
+        bias = torch.tensor(self.item_bias(), device=device)
         cfg = self.config
         return solve_user_vectors(
             items,
@@ -410,18 +414,11 @@ class NeuralRecommender(Recommender):
         module = self._require_module()
         arrays = {f"module.{k}": v.detach().cpu().numpy() for k, v in module.state_dict().items()}
         arrays["item_counts"] = self.item_counts_
-        report = getattr(self, "report_", None)
+        report = self.train_report_
         extra = {
             "item_encoder": self.item_encoder_.to_json(),
             "user_encoder": self.user_encoder_.to_json(),
-            "train_report": None
-            if report is None
-            else {
-                "epochs_run": report.epochs_run,
-                "best_epoch": report.best_epoch,
-                "best_val_recall@20": report.best_score,
-                "history": report.history,
-            },
+            "train_report": None if report is None else report.to_json(),
         }
         return arrays, extra
 
@@ -442,8 +439,8 @@ class NeuralRecommender(Recommender):
                 f"bundle weights do not match the model configuration: {err}"
             ) from err
         self.module_.eval()
-        self.train_report_ = extra.get("train_report")
-        self._item_cache = None
+        report = extra.get("train_report")
+        self.train_report_ = None if report is None else TrainReport.from_json(report)
 
 
 def _device(module: torch.nn.Module) -> torch.device:

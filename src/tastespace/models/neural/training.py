@@ -22,11 +22,10 @@ import torch
 from torch import nn
 
 from tastespace.errors import CheckpointError
+from tastespace.models.fitting import ProgressCallback
 from tastespace.models.neural import checkpoint as checkpoints
 
 log = logging.getLogger(__name__)
-
-ProgressCallback = Callable[[int, int, float, float | None], None]
 
 PATIENCE_STEPS = 60
 """Auto patience waits about this many optimiser steps without a better validation score."""
@@ -54,7 +53,27 @@ class TrainReport:
     epochs_run: int = 0
     best_epoch: int = 0
     best_score: float = -math.inf
-    history: list[dict[str, float]] = field(default_factory=list)
+    history: list[dict[str, float | None]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """The manifest's ``train_report`` (``best_val_recall@20`` is None without validation)."""
+        return {
+            "epochs_run": self.epochs_run,
+            "best_epoch": self.best_epoch,
+            "best_val_recall@20": self.best_score if math.isfinite(self.best_score) else None,
+            "history": self.history,
+        }
+
+    @classmethod
+    def from_json(cls, payload: dict[str, Any]) -> TrainReport:
+        """Inverse of :meth:`to_json`."""
+        best = payload.get("best_val_recall@20")
+        return cls(
+            int(payload.get("epochs_run", 0)),
+            int(payload.get("best_epoch", 0)),
+            -math.inf if best is None else float(best),
+            list(payload.get("history", [])),
+        )
 
 
 @dataclass
@@ -137,7 +156,7 @@ def train_loop(
             module.eval()
             with torch.no_grad():
                 score = float(validate())
-        report.history.append({"epoch": epoch, "loss": mean_loss, "val_recall@20": score or 0.0})
+        report.history.append({"epoch": epoch, "loss": mean_loss, "val_recall@20": score})
         report.epochs_run = epoch
         if progress is not None:
             progress(epoch, settings.epochs, mean_loss, score)

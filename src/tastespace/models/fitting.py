@@ -1,0 +1,58 @@
+"""What one fit takes besides the data and the hyper-parameters: run options and a progress hook.
+
+Run options say *where and how* to train (device, threads, checkpoints), never *what* is learned,
+so they stay out of the model's config and its bundle manifest: the same bundle can come from a
+CPU or a GPU run, with or without a resumed checkpoint.
+
+>>> TrainingOptions(device="cuda", threads=4).threads
+4
+>>> TrainingOptions(threads="4")
+Traceback (most recent call last):
+    ...
+tastespace.errors.ConfigError: TrainingOptions.threads='4': expected int or None (Compute threads for the fit; None leaves the process default.)
+"""  # noqa: E501
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+from tastespace.errors import ConfigError
+from tastespace.models.config import Options
+
+#: ``callback(epoch, total, loss, validation score or None)``, called after every epoch (or
+#: sweep) by models that train iteratively; the CLI turns it into a progress bar.
+ProgressCallback = Callable[[int, int, float, float | None], None]
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingOptions(Options):
+    """Where and how one fit runs (not saved in the bundle)."""
+
+    device: str = "cpu"
+    """Torch device for models that use torch ("cpu", "cuda", "cuda:1")."""
+    threads: int | None = None
+    """Compute threads for the fit; None leaves the process default."""
+    checkpoint_dir: str | None = None
+    """Directory where iterative models write a resumable checkpoint after every epoch."""
+    resume: bool = False
+    """Continue from the checkpoint in checkpoint_dir when one is there."""
+
+    def validate(self) -> None:
+        if self.threads is not None and self.threads < 1:
+            raise ConfigError(f"TrainingOptions.threads must be ≥ 1, got {self.threads}")
+        if self.resume and self.checkpoint_dir is None:
+            raise ConfigError("TrainingOptions.resume=True needs a checkpoint_dir to resume from")
+
+
+@dataclasses.dataclass(frozen=True)
+class FitRun:
+    """The run-time side of one ``fit`` call, handed to a model's ``_fit``."""
+
+    options: TrainingOptions = TrainingOptions()
+    callback: ProgressCallback | None = None
+
+    def report(self, epoch: int, total: int, loss: float, score: float | None = None) -> None:
+        """Tell the callback (if any) that ``epoch`` of ``total`` finished."""
+        if self.callback is not None:
+            self.callback(epoch, total, loss, score)
