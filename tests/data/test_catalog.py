@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from tastespace.data.catalog import AmbiguousItemError, ItemResolver
@@ -50,3 +51,30 @@ def test_resolve_many_can_skip_unknown(resolver):
     assert resolver.resolve_many(["Heat (1995)", "nope"], skip_unknown=True).tolist() == [2]
     with pytest.raises(UnknownIdError):
         resolver.resolve_many(["nope"])
+
+
+def test_item_catalog_falls_back_to_raw_ids_and_drops_padding():
+    import pandas as pd
+
+    from tastespace.data.catalog import ItemCatalog
+    from tastespace.data.dataset import FeatureTable
+    from tastespace.data.vocab import Vocabulary
+
+    catalog = ItemCatalog.from_table(
+        Vocabulary(["a1", "b2"]), FeatureTable(pd.DataFrame(index=[0, 1]))
+    )
+    assert catalog.titles == ["a1", "b2"] and catalog.genre_lists() == [[], []]
+    assert catalog.year_list() == [None, None]
+    records = catalog.records(np.array([1, -1]), np.array([0.25, -np.inf]))
+    assert records == [{"id": "b2", "title": "b2", "genres": [], "score": 0.25}]
+
+
+def test_dataset_model_and_catalog_agree():
+    from tastespace.data import load_dataset
+    from tastespace.models.baselines import Popularity
+
+    ds = load_dataset("synthetic:tiny")
+    model = Popularity().fit(ds)
+    assert model.catalog().titles == ds.titles() == ds.catalog().titles
+    assert model.catalog().record(3) == ds.catalog().record(3)
+    assert model.catalog() is model.catalog()  # derived once per fit

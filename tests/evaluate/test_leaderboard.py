@@ -25,7 +25,7 @@ class RecordingPopularity(Popularity):
 
     log: list[dict] = []
 
-    def _fit(self, dataset, validation):
+    def _fit(self, dataset, validation, run):
         RecordingPopularity.log.append(
             {
                 "users": dataset.user_ids.ids.copy(),
@@ -34,7 +34,7 @@ class RecordingPopularity(Popularity):
                 "seed": self.config.seed,
             }
         )
-        super()._fit(dataset, validation)
+        super()._fit(dataset, validation, run)
 
 
 def spy(name: str) -> Contender:
@@ -128,7 +128,7 @@ def test_grid_is_chosen_on_validation(planted):
 
 def test_a_failing_row_is_reported_and_the_rest_still_run(planted):
     class Broken(Popularity):
-        def _fit(self, dataset, validation):
+        def _fit(self, dataset, validation, run):
             raise DataError("engine exploded")
 
     board = run_leaderboard(

@@ -45,9 +45,9 @@ def test_min_rating_binarises_first():
 class Spy(Popularity):
     seen_train = None
 
-    def _fit(self, dataset, validation):
+    def _fit(self, dataset, validation, run):
         Spy.seen_train = dataset.interactions.copy()
-        super()._fit(dataset, validation)
+        super()._fit(dataset, validation, run)
 
 
 def test_evaluate_temporal_fits_without_targets_and_reports_cost():

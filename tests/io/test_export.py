@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from tastespace.errors import ConfigError, DataError
-from tastespace.io.export import ItemMetadata, export_vectors, write_word2vec
+from tastespace.io.export import export_vectors, write_word2vec
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +22,7 @@ def model():
 
 @pytest.fixture(scope="module")
 def meta(model):
-    return ItemMetadata.from_model(model)
+    return model.catalog()
 
 
 def test_word2vec_loads_in_gensim(model, tmp_path):
@@ -42,10 +42,10 @@ def test_projector_tsv_pair(model, meta, tmp_path):
     np.testing.assert_array_equal(vectors, model.item_vectors())
     table = pd.read_csv(paths[1], sep="\t", keep_default_na=False)
     assert list(table.columns) == ["id", "title", "genres", "year"]
-    assert table["id"].tolist() == meta.ids
+    assert table["id"].tolist() == meta.raw_ids()
     assert table["title"].tolist() == meta.titles
-    assert table["genres"].tolist() == ["|".join(g) for g in meta.genres]
-    assert table["year"].tolist() == meta.years
+    assert table["genres"].tolist() == ["|".join(g) for g in meta.genre_lists()]
+    assert table["year"].tolist() == meta.year_list()
 
 
 def test_parquet_has_typed_columns(model, meta, tmp_path):
@@ -58,9 +58,9 @@ def test_parquet_has_typed_columns(model, meta, tmp_path):
     assert schema.field("genres").type == pa.list_(pa.string())
     assert schema.field("id").type == pa.int64()
     frame = pd.read_parquet(path)
-    assert frame["id"].tolist() == meta.ids
+    assert frame["id"].tolist() == meta.raw_ids()
     assert frame["title"].tolist() == meta.titles
-    assert [list(g) for g in frame["genres"]] == meta.genres
+    assert [list(g) for g in frame["genres"]] == meta.genre_lists()
     np.testing.assert_array_equal(np.stack(frame["vector"].to_numpy()), model.item_vectors())
 
 
@@ -69,7 +69,7 @@ def test_npy_with_ids_sidecar(model, meta, tmp_path):
     vectors = np.load(paths[0], allow_pickle=False)
     assert vectors.dtype == np.float32
     np.testing.assert_array_equal(vectors, model.item_vectors())
-    assert json.loads(paths[1].read_text()) == meta.ids
+    assert json.loads(paths[1].read_text()) == meta.raw_ids()
 
 
 def test_unknown_format_and_bad_targets(model, tmp_path):

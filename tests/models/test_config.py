@@ -8,7 +8,7 @@ import json
 import pytest
 
 from tastespace.errors import ConfigError
-from tastespace.models.config import ModelConfig, parse_options
+from tastespace.models.config import ModelConfig, field_docs, parse_options
 from tastespace.models.fitting import TrainingOptions
 from tastespace.models.registry import MODELS, model_class
 
@@ -24,6 +24,13 @@ def _config(kind: str) -> type[ModelConfig]:
 def test_defaults_round_trip_through_json(kind):
     config = _config(kind)()
     assert type(config).from_json(json.loads(json.dumps(config.to_json()))) == config
+
+
+@pytest.mark.parametrize("kind", list(MODELS))
+def test_every_field_is_documented(kind):
+    cls = _config(kind)
+    missing = {f.name for f in dataclasses.fields(cls)} - set(field_docs(cls))
+    assert not missing, f"{cls.__name__} fields without a docstring: {sorted(missing)}"
 
 
 @pytest.mark.fault("config", "Literal field given an unknown choice", "ConfigError")
@@ -64,7 +71,7 @@ def test_optional_fields_take_none_and_others_do_not():
     from tastespace.models.neural.config import NeuralConfig
 
     assert NeuralConfig(patience=None).patience is None
-    with pytest.raises(ConfigError, match=r"NeuralConfig.dim=None: expected int"):
+    with pytest.raises(ConfigError, match=r"NeuralConfig.dim=None: expected int — Vector size"):
         NeuralConfig(dim=None)
 
 
@@ -89,7 +96,7 @@ def test_bad_cli_string_names_the_field_and_its_doc():
 
     with pytest.raises(ConfigError) as err:
         ALSConfig().with_options({"dim": "sixty"})
-    assert str(err.value).startswith("ALSConfig.factors='sixty': expected int")
+    assert str(err.value) == "ALSConfig.factors='sixty': expected int — Vector size"
 
 
 @pytest.mark.fault("config", "unknown option name", "ConfigError")

@@ -1,22 +1,48 @@
-"""Find catalog items the way people name them: a raw id, an exact title, or a fuzzy title.
+"""The item catalog people see (ids, titles, genres, years) and how they name its items.
 
-Used by the CLI (``--history "Toy Story (1995)"``) and the HTTP API (``?q=``). Resolution order:
-exact raw id → exact title (case-insensitive) → title without its "(year)" → one fuzzy/substring
-match. Several equally good matches raise :class:`AmbiguousItemError` listing the candidates.
+:class:`ItemCatalog` is the one place that decides what an item is called (its title, or its
+raw id when the data has no titles) and how it is described; exports, maps, the CLI and the
+HTTP API all read it. :class:`ItemResolver` finds items the way people name them
+(``--history "Toy Story (1995)"``, ``?q=``): exact raw id → exact title (case-insensitive) →
+title without its "(year)" → one fuzzy/substring match. Several equally good matches raise
+:class:`AmbiguousItemError` listing the candidates.
+
+>>> import pandas as pd
+>>> from tastespace.data.bags import Bags
+>>> from tastespace.data.dataset import FeatureTable
+>>> table = FeatureTable(
+...     pd.DataFrame({"title": ["Heat (1995)", "Up (2009)"], "year": [1995.0, None]}),
+...     {"genres": Bags.from_lists([["Crime"], []])},
+... )
+>>> catalog = ItemCatalog.from_table(Vocabulary([7, 9]), table)
+>>> catalog.record(0, score=0.5)
+{'id': 7, 'title': 'Heat (1995)', 'genres': ['Crime'], 'year': 1995, 'score': 0.5}
+>>> catalog.record(1)
+{'id': 9, 'title': 'Up (2009)', 'genres': []}
+>>> catalog.resolver.resolve("heat")
+0
 """
 
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 from collections import defaultdict
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+from tastespace.data.bags import Bags
 from tastespace.data.vocab import Vocabulary
 from tastespace.errors import UnknownIdError
+
+if TYPE_CHECKING:
+    from tastespace.data.dataset import FeatureTable
+
+GENRE_FEATURE = "genres"
 
 YEAR_SUFFIX = re.compile(r"\s*\(\d{4}\)\s*$")
 MAX_CANDIDATES = 10
@@ -130,3 +156,67 @@ class ItemResolver:
                 if not skip_unknown:
                     raise
         return np.asarray(out, dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class ItemCatalog:
+    """Per-item display data in dense-index order: row ``k`` describes item ``k``."""
+
+    item_ids: Vocabulary
+    titles: list[str]
+    genres: Bags | None = None
+    years: np.ndarray | None = None  # float64, NaN where unknown
+
+    @classmethod
+    def from_table(cls, item_ids: Vocabulary, table: FeatureTable) -> ItemCatalog:
+        """Titles from a ``title`` column (the raw id as text where an item has none), genres
+        from the ``genres`` bag, years from a ``year`` column."""
+        frame = table.frame
+        titles = display_titles(frame, item_ids)
+        years = np.asarray(frame["year"], dtype=np.float64) if "year" in frame else None
+        return cls(item_ids, titles, table.bags.get(GENRE_FEATURE), years)
+
+    def __len__(self) -> int:
+        return len(self.titles)
+
+    @functools.cached_property
+    def resolver(self) -> ItemResolver:
+        """Raw-id and title lookups over this catalog (built on first use)."""
+        return ItemResolver(self.item_ids, self.titles)
+
+    def raw_ids(self) -> list[Any]:
+        """Raw ids in row order, as plain Python values."""
+        return self.item_ids.ids.tolist()
+
+    def genres_of(self, index: int) -> list[str]:
+        return self.genres.row(int(index)) if self.genres is not None else []
+
+    def year_of(self, index: int) -> int | None:
+        if self.years is None or not np.isfinite(self.years[index]):
+            return None
+        return int(self.years[index])
+
+    def genre_lists(self) -> list[list[str]]:
+        return [self.genres_of(k) for k in range(len(self))]
+
+    def year_list(self) -> list[int | None]:
+        return [self.year_of(k) for k in range(len(self))]
+
+    def record(self, index: int, score: float | None = None) -> dict[str, Any]:
+        """JSON-ready description of one item: id, title, genres, year (when known), score."""
+        index = int(index)
+        out: dict[str, Any] = {
+            "id": self.item_ids.raw(index),
+            "title": self.titles[index],
+            "genres": self.genres_of(index),
+        }
+        year = self.year_of(index)
+        if year is not None:
+            out["year"] = year
+        if score is not None:
+            out["score"] = round(float(score), 6)
+        return out
+
+    def records(self, ids: np.ndarray, scores: np.ndarray) -> list[dict[str, Any]]:
+        """Records of a result row; the ``-1`` padding of short rows is dropped."""
+        return [self.record(i, s) for i, s in zip(ids, scores, strict=True) if i >= 0]

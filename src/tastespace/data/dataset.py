@@ -25,7 +25,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from tastespace.data.bags import Bags
-from tastespace.data.catalog import display_titles
+from tastespace.data.catalog import ItemCatalog
 from tastespace.data.vocab import Vocabulary
 from tastespace.errors import DataError
 
@@ -124,9 +124,13 @@ class Dataset:
         return self.n_interactions / cells if cells else 0.0
 
     # -- views ------------------------------------------------------------------------------
+    def catalog(self) -> ItemCatalog:
+        """Ids, titles, genres and years of the items, as users see them."""
+        return ItemCatalog.from_table(self.item_ids, self.items)
+
     def titles(self) -> list[str]:
-        """Item titles where the catalog has them, else the raw item ids as strings."""
-        return display_titles(self.items.frame, self.item_ids)
+        """Item titles if the catalog has them, else the raw item ids as strings."""
+        return self.catalog().titles
 
     def history(self, user: int) -> np.ndarray:
         """Dense item indices user ``user`` interacted with (time order when timestamps exist)."""

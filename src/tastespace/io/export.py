@@ -33,7 +33,6 @@ import json
 import os
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -43,35 +42,10 @@ from tastespace.data.catalog import display_titles
 from tastespace.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
+    from tastespace.data.catalog import ItemCatalog
     from tastespace.models.base import Recommender
 
 FORMATS = ("word2vec", "projector", "parquet", "npy")
-
-
-@dataclass(frozen=True)
-class ItemMetadata:
-    """Per-item descriptors in dense-index order (what exports and maps show next to vectors)."""
-
-    ids: list[object]
-    titles: list[str]
-    genres: list[list[str]]
-    years: list[int | None]
-
-    @classmethod
-    def from_model(cls, model: Recommender) -> ItemMetadata:
-        model._require_fitted()
-        assert model.item_ids_ is not None and model.items_ is not None
-        n = model.n_items
-        frame = model.items_.frame
-        ids = model.item_ids_.ids.tolist()
-        titles = display_titles(frame, model.item_ids_)
-        bag = model.items_.bags.get("genres")
-        genres = [bag.row(i) for i in range(n)] if bag is not None else [[] for _ in range(n)]
-        years: list[int | None] = [None] * n
-        if "year" in frame:
-            values = np.asarray(frame["year"], dtype=np.float64)
-            years = [int(v) if np.isfinite(v) else None for v in values]
-        return cls(ids, titles, genres, years)
 
 
 def export_vectors(model: Recommender, fmt: str, out: str | Path) -> list[Path]:
@@ -79,10 +53,10 @@ def export_vectors(model: Recommender, fmt: str, out: str | Path) -> list[Path]:
     if fmt not in FORMATS:
         raise ConfigError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
     vectors = _vectors(model)
-    meta = ItemMetadata.from_model(model)
+    meta = model.catalog()
     out = Path(out).expanduser()
     if fmt == "word2vec":
-        return [write_word2vec(out, [str(i) for i in meta.ids], vectors)]
+        return [write_word2vec(out, [str(i) for i in meta.raw_ids()], vectors)]
     if fmt == "projector":
         return write_projector(out, vectors, meta)
     if fmt == "parquet":
@@ -117,7 +91,7 @@ def write_word2vec(path: Path, keys: list[str], vectors: np.ndarray) -> Path:
     return path
 
 
-def write_projector(folder: Path, vectors: np.ndarray, meta: ItemMetadata) -> list[Path]:
+def write_projector(folder: Path, vectors: np.ndarray, meta: ItemCatalog) -> list[Path]:
     """TensorBoard Projector pair: ``vectors.tsv`` (no header) and ``metadata.tsv`` (header row
     ``id title genres year``, as the Projector wants when there is more than one column)."""
     _folder(folder)
@@ -127,14 +101,14 @@ def write_projector(folder: Path, vectors: np.ndarray, meta: ItemMetadata) -> li
     with atomic_path(meta_path) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as handle:
         handle.write("id\ttitle\tgenres\tyear\n")
         for raw, title, genres, year in zip(
-            meta.ids, meta.titles, meta.genres, meta.years, strict=True
+            meta.raw_ids(), meta.titles, meta.genre_lists(), meta.year_list(), strict=True
         ):
             cells = (raw, title, "|".join(genres), "" if year is None else year)
             handle.write("\t".join(_tsv_cell(c) for c in cells) + "\n")
     return [vector_path, meta_path]
 
 
-def write_parquet(path: Path, vectors: np.ndarray, meta: ItemMetadata) -> Path:
+def write_parquet(path: Path, vectors: np.ndarray, meta: ItemCatalog) -> Path:
     """One row per item: ``id`` (raw type kept), ``title``, ``genres`` (list<string>),
     ``year`` (nullable int32) and ``vector`` (list<float32>)."""
     import pyarrow as pa
@@ -145,10 +119,10 @@ def write_parquet(path: Path, vectors: np.ndarray, meta: ItemMetadata) -> Path:
     vector = pa.ListArray.from_arrays(offsets, pa.array(vectors.ravel(), pa.float32()))
     table = pa.table(
         {
-            "id": _id_array(meta.ids),
+            "id": _id_array(meta.raw_ids()),
             "title": pa.array(meta.titles, pa.string()),
-            "genres": pa.array(meta.genres, pa.list_(pa.string())),
-            "year": pa.array(meta.years, pa.int32()),
+            "genres": pa.array(meta.genre_lists(), pa.list_(pa.string())),
+            "year": pa.array(meta.year_list(), pa.int32()),
             "vector": vector,
         }
     )
@@ -157,14 +131,14 @@ def write_parquet(path: Path, vectors: np.ndarray, meta: ItemMetadata) -> Path:
     return path
 
 
-def write_npy(folder: Path, vectors: np.ndarray, meta: ItemMetadata) -> list[Path]:
+def write_npy(folder: Path, vectors: np.ndarray, meta: ItemCatalog) -> list[Path]:
     """``vectors.npy`` (float32, no pickle) and ``ids.json`` (raw ids, row order)."""
     _folder(folder)
     vector_path, ids_path = folder / "vectors.npy", folder / "ids.json"
     with atomic_path(vector_path) as tmp, open(tmp, "wb") as handle:
         np.save(handle, vectors, allow_pickle=False)
     with atomic_path(ids_path) as tmp:
-        Path(tmp).write_text(json.dumps(meta.ids, default=_json_id), encoding="utf-8")
+        Path(tmp).write_text(json.dumps(meta.raw_ids(), default=_json_id), encoding="utf-8")
     return [vector_path, ids_path]
 
 

@@ -147,23 +147,21 @@ def knn_scores(
 
 @dataclasses.dataclass(frozen=True)
 class ItemEmbeddingConfig(ModelConfig):
-    """Options every co-occurrence model shares.
-
-    ``scoring``: ``"pooled"`` (mean history vector · item vector; a dot-product model) or
-    ``"knn"`` (sum of cosines to the history's items). ``neighbors``: how many nearest items each
-    item keeps for ``knn`` (0 = all of them). ``normalize``: store unit-length item vectors, so
-    pooled scores are cosines; without it rare items, whose vectors are long, swamp the
-    rankings (ml-100k: Recall@20 0.02 vs 0.34 for PPMI-SVD, see ``bench/cooccurrence_defaults``).
-    ``center``: subtract the mean vector of the items with data first ("all-but-the-top", Mu &
-    Viswanath 2018): skip-gram vectors share one strong direction that otherwise dominates every
-    cosine.
-    """
+    """Options every co-occurrence model shares (defaults: ``bench/cooccurrence_defaults.py``)."""
 
     dim: int = 64
+    """Vector size."""
     scoring: Scoring = "pooled"
+    """pooled: mean history vector · item vector (a dot-product model); knn: sum of cosines to
+    the history's items."""
     neighbors: int = 100
+    """Nearest items each item keeps for knn scoring (0 = all of them)."""
     normalize: bool = True
+    """Store unit-length item vectors, so pooled scores are cosines; without it rare items'
+    long vectors swamp the rankings (ml-100k PPMI-SVD Recall@20 0.02 vs 0.34)."""
     center: bool = False
+    """Subtract the mean vector of the items with data first (all-but-the-top, Mu & Viswanath
+    2018): skip-gram vectors share one strong direction that otherwise dominates every cosine."""
 
     def validate(self) -> None:
         self.check_positive("dim")

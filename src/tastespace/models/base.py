@@ -31,6 +31,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from tastespace.data.bags import Bags
+from tastespace.data.catalog import ItemCatalog
 from tastespace.data.dataset import Dataset, FeatureTable
 from tastespace.data.vocab import Vocabulary
 from tastespace.errors import BundleError, DataError, NotFittedError, TastespaceError
@@ -123,6 +124,11 @@ class Recommender(ABC):
         if self.item_ids_ is None:
             raise NotFittedError(f"{type(self).__name__} is not fitted; call fit() or load() first")
         return self.item_ids_
+
+    def catalog(self) -> ItemCatalog:
+        """Ids, titles, genres and years of the items the model was fitted on."""
+        item_ids = self._vocabulary()
+        return self._derived("catalog", lambda: ItemCatalog.from_table(item_ids, self.items_))
 
     # -- vectors ----------------------------------------------------------------------------
     def item_vectors(self) -> np.ndarray:

@@ -68,15 +68,15 @@ class Popularity(Recommender):
 
 @dataclasses.dataclass(frozen=True)
 class EASEConfig(ModelConfig):
-    """``l2``: ridge strength λ (tune on validation users). ``max_items``: when set and the
-    catalog is larger, EASE learns weights among the ``max_items`` most-interacted items only
-    (the others are never recommended); that is the way to fit a catalog whose dense
-    ``n × n`` matrix does not fit in memory."""
+    """EASE's ridge strength, and how many items it learns weights among."""
 
     l2: float = 300.0
+    """Ridge strength λ (tune on validation users)."""
     max_items: int | None = None
+    """Learn weights among the max_items most-interacted items only (the others are never
+    recommended): the way to fit a catalog whose dense items × items matrix does not fit."""
 
-    def __post_init__(self) -> None:
+    def validate(self) -> None:
         self.check_positive("l2", allow_zero=True)
         self.check_positive("max_items")
 

@@ -6,16 +6,13 @@ or from ``key=value`` strings — so a wrong type or an unknown ``Literal`` choi
 with a one-line :class:`~tastespace.errors.ConfigError` naming the field, the value and what was
 expected. The string under each field is its documentation; errors quote it.
 
->>> @dataclasses.dataclass(frozen=True)
-... class Demo(Options):
-...     size: int = 3
-...     '''How many.'''
->>> Demo(size=4).size
-4
->>> Demo.from_json({"size": "4"})
+>>> from tastespace.models.baselines import EASEConfig
+>>> EASEConfig(l2=500).l2
+500.0
+>>> EASEConfig.from_json({"l2": "500"})
 Traceback (most recent call last):
     ...
-tastespace.errors.ConfigError: Demo.size='4': expected int (How many.)
+tastespace.errors.ConfigError: EASEConfig.l2='500': expected float — Ridge strength λ ...
 """
 
 from __future__ import annotations
@@ -195,8 +192,7 @@ def _expected(hint: Any) -> str:
 
 def _fail(owner: Options, name: str, value: Any, hint: Any) -> ConfigError:
     doc = field_docs(type(owner)).get(name)
-    first = doc.split(". ")[0].rstrip(".") + "." if doc else ""
-    suffix = f" ({first})" if first else ""
+    suffix = f" — {doc.split('. ')[0].rstrip('.')}" if doc else ""
     return ConfigError(
         f"{type(owner).__name__}.{name}={value!r}: expected {_expected(hint)}{suffix}"
     )

@@ -49,21 +49,21 @@ __all__ = ["GloVe", "GloVeConfig", "PPMISVD", "PPMISVDConfig", "fit_glove", "ppm
 
 @dataclasses.dataclass(frozen=True)
 class GloVeConfig(ItemEmbeddingConfig):
-    """GloVe options (defaults chosen with ``bench/cooccurrence_defaults.py``).
-
-    ``x_max`` / ``alpha``: the weighting ``f(x) = min(1, (x / x_max)^alpha)`` that stops rare
-    pairs from dominating; ``epochs`` passes of Adam over shuffled minibatches of
-    ``batch_size`` nonzeros at learning rate ``lr`` (few epochs on purpose: fitting log counts
-    more closely ranks worse, ml-100k validation Recall@20 0.36 after 10 epochs, 0.30 after
-    30); ``window`` as in the co-occurrence matrix (0 = whole history).
-    """
+    """GloVe options (defaults chosen with ``bench/cooccurrence_defaults.py``)."""
 
     x_max: float = 100.0
+    """Count where the weighting f(x) = min(1, (x / x_max)^alpha) reaches 1."""
     alpha: float = 0.75
+    """Exponent of the weighting, which stops rare pairs from dominating."""
     epochs: int = 10
+    """Adam passes over the nonzeros; few on purpose: fitting log counts more closely ranks
+    worse (ml-100k validation Recall@20 0.36 after 10 epochs, 0.30 after 30)."""
     lr: float = 0.05
+    """Adam learning rate."""
     batch_size: int = 65_536
+    """Nonzeros per minibatch."""
     window: int = 0
+    """Co-occurrence window in positions of a user's time order (0 = whole history)."""
 
     def validate(self) -> None:
         super().validate()
@@ -189,20 +189,20 @@ class GloVe(ItemEmbeddingModel):
 
 @dataclasses.dataclass(frozen=True)
 class PPMISVDConfig(ItemEmbeddingConfig):
-    """PPMI-SVD options (defaults chosen with ``bench/cooccurrence_defaults.py``).
-
-    ``smoothing``: context-distribution exponent (0.75 damps popular contexts); ``shift``: the
-    ``k`` of shifted PPMI, ``max(PMI − log k, 0)``; ``eigen_power``: item vectors ``U Σ^p``;
-    ``n_iter``: power iterations of the randomised SVD; ``window`` as in the co-occurrence
-    matrix.
-    """
+    """PPMI-SVD options (defaults chosen with ``bench/cooccurrence_defaults.py``)."""
 
     dim: int = 256
+    """Vector size (the SVD's rank; below the number of items)."""
     smoothing: float = 0.75
+    """Context-distribution exponent in (0, 1] (0.75 damps popular contexts)."""
     shift: float = 1.0
+    """The k of shifted PPMI, max(PMI − log k, 0); 1 = plain PPMI."""
     eigen_power: float = 0.5
+    """Item vectors are U Σ^eigen_power."""
     n_iter: int = 7
+    """Power iterations of the randomised SVD."""
     window: int = 0
+    """Co-occurrence window in positions of a user's time order (0 = whole history)."""
 
     def validate(self) -> None:
         super().validate()

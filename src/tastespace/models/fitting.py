@@ -9,8 +9,8 @@ CPU or a GPU run, with or without a resumed checkpoint.
 >>> TrainingOptions(threads="4")
 Traceback (most recent call last):
     ...
-tastespace.errors.ConfigError: TrainingOptions.threads='4': expected int or None (Compute threads for the fit; None leaves the process default.)
-"""  # noqa: E501
+tastespace.errors.ConfigError: TrainingOptions.threads='4': expected int or None — Compute ...
+"""
 
 from __future__ import annotations
 
@@ -36,7 +36,8 @@ class TrainingOptions(Options):
     checkpoint_dir: str | None = None
     """Directory where iterative models write a resumable checkpoint after every epoch."""
     resume: bool = False
-    """Continue from the checkpoint in checkpoint_dir when one is there."""
+    """Continue from the checkpoint in checkpoint_dir when one is there; refused unless the
+    data and every model option but epochs match (models.neural.checkpoint)."""
 
     def validate(self) -> None:
         if self.threads is not None and self.threads < 1:

@@ -76,30 +76,35 @@ MAX_SENTENCE = 10_000
 
 @dataclasses.dataclass(frozen=True)
 class Item2VecConfig(ItemEmbeddingConfig):
-    """item2vec options (gensim names where they exist).
-
-    ``window``: context half-width in positions, ``0`` or ``None`` = whole history;
-    ``negative``: negative samples per pair, drawn ∝ ``count^ns_exponent`` (0 = uniform; below
-    0 rare items are drawn as negatives more often, which pushes rankings towards popular
-    items); ``sample``: down-sampling threshold for frequent items (0 = off);
-    ``lr`` / ``min_lr``: linearly decayed learning rate; ``time_ordered``: with a finite
-    window, order histories by timestamp; ``workers``: gensim threads (> 1 is faster but not
-    reproducible); ``epochs``: at most this many; ``max_pairs``: context pairs the whole fit
-    may train on (``None`` = no bound), see :func:`plan_training`.
-    """
+    """item2vec options (gensim names where they exist); see :func:`plan_training` for how
+    epochs and max_pairs bound the work."""
 
     center: bool = True
+    """Subtract the mean vector of the items with data (skip-gram vectors share one strong
+    direction)."""
     window: int | None = 0
+    """Context half-width in positions; 0 or None = the whole history."""
     negative: int = 5
+    """Negative samples per pair."""
     ns_exponent: float = 0.0
+    """Negatives drawn ∝ count^ns_exponent (0 = uniform; below 0 rare items are drawn more,
+    which pushes rankings towards popular items)."""
     sample: float = 1e-3
+    """Down-sampling threshold for frequent items (0 = off)."""
     epochs: int = 50
+    """Passes over the histories, at most (max_pairs may allow fewer)."""
     lr: float = 0.025
+    """Initial learning rate, decayed linearly to min_lr."""
     min_lr: float = 1e-4
+    """Final learning rate."""
     min_count: int = 1
+    """Items seen fewer times are left out of training (zero vectors)."""
     time_ordered: bool = False
+    """With a finite window, order histories by timestamp instead of shuffling them."""
     workers: int = 1
+    """gensim threads (> 1 is faster but not reproducible)."""
     max_pairs: int | None = 500_000_000
+    """Context pairs the whole fit may train on (None = no bound), see plan_training."""
 
     def validate(self) -> None:
         super().validate()

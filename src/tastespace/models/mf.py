@@ -89,26 +89,25 @@ IMPLICIT_ALIASES: dict[str, str] = {"dim": "factors", "epochs": "iterations"}
 
 @dataclasses.dataclass(frozen=True)
 class ALSConfig(ModelConfig):
-    """Implicit-feedback ALS (defaults chosen on validation users with ``bench/mf_defaults.py``).
-
-    ``factors``: vector dimension. ``regularization``: λ on user and item factors (not scaled by
-    counts, as in implicit). ``alpha``: confidence of a positive, ``C_ui = alpha × weight`` —
-    implicit's convention, so with binary data the positives weigh ``alpha`` and the unobserved
-    cells 1 (Hu et al.'s ``1 + α·r`` with ``α = alpha − 1``). ``iterations``: ALS sweeps.
-    ``num_threads``: implicit's threads, 0 (the default) = all cores; ALS gives identical
-    factors at any thread count (each user's and item's solve is independent).
-    ``training_loss``: compute implicit's training loss after every sweep for the progress
-    callback (an extra pass over the data each sweep; off by default, the loss reads NaN).
-    """
+    """Implicit-feedback ALS (defaults chosen on validation users with ``bench/mf_defaults.py``)."""
 
     ALIASES: ClassVar[dict[str, str]] = IMPLICIT_ALIASES
 
     factors: int = 128
+    """Vector size."""
     regularization: float = 30.0
+    """λ on user and item factors (not scaled by counts, as in implicit)."""
     alpha: float = 5.0
+    """Confidence of a positive, C_ui = alpha × weight (implicit's convention: with binary data
+    positives weigh alpha and unobserved cells 1, Hu et al.'s 1 + α·r with α = alpha − 1)."""
     iterations: int = 30
+    """ALS sweeps."""
     num_threads: int = 0
+    """implicit's threads (0 = all cores); ALS gives identical factors at any thread count
+    (each user's and item's solve is independent)."""
     training_loss: bool = False
+    """Compute implicit's training loss after every sweep for the progress callback (an extra
+    pass over the data each sweep; off, the loss reads NaN)."""
 
     def validate(self) -> None:
         self.check_positive("factors", "iterations", "alpha")
@@ -203,32 +202,31 @@ class ALS(Recommender):
 # -- BPR ----------------------------------------------------------------------------------------
 @dataclasses.dataclass(frozen=True)
 class BPRConfig(ModelConfig):
-    """Bayesian personalised ranking (defaults chosen with ``bench/mf_defaults.py``).
-
-    ``factors``: vector dimension (implicit adds one more column for the item bias).
-    ``learning_rate``, ``regularization``, ``iterations``: implicit's SGD options (epochs over
-    the interactions). ``verify_negative_samples``: resample negatives the user has watched.
-    ``fold_in``: how a history becomes a user vector (see :meth:`BPR.fold_in`) —
-    ``"least_squares"`` or ``"objective"`` (``fold_in_steps`` steps of :func:`bpr_fold_in`).
-    ``fold_in_l2``: the least-squares ridge as a share of the mean diagonal of the item-side
-    Gram matrix; scale-free, because the factors' scale grows with training and the Gram's with
-    the catalog (the best absolute ridge moved 10× between 30 and 100 epochs on ml-100k).
-    ``num_threads``: implicit's threads, 0 (the default) = all cores. implicit's BPR is
-    lock-free ("Hogwild") SGD: with more than one thread the updates race and the same seed
-    no longer gives the same model bit for bit; ``num_threads=1`` makes reruns identical.
-    """
+    """Bayesian personalised ranking (defaults chosen with ``bench/mf_defaults.py``)."""
 
     ALIASES: ClassVar[dict[str, str]] = IMPLICIT_ALIASES
 
     factors: int = 64
+    """Vector size (implicit adds one more column for the item bias)."""
     learning_rate: float = 0.01
+    """implicit's SGD learning rate."""
     regularization: float = 0.01
+    """implicit's L2 on the factors."""
     iterations: int = 30
+    """SGD epochs over the interactions."""
     verify_negative_samples: bool = True
+    """Resample negatives the user has watched."""
     fold_in: Literal["least_squares", "objective"] = "least_squares"
+    """How a history becomes a user vector (see BPR.fold_in): ridge least squares, or
+    fold_in_steps steps on the BPR objective itself."""
     fold_in_l2: float = 0.01
+    """Least-squares ridge as a share of the mean diagonal of the item-side Gram matrix:
+    scale-free, because the best absolute ridge moved 10× between 30 and 100 epochs."""
     fold_in_steps: int = 3
+    """Minorise-maximise steps of the objective fold-in."""
     num_threads: int = 0
+    """implicit's threads (0 = all cores); its BPR is lock-free SGD, so with more than one
+    thread the same seed no longer gives the same model bit for bit (1 makes reruns identical)."""
 
     def validate(self) -> None:
         self.check_positive("factors", "iterations", "learning_rate", "fold_in_l2")

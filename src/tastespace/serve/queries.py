@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 
-from tastespace.data.catalog import ItemResolver, display_titles
 from tastespace.errors import DataError
 from tastespace.models.base import Recommender
 
@@ -35,12 +34,10 @@ class ModelSession:
     def __init__(self, model: Recommender, name: str = "model") -> None:
         self.model = model
         self.name = name
-        assert model.item_ids_ is not None and model.items_ is not None
-        frame = model.items_.frame
-        self.titles = display_titles(frame, model.item_ids_)
-        self.resolver = ItemResolver(model.item_ids_, self.titles)
-        self.genres = model.items_.bags.get("genres")
-        self.years = frame["year"].to_numpy() if "year" in frame else None
+        self.catalog = model.catalog()
+        self.titles = self.catalog.titles
+        self.resolver = self.catalog.resolver
+        self.genres = self.catalog.genres
 
     @classmethod
     def open(cls, path: str | Path) -> ModelSession:
@@ -48,20 +45,11 @@ class ModelSession:
 
     def record(self, index: int, score: float | None = None) -> dict[str, Any]:
         """JSON-ready description of one item."""
-        assert self.model.item_ids_ is not None
-        out: dict[str, Any] = {
-            "id": self.model.item_ids_.raw(int(index)),
-            "title": self.titles[index],
-            "genres": self.genres.row(int(index)) if self.genres else [],
-        }
-        if self.years is not None and np.isfinite(self.years[index]):
-            out["year"] = int(self.years[index])
-        if score is not None:
-            out["score"] = round(float(score), 6)
-        return out
+        return self.catalog.record(index, score)
 
     def records(self, ids: np.ndarray, scores: np.ndarray) -> list[dict[str, Any]]:
-        return [self.record(i, s) for i, s in zip(ids, scores, strict=True) if i >= 0]
+        """Records of one result row (its ``-1`` padding dropped)."""
+        return self.catalog.records(ids, scores)
 
     def similar(self, query: Any, k: int = 10) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """The item ``query`` names, and its ``k`` nearest neighbours."""

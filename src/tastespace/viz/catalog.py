@@ -13,10 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from tastespace.errors import ConfigError
-from tastespace.io.export import ItemMetadata
 from tastespace.models.base import Recommender
 
-GENRE_FEATURE = "genres"
 NO_GENRE = "(none)"
 
 
@@ -36,11 +34,17 @@ class MapCatalog:
 
     @classmethod
     def from_model(cls, model: Recommender) -> MapCatalog:
-        meta = ItemMetadata.from_model(model)
-        assert model.items_ is not None
-        bag = model.items_.bags.get(GENRE_FEATURE)
-        primary = bag.first(NO_GENRE) if bag is not None else [NO_GENRE] * len(meta.titles)
-        return cls(meta.ids, meta.titles, meta.genres, primary, meta.years, item_popularity(model))
+        items = model.catalog()
+        bag = items.genres
+        primary = bag.first(NO_GENRE) if bag is not None else [NO_GENRE] * len(items)
+        return cls(
+            items.raw_ids(),
+            items.titles,
+            items.genre_lists(),
+            primary,
+            items.year_list(),
+            item_popularity(model),
+        )
 
     def take(self, rows: np.ndarray) -> MapCatalog:
         """The catalog restricted to ``rows`` (dense indices), in that order."""

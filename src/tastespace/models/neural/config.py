@@ -11,64 +11,75 @@ from tastespace.models.config import ModelConfig
 
 @dataclasses.dataclass(frozen=True)
 class NeuralConfig(ModelConfig):
-    """Item tower, user tower, fold-in, loss and training options.
+    """Item tower, user tower, fold-in, loss and training schedule of the two-tower model.
 
     Shapes: the user tower maps a history bag through ``hidden`` units to ``dim``; each warm
     item has a free ``dim`` + 1 ID row (vector, bias); the content path concatenates a
     ``genre_dim`` genre bag, ``bag_dim`` per other categorical and the numeric block, then an MLP
     of width ``item_hidden`` to ``dim`` + 1, and gives items unseen in training their vectors.
-
-    ``fold_in="solve"`` (default) trains a free vector per training user with the item rows
-    under ``vector_l2`` · (mean ‖u‖² + Σ‖v‖² / n_users), and folds a new user in by
-    ``fold_in_steps`` Adam steps (rate ``fold_in_lr``) on the same objective with the items
-    fixed, started from the user tower's prediction. ``fold_in="encoder"`` is the Mult-DAE
-    path: the user tower's output is the vector, nothing is solved (faster, less accurate).
-    Over six splits (docs/neural.md, sixth round) solve with ``vector_l2=2``, ``lr=0.01`` and no
-    weight average gives ml-latest-small Recall@20 / NDCG@100 0.309 / 0.346 against the
-    encoder's 0.297 / 0.343 (EASE 0.314 / 0.344); ``vector_l2`` 2 beat 3 on validation users.
-    30 solve steps from the tower's start land nearly as close as 50 from zero.
-
-    Earlier sweeps (docs/neural.md): mean pooling and ``dim=100`` beat sqrt-n pooling and
-    ``dim=200``. ``tied_history`` also feeds each history item's vector into the user tower.
-    ``ema_decay`` evaluates and keeps an exponential moving average of the weights, which the
-    encoder path's noisy early-stopping curve needs (ml-100k 0.363 → 0.379 at ``lr=3e-3``);
-    the solve path does better without it. User features are off by default because fold-in
-    users usually arrive with a history only; trained with them, unknown-feature users score
-    worse (and the solve refines the vector from the history alone). ``patience=None`` waits
-    about 60 optimiser steps (3 to 30 epochs) for a better validation score. ``epochs`` is only
-    a ceiling for early stopping. ``checkpoint_dir`` writes ``last.pt`` after every epoch;
-    ``resume=True`` continues from it, refused (``CheckpointError``) unless the data and every
-    option but ``epochs``, ``device``, ``threads`` match (:mod:`.checkpoint`).
+    How each default was measured: docs/neural.md.
     """
 
     #: Run options of bundles written before they moved to ``TrainingOptions``.
     RETIRED: ClassVar[frozenset[str]] = frozenset({"device", "threads", "checkpoint_dir", "resume"})
 
     dim: int = 100
+    """Vector size of users and items (100 beat 200 on validation users)."""
     hidden: int = 600
+    """Width of the user tower's hidden layer."""
     genre_dim: int = 8
+    """Size of the genre embedding (2 makes the learned genre plane plottable)."""
     bag_dim: int = 8
+    """Embedding size of every other categorical bag (tags, user features)."""
     item_hidden: int = 256
+    """Width of the content path's MLP (features → item vector)."""
     pooling: Literal["sqrtn", "mean", "attention"] = "mean"
+    """How the user tower pools the history bag (mean beat sqrt-n on validation users)."""
     tied_history: bool = True
+    """Also feed each history item's own vector and bias into the user tower."""
     history_dropout: float = 0.5
+    """Share of history items dropped per training step, in [0, 1)."""
     cosine_temperature: float | None = None
+    """Score by cosine / temperature instead of the dot product (needs fold_in="encoder")."""
     loss: Literal["auto", "full", "sampled"] = "auto"
+    """Softmax over the full catalog, sampled softmax with log-Q correction, or auto (full up
+    to full_softmax_max_items)."""
     full_softmax_max_items: int = 50_000
+    """Largest catalog that auto trains with the full softmax."""
     num_negatives: int = 2048
+    """Negatives per step of the sampled softmax, drawn ∝ count^0.75."""
     epochs: int = 300
+    """Ceiling on epochs; early stopping on validation users usually ends the fit sooner."""
     batch_size: int = 256
+    """Training users per optimiser step."""
     lr: float = 0.01
+    """Adam learning rate."""
     weight_decay: float = 1e-6
+    """Adam's L2 weight decay on the network's weights."""
     patience: int | None = None
+    """Epochs without a better validation score before stopping; None waits about 60 optimiser
+    steps (3 to 30 epochs)."""
     ema_decay: float | None = None
+    """Keep and evaluate an exponential moving average of the weights with this decay; helps
+    the encoder path's noisy curve (ml-100k Recall@20 0.363 → 0.379), not the solve path."""
     validation_users: float = 0.05
+    """Share of training users set aside for early stopping when no validation set is given."""
     fold_in: Literal["solve", "encoder"] = "solve"
+    """How a user becomes a vector: solve their likelihood with the items fixed, started from
+    the tower's prediction, or take the user tower's output as it is (faster, less accurate:
+    ml-latest-small Recall@20 0.297 vs 0.309)."""
     vector_l2: float = 2.0
+    """L2 on the free vectors: vector_l2 · (mean ‖u‖² + Σ‖v‖² / n_users) (2 beat 3)."""
     fold_in_steps: int = 30
+    """Adam steps of the solve (30 from the tower's start land nearly as close as 50 from
+    zero)."""
     fold_in_lr: float = 0.05
+    """Adam learning rate of the solve."""
     use_item_features: bool = True
+    """Feed item features (genres, tags, numerics) into the content path."""
     use_user_features: bool = False
+    """Feed user features into the user tower; off because fold-in users usually arrive with
+    a history only, and users without features then score worse."""
 
     def validate(self) -> None:
         self.check_positive("dim", "hidden", "genre_dim", "bag_dim", "item_hidden")
