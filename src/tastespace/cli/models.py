@@ -343,9 +343,8 @@ def _read_histories(history: list[str] | None, history_file: Path | None) -> lis
 
     if bool(history) == bool(history_file):
         raise DataError("give either --history (repeatable) or --history-file, not both or neither")
-    if history:
-        return [HistoryRecord(0, "you", list(history))]
-    assert history_file is not None
+    if history_file is None:
+        return [HistoryRecord(0, "you", list(history or []))]
     return read_history_file(history_file)
 
 

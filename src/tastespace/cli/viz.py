@@ -64,8 +64,7 @@ def map_(
     if out is None and html is None:
         raise ConfigError("nothing to write: give --out map.png and/or --html map.html")
     model = Recommender.load(bundle)
-    if feature is not None:
-        assert out is not None
+    if feature is not None and out is not None:
         written = [write_genre_plane(model, out, feature, seed)]
     else:
         written = write_item_map(

@@ -137,8 +137,7 @@ def first_nonpositive(weights: np.ndarray) -> int | None:
 
 def nonpositive_error(where: str, weights: np.ndarray) -> DataError:
     """The error for ratings ≤ 0, pointing at the first one and at the options that handle it."""
-    row = first_nonpositive(weights)
-    assert row is not None
+    row = first_nonpositive(weights) or 0
     count = int((weights <= 0).sum())
     return DataError(
         f"rating {weights[row]:g} at {where}: {count} of {len(weights)} rows are ≤ 0, and "

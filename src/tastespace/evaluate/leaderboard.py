@@ -422,7 +422,8 @@ def _run_one(
         if best is None or (score is not None and score > best[0]):
             best = (score if score is not None else math.nan, model, point, seconds, memory)
         del model
-    assert best is not None
+    if best is None:
+        raise ConfigError(f"{contender.name}: its grid has no points to fit")
     score, model, point, seconds, memory = best
     metrics = evaluate_model(model, split.test, cutoffs, genres)
     config = getattr(model, "config", None)

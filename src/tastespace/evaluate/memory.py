@@ -113,7 +113,7 @@ class PeakMemory:
             self.peak_mib = float("nan") if hwm is None else hwm / 1024
         elif self.method == "sampler":
             self._stop.set()
-            assert self._thread is not None
-            self._thread.join()
+            if self._thread is not None:
+                self._thread.join()
             final = _status_kib("VmRSS") or 0
             self.peak_mib = max(self._peak_kib, final) / 1024

@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from tastespace.data.dataset import Dataset
-from tastespace.data.splits import strong_generalization
+from tastespace.data.splits import StrongSplit, strong_generalization
 from tastespace.errors import ConfigError, TastespaceError
 from tastespace.evaluate.leaderboard import SELECTION_METRIC, fit_measured, validation_score
 from tastespace.evaluate.protocol import DEFAULT_CUTOFFS, evaluate_model
@@ -36,6 +36,9 @@ from tastespace.evaluate.temporal import genre_matrix
 log = logging.getLogger(__name__)
 
 DEFAULT_TRIALS = 20
+
+#: ``progress(trial number, options, validation score or None when the trial failed)``.
+TrialCallback = Callable[[int, dict[str, Any], float | None], None]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -195,7 +198,7 @@ def tune_model(
     min_rating: float | None = None,
     fixed: Mapping[str, Any] | None = None,
     space: Mapping[str, Param] | None = None,
-    progress: Callable[[int, dict[str, Any], float | None], None] | None = None,
+    progress: TrialCallback | None = None,
 ) -> TuneResult:
     """Search ``kind``'s space on validation users, then score the best model on test users.
 
@@ -218,45 +221,90 @@ def tune_model(
     ConfigError
         Unknown kind or option, a bad budget, or every trial failing.
     """
-    import optuna
+    from tastespace.models.registry import model_class
 
     space = dict(search_space(kind) if space is None else space)
     fixed = dict(fixed or {})
     check_space(kind, space, fixed)
+    trials = _trial_budget(trials, minutes)
+    split = strong_generalization(dataset, n_heldout=n_heldout, seed=seed, min_rating=min_rating)
+    started = time.perf_counter()
+    search = _Search(model_class(kind), split, space, fixed, seed, progress)
+    _optimise(search.objective, trials, minutes, seed)
+    if search.best_model is None:
+        first = search.history[0].get("error") if search.history else "none ran"
+        raise ConfigError(
+            f"all {len(search.history)} {kind} trials failed (first: {first}); "
+            "narrow the search space or fix the options"
+        )
+    test = evaluate_model(search.best_model, split.test, DEFAULT_CUTOFFS, genre_matrix(split.train))
+    return TuneResult(
+        kind=kind,
+        best_params=search.best_params,
+        best_validation=search.best_score,
+        test_metrics=test,
+        trials=search.history,
+        seconds=time.perf_counter() - started,
+        seed=seed,
+        model=search.best_model,
+    )
+
+
+def _trial_budget(trials: int | None, minutes: float | None) -> int | None:
+    """The trial count to run (``None`` = until ``minutes`` run out); bad budgets refused."""
     if trials is not None and trials < 1:
         raise ConfigError(f"trials must be ≥ 1, got {trials}")
     if minutes is not None and not minutes > 0:
         raise ConfigError(f"minutes must be > 0, got {minutes}")
-    if trials is None and minutes is None:
-        trials = DEFAULT_TRIALS
+    return DEFAULT_TRIALS if trials is None and minutes is None else trials
 
-    from tastespace.models.registry import model_class
 
-    cls = model_class(kind)
-    split = strong_generalization(dataset, n_heldout=n_heldout, seed=seed, min_rating=min_rating)
-    started = time.perf_counter()
-    best: dict[str, Any] = {"score": -math.inf, "model": None, "params": None}
-    history: list[dict[str, Any]] = []
+@dataclasses.dataclass
+class _Search:
+    """One tuning run's trials: fits each proposal, records it, keeps the best model."""
 
-    def objective(trial: Any) -> float:
-        params = {**fixed, **suggest(trial, space)}
+    cls: type
+    split: StrongSplit
+    space: Mapping[str, Param]
+    fixed: Mapping[str, Any]
+    seed: int
+    progress: TrialCallback | None
+    history: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    best_score: float = -math.inf
+    best_model: Any = None
+    best_params: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def objective(self, trial: Any) -> float:
+        """Optuna's objective: validation Recall@20 of one proposal (failed fits are pruned)."""
+        import optuna
+
+        params = {**self.fixed, **suggest(trial, self.space)}
         record: dict[str, Any] = {"trial": trial.number, "params": params}
-        history.append(record)
+        self.history.append(record)
         try:
-            model = cls(**{**params, "seed": seed})
-            seconds, _ = fit_measured(model, split)
-            score = validation_score(model, split)
+            model = self.cls(**{**params, "seed": self.seed})
+            seconds, _ = fit_measured(model, self.split)
+            score = validation_score(model, self.split)
         except TastespaceError as err:
             record["error"] = str(err)
-            if progress is not None:
-                progress(trial.number, params, None)
+            self._report(trial.number, params, None)
             raise optuna.TrialPruned(str(err)) from err
         record.update({f"validation_{SELECTION_METRIC}": score, "fit_seconds": seconds})
-        if progress is not None:
-            progress(trial.number, params, score)
-        if score > best["score"]:
-            best.update(score=score, model=model, params=params)
+        self._report(trial.number, params, score)
+        if score > self.best_score:
+            self.best_score, self.best_model, self.best_params = score, model, params
         return score
+
+    def _report(self, number: int, params: dict[str, Any], score: float | None) -> None:
+        if self.progress is not None:
+            self.progress(number, params, score)
+
+
+def _optimise(
+    objective: Callable[[Any], float], trials: int | None, minutes: float | None, seed: int
+) -> None:
+    """Run a seeded TPE study over ``objective`` (Optuna's per-trial logging kept quiet)."""
+    import optuna
 
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -269,20 +317,3 @@ def tune_model(
         )
     finally:
         optuna.logging.set_verbosity(verbosity)
-    if best["model"] is None:
-        first = history[0].get("error") if history else "none ran"
-        raise ConfigError(
-            f"all {len(history)} {kind} trials failed (first: {first}); "
-            "narrow the search space or fix the options"
-        )
-    test = evaluate_model(best["model"], split.test, DEFAULT_CUTOFFS, genre_matrix(split.train))
-    return TuneResult(
-        kind=kind,
-        best_params=best["params"],
-        best_validation=best["score"],
-        test_metrics=test,
-        trials=history,
-        seconds=time.perf_counter() - started,
-        seed=seed,
-        model=best["model"],
-    )

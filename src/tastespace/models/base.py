@@ -125,10 +125,16 @@ class Recommender(ABC):
             raise NotFittedError(f"{type(self).__name__} is not fitted; call fit() or load() first")
         return self.item_ids_
 
+    def item_table(self) -> FeatureTable:
+        """The feature table of the items the model was fitted on (or loaded with)."""
+        if self.items_ is None:
+            raise NotFittedError(f"{type(self).__name__} is not fitted; call fit() or load() first")
+        return self.items_
+
     def catalog(self) -> ItemCatalog:
         """Ids, titles, genres and years of the items the model was fitted on."""
-        item_ids = self._vocabulary()
-        return self._derived("catalog", lambda: ItemCatalog.from_table(item_ids, self.items_))
+        item_ids, table = self._vocabulary(), self.item_table()
+        return self._derived("catalog", lambda: ItemCatalog.from_table(item_ids, table))
 
     # -- vectors ----------------------------------------------------------------------------
     def item_vectors(self) -> np.ndarray:
@@ -161,7 +167,7 @@ class Recommender(ABC):
         empty histories), so a history gets the same ranking alone or in any batch.
         """
         self._require_fitted()
-        _check_k(k)
+        check_k(k)
         matrix, single = as_histories(histories, self.n_items)
         n = matrix.shape[0]
         ids = np.empty((n, k), np.int64)
@@ -188,7 +194,7 @@ class Recommender(ABC):
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` most similar items (cosine) to each item, the item itself excluded."""
         self._require_fitted()
-        _check_k(k)
+        check_k(k)
         single = np.isscalar(items)
         query = self._item_query(items)
         unit = self._unit_item_vectors()
@@ -223,7 +229,7 @@ class Recommender(ABC):
         ``force`` writes into a folder that holds other files but no bundle yet."""
         from tastespace.io.bundle import write_bundle
 
-        item_ids, items = self._vocabulary(), self.items_
+        item_ids, items = self._vocabulary(), self.item_table()
         arrays, extra = self._state()
         for name, bag in items.bags.items():
             arrays[f"catalog.bag.{name}.indices"] = bag.indices
@@ -313,6 +319,9 @@ def _read_only(value: T) -> T:
     return value
 
 
-def _check_k(k: int) -> None:
-    if not isinstance(k, int | np.integer) or k < 1:
+def check_k(k: int, most: int | None = None) -> None:
+    """Refuse a ``k`` that is not a positive integer (or above ``most``, a caller's limit)."""
+    if not isinstance(k, int | np.integer) or isinstance(k, bool) or k < 1:
         raise DataError(f"k must be a positive integer, got {k!r}")
+    if most is not None and k > most:
+        raise DataError(f"k must be between 1 and {most}, got {k}")

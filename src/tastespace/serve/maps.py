@@ -120,7 +120,6 @@ def build_map(
         raise ConfigError(f"model {session.name!r} has no item vectors to map") from None
     coords = _scaled(project_2d(vectors, method, bundle))
     n = model.n_items
-    assert model.item_ids_ is not None and model.items_ is not None
     genre = np.full(n, -1, dtype=np.int64)
     vocab: list[str] = []
     if session.genres is not None:
@@ -128,7 +127,7 @@ def build_map(
         offsets = session.genres.offsets
         has = np.diff(offsets) > 0
         genre[has] = session.genres.indices[offsets[:-1][has]]
-    frame = model.items_.frame
+    frame = model.item_table().frame
     popularity = (
         np.round(frame["log_popularity"].to_numpy(dtype=np.float64), 3).tolist()
         if "log_popularity" in frame
@@ -138,7 +137,7 @@ def build_map(
         "model": session.name,
         "method": method,
         "total": n,
-        "ids": model.item_ids_.raws(np.arange(n)),
+        "ids": model.catalog().raw_ids(),
         "titles": session.titles,
         "x": coords[:, 0].tolist(),
         "y": coords[:, 1].tolist(),

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from tastespace.errors import DataError
-from tastespace.models.base import Recommender
+from tastespace.models.base import Recommender, check_k
 
 MAX_K = 1000
 MAX_HISTORY = 10_000
@@ -53,7 +53,7 @@ class ModelSession:
 
     def similar(self, query: Any, k: int = 10) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """The item ``query`` names, and its ``k`` nearest neighbours."""
-        _check_k(k)
+        check_k(k, MAX_K)
         index = self.resolver.resolve(query)
         ids, scores = self.model.similar_items(index, k=k)
         return self.record(index), self.records(ids, scores)
@@ -86,7 +86,7 @@ class ModelSession:
         skip_unknown: bool = False,
     ) -> list[Recommendation]:
         """Recommendations for ``(user label, [raw ids or titles])`` pairs, in one batch."""
-        _check_k(k)
+        check_k(k, MAX_K)
         resolved, skipped = [], []
         for user, history in histories:
             indices, missing = self.resolve_history(user, history, skip_unknown)
@@ -98,8 +98,3 @@ class ModelSession:
             Recommendation(user, self.records(ids[r], scores[r]), skipped[r])
             for r, (user, _) in enumerate(histories)
         ]
-
-
-def _check_k(k: int) -> None:
-    if not 1 <= k <= MAX_K:
-        raise DataError(f"k must be between 1 and {MAX_K}, got {k}")

@@ -67,8 +67,7 @@ def item_popularity(model: Recommender) -> np.ndarray:
         counts = getattr(model, name, None)
         if counts is not None and np.shape(counts) == (n,):
             return np.asarray(counts, dtype=np.float64)
-    assert model.items_ is not None
-    frame = model.items_.frame
+    frame = model.item_table().frame
     if "log_popularity" in frame:
         values = np.asarray(frame["log_popularity"], dtype=np.float64)
         return np.nan_to_num(values, nan=-np.inf)
@@ -77,8 +76,7 @@ def item_popularity(model: Recommender) -> np.ndarray:
 
 def resolve_bag_feature(model: Recommender, feature: str) -> str:
     """The catalog bag a user means by ``feature`` (``genre`` → ``genres``), or a clear error."""
-    assert model.items_ is not None
-    bags = model.items_.bags
+    bags = model.item_table().bags
     for name in (feature, f"{feature}s", feature.removesuffix("s")):
         if name in bags:
             return name

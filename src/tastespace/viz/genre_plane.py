@@ -74,8 +74,7 @@ def genre_vectors(
     if table is not None:
         labels = list(table)
         return labels, np.stack([table[v] for v in labels]).astype(np.float32), "learned"
-    assert model.items_ is not None
-    bag = model.items_.bags[name]
+    bag = model.item_table().bags[name]
     try:
         vectors = np.asarray(model.item_vectors(), dtype=np.float64)
     except NotImplementedError as err:
@@ -116,8 +115,7 @@ def genre_plane(model: Recommender, feature: str = "genres", seed: int = 0) -> G
     else:
         # a genre table is not a cloud of items: keep the plain Euclidean geometry
         coords, projected = project(vectors, "pca", seed, metric="euclidean"), True
-    assert model.items_ is not None
-    bag = model.items_.bags[name]
+    bag = model.item_table().bags[name]
     per_value = np.bincount(bag.indices, minlength=len(bag.vocab))
     position = {v: k for k, v in enumerate(bag.vocab)}
     counts = np.array([per_value[position[v]] if v in position else 0 for v in labels])

@@ -1,7 +1,7 @@
 """Fold-in by solving: a user's vector is fitted to their history with the item side fixed.
 
 Why: an encoder amortised over a few hundred training users leaves Recall@20 on the table on
-small sets (docs/neural.md, sixth round); solving each user's own small, convex problem —
+small sets (4 % on ml-latest-small, docs/neural.md); solving each user's own small, convex problem —
 the training objective's multinomial likelihood plus its L2 on the user vector — does not.
 The user tower's output is the starting point, so a few dozen Adam steps settle it.
 

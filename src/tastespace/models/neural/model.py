@@ -24,6 +24,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from tastespace.data.bags import row_positions
 from tastespace.data.dataset import Dataset, FeatureTable
 from tastespace.errors import ConfigError, DataError, NotFittedError, UnknownIdError
 from tastespace.evaluate.metrics import recall_at_k
@@ -289,10 +290,8 @@ class NeuralRecommender(Recommender):
         bags = {}
         for name, (indices, offsets) in encoded.bags.items():
             if rows is not None:
-                starts, ends = offsets[rows], offsets[rows + 1]
-                parts = [indices[s:e] for s, e in zip(starts, ends, strict=True)]
-                indices = np.concatenate(parts) if parts else np.empty(0, np.int64)
-                offsets = np.concatenate([[0], np.cumsum(ends - starts)]).astype(np.int64)
+                gather, offsets = row_positions(offsets, rows)
+                indices = indices[gather]
             bags[name] = (
                 torch.as_tensor(indices, device=device),
                 torch.as_tensor(offsets, device=device),
@@ -456,21 +455,10 @@ def _restrict_items(batch: dict, candidates: np.ndarray, device: torch.device) -
     index = torch.as_tensor(candidates, device=device)
     bags = {}
     for name, (indices, offsets) in batch["item_bags"].items():
-        starts, ends = offsets[index], offsets[index + 1]
-        lengths = ends - starts
-        gather = (
-            torch.cat(
-                [
-                    torch.arange(int(s), int(e), device=device)
-                    for s, e in zip(starts, ends, strict=True)
-                ]
-            )
-            if len(index)
-            else indices[:0]
-        )
+        gather, picked = row_positions(offsets.cpu().numpy(), candidates)
         bags[name] = (
-            indices[gather.long()] if len(gather) else indices[:0],
-            torch.cat([torch.zeros(1, dtype=torch.long, device=device), lengths.cumsum(0)]),
+            indices[torch.as_tensor(gather, device=device)],
+            torch.as_tensor(picked, device=device),
         )
     return {
         **batch,

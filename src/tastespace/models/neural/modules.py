@@ -47,7 +47,7 @@ class ItemTower(nn.Module):
     never seen in training) their vectors from features alone.
 
     The ID rows are free, as the decoder rows of Mult-DAE: feeding the ID through the feature
-    MLP instead cost ml-latest-small 0.015 Recall@20 (docs/neural.md, sixth round). The content
+    MLP instead cost ml-latest-small 0.015 Recall@20 (docs/neural.md). The content
     path learns from its own loss (:meth:`TwoTower.forward`), so cold start does not tax warm
     items.
     """

@@ -30,9 +30,9 @@ log = logging.getLogger(__name__)
 PATIENCE_STEPS = 60
 """Auto patience waits about this many optimiser steps without a better validation score."""
 PATIENCE_EPOCHS = (3, 30)
-"""Auto patience stays within these epochs. The cap was 15, which cut ml-latest-small (2 steps
-an epoch) to 30 steps and stopped it early: 30 epochs there gave Recall@20 0.295 vs 0.288 and
-NDCG@100 0.340 vs 0.324 over 6 seeds (ml-100k, now 20 epochs: 0.394 / 0.444 vs 0.392 / 0.443)."""
+"""Auto patience stays within these epochs. Small sets take few steps an epoch (ml-latest-small:
+2) and need the high end, or they stop before the weights settle: 30 epochs there give Recall@20
+0.295 against 0.288 with 15 (6 seeds, docs/neural.md)."""
 
 
 def auto_patience(steps_per_epoch: int) -> int:
@@ -273,7 +273,6 @@ class WeightAverage:
     def update(self, module: nn.Module) -> None:
         self.steps += 1
         current = module.state_dict()
-        keys = [k for k, v in self.state.items() if v.is_floating_point()]
-        torch._foreach_lerp_(
-            [self.state[k] for k in keys], [current[k] for k in keys], 1 - self.decay
-        )
+        for key, average in self.state.items():
+            if average.is_floating_point():
+                average.lerp_(current[key], 1 - self.decay)
