@@ -38,7 +38,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from tastespace.data.catalog import display_titles
 from tastespace.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
