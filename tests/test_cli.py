@@ -257,3 +257,18 @@ def test_fit_prints_its_best_epoch_when_piped(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "best epoch" in result.stdout and "validation recall@20" in result.stdout
+
+
+@pytest.mark.fault("cli", "library error about an option", "one stderr line, flag named by the CLI")
+def test_library_errors_name_options_and_the_cli_adds_the_flag(tmp_path):
+    from tastespace.errors import ConfigError
+
+    bundle = tmp_path / "ease"
+    done = run("fit", "--model", "ease", "--data", "synthetic:tiny", "-o", str(bundle))
+    assert done.returncode == 0, done.stderr
+    done = run("map", str(bundle), "--method", "pca", "--top", "3", "--out", str(tmp_path / "m"))
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "error: top must be at least 10 items, got 3 (option --top)"
+    ]
+    assert ConfigError("x", options=("min_rating",)).options == ("min_rating",)

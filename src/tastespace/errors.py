@@ -8,7 +8,16 @@ from __future__ import annotations
 
 
 class TastespaceError(Exception):
-    """Base class of every error tastespace raises on purpose."""
+    """Base class of every error tastespace raises on purpose.
+
+    ``options`` names the library options (``"top"``, ``"out"``) a message is about, so a
+    front end can point at its own spelling of them (the CLI adds ``--top``); the message
+    itself speaks the library's names.
+    """
+
+    def __init__(self, *args: object, options: tuple[str, ...] = ()) -> None:
+        super().__init__(*args)
+        self.options = tuple(options)
 
 
 class DataError(TastespaceError, ValueError):

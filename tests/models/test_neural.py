@@ -237,3 +237,18 @@ def test_run_options_stay_out_of_the_manifest(planted_split, tmp_path):
     assert NeuralRecommender.Config.from_json({**config, "device": "cpu", "resume": False}) == (
         model.config
     )
+
+
+def test_validation_metric_is_injected_and_drives_early_stopping(planted_split):
+    seen = []
+
+    def only_worse(scores, targets):
+        seen.append((scores.shape, targets.shape, bool(np.isneginf(scores).any())))
+        return -float(len(seen))  # every epoch scores below the first
+
+    model = NeuralRecommender(**{**FAST, "epochs": 20, "patience": 2, "validation_users": 0.1})
+    model.fit(planted_split.train, metric=only_worse)
+    report = model.train_report_
+    assert (report.epochs_run, report.best_epoch, report.best_score) == (3, 1, -1.0)
+    n_val = seen[0][0][0]
+    assert seen[0][0] == (n_val, planted_split.train.n_items) == seen[0][1] and seen[0][2]

@@ -17,7 +17,7 @@ import typer
 from rich.markup import escape
 
 from tastespace import __version__
-from tastespace.cli.common import console, err_console
+from tastespace.cli.common import console, err_console, flag_hint
 from tastespace.errors import TastespaceError, TastespaceWarning
 
 app = typer.Typer(
@@ -82,7 +82,8 @@ def main() -> None:
     try:
         app()
     except TastespaceError as err:
-        err_console.print(f"[red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True)
+        message = f"{err}{flag_hint(err.options)}"
+        err_console.print(f"[red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
         sys.exit(2)
 
 

@@ -48,6 +48,19 @@ ItemFeatures = Annotated[
 UserFeatures = Annotated[str | None, typer.Option(help="CSV/Parquet of user features.")]
 
 
+#: Library option names whose flag is not ``--`` + the name with dashes.
+FLAGS: dict[str, str] = {"k": "-k", "param": "--param/-p"}
+
+
+def flag_hint(options: tuple[str, ...]) -> str:
+    """`` (option --top)`` for an error about library option ``top``: the library's messages
+    speak its own names, the command line adds the flag that sets each."""
+    if not options:
+        return ""
+    flags = [FLAGS.get(name, "--" + name.replace("_", "-")) for name in options]
+    return f" ({'option' if len(flags) == 1 else 'options'} {', '.join(flags)})"
+
+
 def load(
     data: str, min_rating: float | None = None, duplicates: str | None = None, **columns: Any
 ) -> Any:

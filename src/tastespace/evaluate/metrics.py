@@ -14,28 +14,10 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-
-def hit_matrix(ranked: np.ndarray, targets: sp.csr_matrix) -> np.ndarray:
-    """Boolean ``(n_users, k)``: is the item at each rank a target of that user?"""
-    n, k = ranked.shape
-    hits = np.zeros((n, k), dtype=bool)
-    for u in range(n):
-        row = targets.indices[targets.indptr[u] : targets.indptr[u + 1]]
-        if len(row):
-            hits[u] = np.isin(ranked[u], row)
-    return hits
-
-
-def _target_counts(targets: sp.csr_matrix) -> np.ndarray:
-    return np.diff(targets.indptr)
-
-
-def recall_at_k(ranked: np.ndarray, targets: sp.csr_matrix, k: int) -> np.ndarray:
-    """Per-user Recall@k (users without targets get NaN and are skipped by means)."""
-    hits = hit_matrix(ranked[:, :k], targets).sum(axis=1)
-    denom = np.minimum(k, _target_counts(targets)).astype(np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(denom > 0, hits / denom, np.nan)
+# Hits and Recall@k live in index.hits, shared with early stopping during training.
+from tastespace.index.hits import hit_matrix
+from tastespace.index.hits import recall_at_k as recall_at_k
+from tastespace.index.hits import target_counts as _target_counts
 
 
 def ndcg_at_k(ranked: np.ndarray, targets: sp.csr_matrix, k: int) -> np.ndarray:

@@ -143,7 +143,9 @@ def write_npy(folder: Path, vectors: np.ndarray, meta: ItemCatalog) -> list[Path
 
 def _folder(folder: Path) -> None:
     if folder.exists() and not folder.is_dir():
-        raise DataError(f"{folder} is a file; this format writes a folder, give a folder for --out")
+        raise DataError(
+            f"{folder} is a file; this format writes a folder, give a folder", options=("out",)
+        )
     folder.mkdir(parents=True, exist_ok=True)
 
 
@@ -171,7 +173,7 @@ def atomic_path(path: str | Path) -> Iterator[str]:
     """Yield a temporary file name next to ``path``; rename it onto ``path`` on success."""
     target = Path(path).expanduser()
     if target.is_dir():
-        raise DataError(f"{target} is a folder; give a file name for --out")
+        raise DataError(f"{target} is a folder; give a file name", options=("out",))
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     os.close(fd)

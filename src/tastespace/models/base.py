@@ -38,7 +38,13 @@ from tastespace.errors import BundleError, DataError, NotFittedError, Tastespace
 from tastespace.index.blocks import QUERY_BLOCK, fixed_blocks
 from tastespace.index.topk import mask_rows, normalize_rows, search_dot, topk_rows
 from tastespace.models.config import ModelConfig
-from tastespace.models.fitting import FitRun, ProgressCallback, TrainingOptions
+from tastespace.models.fitting import (
+    FitRun,
+    ProgressCallback,
+    TrainingOptions,
+    ValidationMetric,
+    recall_at_20,
+)
 from tastespace.models.histories import Histories, as_histories
 
 T = TypeVar("T")
@@ -74,12 +80,14 @@ class Recommender(ABC):
         *,
         callback: ProgressCallback | None = None,
         training: TrainingOptions | None = None,
+        metric: ValidationMetric | None = None,
     ) -> Self:
         """Learn from ``dataset``; returns ``self``.
 
-        ``validation`` (held-out users) enables early stopping where the model supports it;
-        ``callback`` hears about every epoch of iterative models; ``training`` says where and
-        how to run (device, threads, checkpoints) without changing what is learned.
+        ``validation`` (held-out users) enables early stopping where the model supports it,
+        scored by ``metric`` (default: Recall@20); ``callback`` hears about every epoch of
+        iterative models; ``training`` says where and how to run (device, threads,
+        checkpoints) without changing what is learned.
         """
         if dataset.n_interactions == 0:
             raise DataError(f"{dataset.name}: no interactions to learn from")
@@ -88,7 +96,8 @@ class Recommender(ABC):
         self.items_ = dataset.items
         self.fingerprint_ = dataset.fingerprint()
         self._forget_derived()
-        self._fit(dataset, validation, FitRun(training or TrainingOptions(), callback))
+        run = FitRun(training or TrainingOptions(), callback, metric or recall_at_20)
+        self._fit(dataset, validation, run)
         self._forget_derived()
         self.fit_seconds_ = time.perf_counter() - started
         return self

@@ -17,12 +17,28 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
+import numpy as np
+import scipy.sparse as sp
+
 from tastespace.errors import ConfigError
+from tastespace.index.hits import recall_at_k
+from tastespace.index.topk import topk_rows
 from tastespace.models.config import Options
 
 #: ``callback(epoch, total, loss, validation score or None)``, called after every epoch (or
 #: sweep) by models that train iteratively; the CLI turns it into a progress bar.
 ProgressCallback = Callable[[int, int, float, float | None], None]
+
+#: ``metric(scores, targets) -> float``, higher is better: how models that stop early score
+#: their validation users. ``scores`` is ``(n_users, n_items)`` with each user's fold-in items
+#: already at ``-inf``; ``targets`` the held-out items as CSR.
+ValidationMetric = Callable[[np.ndarray, sp.csr_matrix], float]
+
+
+def recall_at_20(scores: np.ndarray, targets: sp.csr_matrix) -> float:
+    """The default validation metric: mean Recall@20 (what the leaderboard selects on)."""
+    ranked, _ = topk_rows(scores, 20)
+    return float(np.nanmean(recall_at_k(ranked, targets, 20)))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,6 +68,7 @@ class FitRun:
 
     options: TrainingOptions = TrainingOptions()
     callback: ProgressCallback | None = None
+    metric: ValidationMetric = recall_at_20
 
     def report(self, epoch: int, total: int, loss: float, score: float | None = None) -> None:
         """Tell the callback (if any) that ``epoch`` of ``total`` finished."""

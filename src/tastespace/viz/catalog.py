@@ -81,4 +81,6 @@ def resolve_bag_feature(model: Recommender, feature: str) -> str:
         if name in bags:
             return name
     known = ", ".join(sorted(bags)) or "none"
-    raise ConfigError(f"unknown --feature {feature!r}; this catalog's bag features: {known}")
+    raise ConfigError(
+        f"unknown feature {feature!r}; this catalog's bag features: {known}", options=("feature",)
+    )

@@ -38,7 +38,7 @@ def top_items(model: Recommender, top: int | None) -> np.ndarray | None:
     if top is None or top >= model.n_items:
         return None
     if top < MIN_TOP:
-        raise ConfigError(f"--top must be at least {MIN_TOP} items, got {top}")
+        raise ConfigError(f"top must be at least {MIN_TOP} items, got {top}", options=("top",))
     popularity = item_popularity(model)
     return np.sort(np.argsort(-popularity, kind="stable")[:top])
 
@@ -54,7 +54,9 @@ def item_coordinates(
     """``(n, 2)`` layout of the model's item vectors (only ``rows`` when given), cached in
     ``bundle`` when given."""
     if method not in METHODS:
-        raise ConfigError(f"unknown --method {method!r}; choose one of {', '.join(METHODS)}")
+        raise ConfigError(
+            f"unknown method {method!r}; choose one of {', '.join(METHODS)}", options=("method",)
+        )
     try:
         vectors = model.item_vectors()
     except NotImplementedError as err:
@@ -91,9 +93,12 @@ def write_item_map(
     from tastespace.viz.static_map import save_map
 
     if out is None and html is None:
-        raise ConfigError("nothing to write: give --out map.png and/or --html map.html")
+        raise ConfigError(
+            "nothing to write: give a PNG path (out) and/or an HTML path (html)",
+            options=("out", "html"),
+        )
     if k < 1:
-        raise ConfigError(f"-k must be at least 1 neighbour per item, got {k}")
+        raise ConfigError(f"k must be at least 1 neighbour per item, got {k}", options=("k",))
     rows = top_items(model, top)
     count = model.n_items if rows is None else len(rows)
     cached = " (cached in the bundle)" if bundle is not None else ""

@@ -27,12 +27,11 @@ import torch
 from tastespace.data.bags import row_positions
 from tastespace.data.dataset import Dataset, FeatureTable
 from tastespace.errors import ConfigError, DataError, NotFittedError, UnknownIdError
-from tastespace.evaluate.metrics import recall_at_k
 from tastespace.features.encoders import EncodedFeatures, FeatureEncoder
 from tastespace.index.blocks import dot_scores
-from tastespace.index.topk import mask_rows, topk_rows
+from tastespace.index.topk import mask_rows
 from tastespace.models.base import Recommender
-from tastespace.models.fitting import FitRun, TrainingOptions
+from tastespace.models.fitting import FitRun, TrainingOptions, ValidationMetric
 from tastespace.models.histories import Histories, as_histories
 from tastespace.models.neural.checkpoint import matrix_digest, run_stamp
 from tastespace.models.neural.config import NeuralConfig
@@ -124,7 +123,7 @@ class NeuralRecommender(Recommender):
         if held is not None:
 
             def validate() -> float:
-                return self._validation_recall(held[0], held[1])
+                return self._validation_score(held[0], held[1], run.metric)
 
         module: torch.nn.Module = self.module_
         if world > 1:
@@ -235,12 +234,13 @@ class NeuralRecommender(Recommender):
         )
         return np.setdiff1d(all_rows, chosen), (fold, targets)
 
-    def _validation_recall(self, fold_in: sp.csr_matrix, targets: sp.csr_matrix) -> float:
+    def _validation_score(
+        self, fold_in: sp.csr_matrix, targets: sp.csr_matrix, metric: ValidationMetric
+    ) -> float:
         self._forget_derived()  # the weights moved since the last epoch
         scores = self.score(fold_in)
         mask_rows(scores, fold_in)
-        ranked, _ = topk_rows(scores, 20)
-        return float(np.nanmean(recall_at_k(ranked, targets, 20)))
+        return metric(scores, targets)
 
     # -- inputs -----------------------------------------------------------------------------
     def _catalog_inputs(self, table: FeatureTable, device: torch.device) -> dict:
