@@ -98,8 +98,10 @@ def test_defaults_use_every_core_and_compute_training_loss_only_when_asked(plant
     for asked in (False, True):
         model = ALS(factors=8, iterations=3, training_loss=asked)
         seen: list[float] = []
-        model.progress = lambda epoch, total, loss, score, seen=seen: seen.append(loss)
-        model.fit(planted_split.train)
+        model.fit(
+            planted_split.train,
+            callback=lambda epoch, total, loss, score, seen=seen: seen.append(loss),
+        )
         losses[asked] = seen
     assert len(losses[False]) == len(losses[True]) == 3
     assert all(np.isnan(loss) for loss in losses[False])
