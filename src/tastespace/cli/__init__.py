@@ -68,9 +68,9 @@ def _show_warning(
 
 
 def _register() -> None:
-    from tastespace.cli import compare, data, evaluate, features, models, serve, viz
+    from tastespace.cli import data, evaluate, features, insight, models, serve, viz
 
-    for module in (data, features, models, evaluate, compare, viz, serve):
+    for module in (data, features, models, evaluate, insight, viz, serve):
         module.register(app)
 
 

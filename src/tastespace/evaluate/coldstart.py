@@ -51,7 +51,7 @@ def cold_start_split(
 
     split = strong_generalization(dataset, n_heldout=n_heldout, seed=seed)
     train_matrix = _drop_columns(split.train.interactions, is_cold)
-    items = _without_user_generated_bags(split.train.items, is_cold)
+    items = without_user_generated_bags(split.train.items, is_cold)
     train = replace(split.train, interactions=train_matrix, items=items, timestamps=None)
     held = sp.vstack([split.test.fold_in, split.test.targets]).tocsr()
     users = split.test.fold_in.shape[0]
@@ -66,7 +66,7 @@ def cold_start_split(
 USER_GENERATED_BAGS = frozenset({"tags"})
 
 
-def _without_user_generated_bags(table: FeatureTable, rows: np.ndarray) -> FeatureTable:
+def without_user_generated_bags(table: FeatureTable, rows: np.ndarray) -> FeatureTable:
     """The table with every user-generated bag emptied on ``rows`` (a boolean mask)."""
     bags = dict(table.bags)
     for name in USER_GENERATED_BAGS & set(bags):

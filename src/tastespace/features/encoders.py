@@ -37,7 +37,8 @@ EXCLUDED_COLUMNS = frozenset({"title", "zip_code", "imdb_url", "log_popularity",
 EXCLUDED_PREFIXES = ("planted_",)
 
 
-def _usable(name: str) -> bool:
+def usable_column(name: str) -> bool:
+    """Whether a catalog column may feed a model (no titles, no leaky derived popularity)."""
     return name not in EXCLUDED_COLUMNS and not name.startswith(EXCLUDED_PREFIXES)
 
 
@@ -63,7 +64,7 @@ class FeatureEncoder:
     @classmethod
     def fit(cls, table: FeatureTable, include: list[str] | None = None) -> FeatureEncoder:
         """Learn statistics/vocabularies from ``table`` (only ``include`` columns if given)."""
-        want = (lambda c: c in include) if include is not None else _usable
+        want = (lambda c: c in include) if include is not None else usable_column
         stats: dict[str, tuple[float, float]] = {}
         for column in table.numeric_columns:
             if not want(column):
