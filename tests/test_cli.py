@@ -176,6 +176,7 @@ def test_fit_nproc_reads_item_features_like_a_single_process_fit(catalog_csv, tm
         )
     )
     assert done.returncode == 0, done.stderr[-2000:]
+    assert "OMP_NUM_THREADS" not in done.stderr + done.stdout  # torchrun's banner stays out
     from tastespace.models.base import Recommender
 
     model = Recommender.load(out)

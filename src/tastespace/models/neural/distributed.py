@@ -64,7 +64,15 @@ def spawn(
     for key, value in (training.to_json() if training else {}).items():
         if value is not None:
             command += ["--train", f"{key}={value}"]
-    return subprocess.call(command)
+    return subprocess.call(command, env=_process_env(nproc))
+
+
+def _process_env(nproc: int) -> dict[str, str]:
+    """The environment with OMP_NUM_THREADS set (to the cores each process gets) unless the
+    user set it: torchrun otherwise prints a multi-line banner into ``fit``'s output."""
+    env = dict(os.environ)
+    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
+    return env
 
 
 def main(argv: list[str] | None = None) -> None:
