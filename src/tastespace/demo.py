@@ -18,7 +18,7 @@ from tastespace.data.splits import strong_generalization
 from tastespace.evaluate import evaluate_model
 from tastespace.models.baselines import Popularity
 from tastespace.models.neural import NeuralRecommender
-from tastespace.serve.queries import ModelSession
+from tastespace.session import Session
 
 
 def run_demo(console: Console, epochs: int = 12, seed: int = 0, out: Path | None = None) -> None:
@@ -38,11 +38,11 @@ def run_demo(console: Console, epochs: int = 12, seed: int = 0, out: Path | None
         f"(best epoch {report.best_epoch}, val Recall@20 {report.best_score:.3f})"
     )
 
-    session = ModelSession(model, name="demo")
+    session = Session(model, name="demo")
     planted = ds.items.frame["planted_genre"].to_numpy()
     popular = np.argsort(-model.item_counts_)[:3]
     for index in popular:
-        query, neighbours = session.similar(ds.item_ids.raw(int(index)), k=5)
+        query, neighbours = session.similar_records(ds.item_ids.raw(int(index)), k=5)
         table = Table(title=f"movies like {query['title']} ({planted[index]})")
         table.add_column("neighbour")
         table.add_column("planted genre")
@@ -55,7 +55,7 @@ def run_demo(console: Console, epochs: int = 12, seed: int = 0, out: Path | None
 
     genre = planted[popular[0]]
     watch = ds.item_ids.raws(np.flatnonzero(planted == genre)[:5])
-    result = session.recommend([("fresh watch list", watch)], k=5)[0]
+    result = session.answer([("fresh watch list", watch)], k=5)[0]
     table = Table(title=f"a new viewer who watched 5 {genre} movies (no retraining) gets")
     table.add_column("recommended")
     table.add_column("planted genre")

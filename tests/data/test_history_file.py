@@ -177,7 +177,7 @@ def test_byte_order_mark_and_titles(tmp_path, monkeypatch, capsys, bundle):
 
 @fault("a history longer than the server's limit", "DataError naming FILE:LINE and the limit")
 def test_too_long_history_names_its_line(tmp_path, monkeypatch, capsys, bundle):
-    from tastespace.serve.queries import MAX_HISTORY
+    from tastespace.session import MAX_HISTORY
 
     path = tmp_path / "users.jsonl"
     long = json.dumps({"user": "greedy", "history": [1] * (MAX_HISTORY + 1)})

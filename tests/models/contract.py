@@ -12,10 +12,12 @@ import json
 import numpy as np
 import pytest
 
+import tastespace
 from tastespace.errors import DataError, NotFittedError
 from tastespace.evaluate import evaluate_model
 from tastespace.models.base import Recommender
 from tastespace.models.baselines import Popularity
+from tastespace.models.histories import ItemIndices
 
 
 def _small(items: int, seed: int):
@@ -38,7 +40,7 @@ class ModelContract:
 
     def test_not_fitted_raises(self):
         with pytest.raises(NotFittedError):
-            self.make_model().recommend([[0, 1]], k=5)
+            self.make_model().recommend(ItemIndices([[0, 1]]), k=5)
 
     def test_neighbours_share_planted_genre(self, fitted, planted):
         if not self.has_vectors:
@@ -89,16 +91,16 @@ class ModelContract:
         np.testing.assert_array_equal(one_ids[0], ids[3])
 
     def test_a_list_of_ids_weighs_each_item_one(self, fitted, planted_split):
-        """A plain list of ids is the CSR history with weight 1.0 on each item, for every model."""
+        """ItemIndices are the CSR history with weight 1.0 on each item, for every model."""
         history = planted_split.test.fold_in[:6]
         ones = history.copy()
         ones.data[:] = 1.0
         lists = [list(history[row].indices) for row in range(6)]
-        list_ids, list_scores = fitted.recommend(lists, k=7)
+        list_ids, list_scores = fitted.recommend(ItemIndices(lists), k=7)
         csr_ids, csr_scores = fitted.recommend(ones, k=7)
         np.testing.assert_array_equal(list_ids, csr_ids)
         np.testing.assert_array_equal(list_scores, csr_scores)
-        single_ids, single_scores = fitted.recommend(lists[2], k=7)
+        single_ids, single_scores = fitted.recommend(ItemIndices(lists[2]), k=7)
         np.testing.assert_array_equal(single_ids, csr_ids[2])
         np.testing.assert_array_equal(single_scores, csr_scores[2])
 
@@ -117,13 +119,42 @@ class ModelContract:
 
     def test_out_of_range_item_is_a_clear_error(self, fitted):
         with pytest.raises(DataError, match="outside"):
-            fitted.recommend([[0, fitted.n_items + 5]], k=3)
+            fitted.recommend(ItemIndices([[0, fitted.n_items + 5]]), k=3)
         with pytest.raises(DataError, match="out of range"):
             fitted.similar_items(fitted.n_items, k=3)
 
     def test_empty_history_gives_a_ranking(self, fitted):
-        ids, scores = fitted.recommend([[]], k=5)
+        ids, scores = fitted.recommend(ItemIndices([[]]), k=5)
         assert ids.shape == (1, 5) and np.all(ids >= 0) and np.all(np.isfinite(scores))
+
+    @pytest.mark.fault("models", "raw ids passed as indices", "TypeError naming the front door")
+    def test_plain_lists_are_refused(self, fitted):
+        # [[1, 50, 181]] reads as MovieLens ids and as indices alike (off by one): refused.
+        for call in (fitted.recommend, fitted.score):
+            with pytest.raises(TypeError, match=r"ItemIndices.*tastespace\.open"):
+                call([[1, 50, 181]])
+        if type(fitted).user_vectors is not Recommender.user_vectors:
+            with pytest.raises(TypeError, match="ItemIndices"):
+                fitted.user_vectors([[1, 50, 181]])
+
+    @pytest.mark.fault("models", "non-integer item index", "DataError naming the entry")
+    def test_non_integer_indices_are_refused(self, fitted):
+        with pytest.raises(DataError, match=r"'Toy Story \(1995\)', not a dense item index"):
+            fitted.recommend(ItemIndices([[0, "Toy Story (1995)"]]), k=3)
+        with pytest.raises(DataError, match="1.5"):
+            fitted.recommend(ItemIndices([1.5, 2.0]), k=3)
+        with pytest.raises(DataError, match=r"tastespace\.open\(model\)\.similar"):
+            fitted.similar_items("Toy Story (1995)", k=3)
+
+    def test_front_door_speaks_raw_ids(self, fitted, planted_split):
+        session = tastespace.open(fitted)
+        history = planted_split.test.fold_in[0].indices
+        raw = fitted.item_ids_.raws(history)
+        ids, scores = fitted.recommend(ItemIndices(history), k=5)
+        frame = session.recommend(history=raw, k=5)
+        assert frame["item"].tolist() == fitted.item_ids_.raws(ids)
+        np.testing.assert_allclose(frame["score"], scores, rtol=1e-5, atol=1e-6)
+        assert not frame["fallback"].any()
 
     def test_evaluation_never_sees_targets(self, fitted, planted_split):
         from tastespace.data.splits import HeldOutUsers

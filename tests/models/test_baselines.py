@@ -10,6 +10,7 @@ from tastespace.data.build import build_dataset
 from tastespace.errors import ConfigError
 from tastespace.models import baselines, memory
 from tastespace.models.baselines import EASE, Popularity
+from tastespace.models.histories import ItemIndices
 from tests.models.contract import ModelContract
 
 
@@ -46,7 +47,7 @@ def test_ease_matches_direct_constrained_ridge_solve():
 
 def test_popularity_ranks_by_count():
     ds = build_dataset(np.array([0, 1, 2, 0, 1, 0]), np.array([5, 5, 5, 7, 7, 9]))
-    ids, _ = Popularity().fit(ds).recommend([[]], k=3)
+    ids, _ = Popularity().fit(ds).recommend(ItemIndices([[]]), k=3)
     assert ds.item_ids.raws(ids[0]) == [5, 7, 9]
 
 

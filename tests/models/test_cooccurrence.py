@@ -16,6 +16,7 @@ from tastespace.models._cooccurrence_common import (
     ordered_entries,
 )
 from tastespace.models.cooccurrence import PPMISVD, GloVe, fit_glove, ppmi_matrix
+from tastespace.models.histories import ItemIndices
 from tests.models.contract import ModelContract
 
 
@@ -191,7 +192,7 @@ def test_pooled_user_vector_is_the_mean_of_history_vectors(planted_split):
     model = PPMISVD(dim=8).fit(planted_split.train)
     v = model.item_vectors()
     np.testing.assert_allclose(np.linalg.norm(v[np.abs(v).sum(1) > 0], axis=1), 1, rtol=1e-5)
-    users = model.user_vectors([[1, 5, 9], []])
+    users = model.user_vectors(ItemIndices([[1, 5, 9], []]))
     np.testing.assert_allclose(users[0], v[[1, 5, 9]].mean(axis=0), rtol=1e-5)
     np.testing.assert_array_equal(users[1], 0)
     assert model.dot_product and not PPMISVD(scoring="knn").dot_product

@@ -13,6 +13,7 @@ from tastespace.data import load_dataset
 from tastespace.data.build import build_dataset
 from tastespace.errors import ConfigError, DataWarning
 from tastespace.models import item2vec
+from tastespace.models.histories import ItemIndices
 from tastespace.models.item2vec import (
     Item2Vec,
     _Corpus,
@@ -83,7 +84,7 @@ def test_items_without_training_data_get_zero_vectors():
     model = Item2Vec(dim=4, epochs=2).fit(ds)
     v = model.item_vectors()
     assert np.all(v[4:] == 0) and np.all(np.linalg.norm(v[:4], axis=1) > 0)
-    ids, scores = model.recommend([0, 1], k=4)
+    ids, scores = model.recommend(ItemIndices([0, 1]), k=4)
     assert np.all(np.isfinite(scores)) and set(ids) <= {2, 3, 4, 5}
 
 

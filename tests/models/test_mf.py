@@ -12,6 +12,7 @@ from scipy.special import log_expit
 
 from tastespace.data.build import build_dataset
 from tastespace.errors import ConfigError
+from tastespace.models.histories import ItemIndices
 from tastespace.models.mf import ALS, BPR, bpr_fold_in
 from tests.models.contract import ModelContract
 
@@ -68,7 +69,9 @@ def test_als_fold_in_is_the_weighted_least_squares_solution():
         a = y.T @ y + (y[items].T * (confidence - 1.0)) @ y[items] + 0.7 * np.eye(6)
         expected[u] = np.linalg.solve(a, y[items].T @ confidence)
     np.testing.assert_allclose(model.user_vectors(histories), expected, rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(model.user_vectors([[0, 3, 9]])[0], expected[0], rtol=1e-4)
+    np.testing.assert_allclose(
+        model.user_vectors(ItemIndices([[0, 3, 9]]))[0], expected[0], rtol=1e-4
+    )
 
 
 def test_als_fold_in_of_own_history_reproduces_training_factors(planted_split):
@@ -131,7 +134,7 @@ def test_fit_limits_blas_threads_instead_of_warning(planted_split, monkeypatch):
         with warnings.catch_warnings():
             warnings.simplefilter("error", RuntimeWarning)
             model = ALS(factors=8, iterations=2).fit(planted_split.train)
-            model.user_vectors([[0, 1, 2]])
+            model.user_vectors(ItemIndices([[0, 1, 2]]))
         after = [api["num_threads"] for api in threadpool_info() if api["user_api"] == "blas"]
         assert after == before  # the limit is lifted again after fit
 
@@ -159,7 +162,7 @@ def test_bpr_splits_implicits_bias_column():
     theirs = engine.user_factors @ engine.item_factors.T
     np.testing.assert_allclose(trained, theirs, atol=1e-5)
 
-    history = [[0, 3, 7], []]
+    history = ItemIndices([[0, 3, 7], []])
     users, weight = model.fold_in(history)
     np.testing.assert_array_equal(weight, 1.0)  # the objective fold-in keeps implicit's scoring
     np.testing.assert_allclose(
@@ -171,10 +174,10 @@ def test_bpr_splits_implicits_bias_column():
 @pytest.mark.parametrize("fold_in", ["least_squares", "objective"])
 def test_bpr_empty_history_ranks_by_bias(fold_in):
     model = BPR(factors=4, iterations=10, fold_in=fold_in).fit(_random_dataset(seed=2))
-    users, weight = model.fold_in([[]])
+    users, weight = model.fold_in(ItemIndices([[]]))
     np.testing.assert_array_equal(users, 0.0)
     np.testing.assert_array_equal(weight, 1.0)
-    ids, _ = model.recommend([], k=5)
+    ids, _ = model.recommend(ItemIndices([]), k=5)
     np.testing.assert_array_equal(ids, np.argsort(-model.item_bias(), kind="stable")[:5])
 
 
@@ -183,9 +186,9 @@ def test_bpr_least_squares_fold_in_is_the_ridge_solution():
     columns = np.hstack([model.item_vectors(), model.item_bias()[:, None]]).astype(np.float64)
     gram = columns.T @ columns
     ridge = 0.2 * np.trace(gram) / 5
-    history = [[1, 2, 8, 13], [4]]
+    history = ItemIndices([[1, 2, 8, 13], [4]])
     x = np.zeros((2, 25))
-    x[0, history[0]] = x[1, history[1]] = 1.0
+    x[0, history.rows[0]] = x[1, history.rows[1]] = 1.0
     expected = np.linalg.solve(gram + ridge * np.eye(5), columns.T @ x.T).T  # (2, [u, β])
     users, weight = model.fold_in(history)
     np.testing.assert_allclose(users, expected[:, :4], rtol=1e-4, atol=1e-6)

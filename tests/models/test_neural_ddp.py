@@ -8,6 +8,7 @@ import sys
 import numpy as np
 
 from tastespace.models.base import Recommender
+from tastespace.models.histories import ItemIndices
 
 
 def test_two_process_ddp_run_completes_and_loads(tmp_path):
@@ -38,5 +39,5 @@ def test_two_process_ddp_run_completes_and_loads(tmp_path):
     model = Recommender.load(out)
     assert model.kind == "neural"
     assert model.train_report_.epochs_run >= 1
-    ids, scores = model.recommend([[0, 1, 2]], k=5)
+    ids, scores = model.recommend(ItemIndices([[0, 1, 2]]), k=5)
     assert ids.shape == (1, 5) and np.all(np.isfinite(scores))

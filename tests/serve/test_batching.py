@@ -7,6 +7,7 @@ import asyncio
 import numpy as np
 import pytest
 
+from tastespace.models.histories import ItemIndices
 from tastespace.models.neural import NeuralRecommender
 from tastespace.serve.batching import RecommendBatcher
 
@@ -26,7 +27,9 @@ def test_concurrent_asks_share_calls_and_match_the_model_alone(neural):
     answers = asyncio.run(all_at_once())
     assert batcher.calls == 2  # one call per exclude_seen value, not twelve
     for (history, k, exclude), (ids, scores) in zip(asks, answers, strict=True):
-        alone_ids, alone_scores = neural.recommend([history], k=k, exclude_seen=exclude)
+        alone_ids, alone_scores = neural.recommend(
+            ItemIndices([history]), k=k, exclude_seen=exclude
+        )
         np.testing.assert_array_equal(ids, np.atleast_2d(alone_ids)[0])
         np.testing.assert_allclose(scores, np.atleast_2d(alone_scores)[0], rtol=1e-4, atol=1e-5)
         assert len(ids) == k

@@ -271,9 +271,9 @@ def similar(
 
     Example: tastespace similar runs/neural "Toy Story"
     """
-    from tastespace.serve.queries import ModelSession
+    from tastespace.session import Session
 
-    query, neighbours = ModelSession.open(bundle).similar(item, k)
+    query, neighbours = Session.open(bundle).similar_records(item, k)
     if as_json:
         print(json.dumps({"item": query, "similar": neighbours}))
     else:
@@ -307,13 +307,13 @@ def recommend(
 
       tastespace recommend runs/neural --history-file users.jsonl --json > recs.jsonl
     """
-    from tastespace.serve.queries import ModelSession
+    from tastespace.session import Session
 
     records = _read_histories(history, history_file)
-    session = ModelSession.open(bundle)
+    session = Session.open(bundle)
     if history_file is not None:
         _check_history_file(history_file, records, session, skip_unknown)
-    results = session.recommend(
+    results = session.answer(
         [(r.user, r.history) for r in records],
         k=k,
         exclude_seen=not include_seen,
@@ -329,11 +329,13 @@ def recommend(
                         "user": result.user,
                         "items": [i["id"] for i in result.items],
                         "scores": [i["score"] for i in result.items],
+                        "fallback": result.fallback,
                     }
                 )
             )
         else:
-            console.print(_items_table(f"for {result.user}", result.items))
+            note = " (most popular: no known item in the history)" if result.fallback else ""
+            console.print(_items_table(f"for {result.user}{note}", result.items))
 
 
 def _read_histories(history: list[str] | None, history_file: Path | None) -> list[Any]:

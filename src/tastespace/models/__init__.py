@@ -8,7 +8,7 @@ from typing import Any
 
 from tastespace.models.registry import MODELS, model_class
 
-__all__ = ["MODELS", "Recommender", "model_class"]
+__all__ = ["MODELS", "ItemIndices", "Recommender", "model_class"]
 
 
 def __getattr__(name: str) -> Any:
@@ -16,4 +16,8 @@ def __getattr__(name: str) -> Any:
         from tastespace.models.base import Recommender
 
         return Recommender
+    if name == "ItemIndices":
+        from tastespace.models.histories import ItemIndices
+
+        return ItemIndices
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

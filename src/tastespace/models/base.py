@@ -1,7 +1,9 @@
 """The ``Recommender`` protocol every tastespace model implements.
 
 A model learns from a :class:`~tastespace.data.Dataset` and then serves five questions, all
-batch-first with numpy in and out:
+batch-first with numpy in and out, in *dense indices*: histories are a users × items CSR matrix
+or :class:`~tastespace.models.histories.ItemIndices` (a plain list is refused, so a raw id can't
+pass for an index; raw ids and titles go through ``tastespace.open``):
 
 * ``item_vectors()`` → ``(n_items, d)`` float32;
 * ``user_vectors(histories)`` → ``(n, d)``: fold-in from watch histories, so a user never seen in
@@ -66,6 +68,8 @@ class Recommender(ABC):
         self.item_ids_: Vocabulary | None = None
         self.items_: FeatureTable | None = None
         self.fingerprint_: str | None = None
+        #: Training users per item: the ranking for an empty history (``tastespace.open``).
+        self.item_popularity_: np.ndarray | None = None
         self.fit_seconds_: float | None = None
         self._cache: dict[str, Any] = {}
 
@@ -95,6 +99,7 @@ class Recommender(ABC):
         self.item_ids_ = dataset.item_ids
         self.items_ = dataset.items
         self.fingerprint_ = dataset.fingerprint()
+        self.item_popularity_ = np.diff(dataset.interactions.tocsc().indptr).astype(np.float32)
         self._forget_derived()
         run = FitRun(training or TrainingOptions(), callback, metric or recall_at_20)
         self._fit(dataset, validation, run)
@@ -216,7 +221,14 @@ class Recommender(ABC):
 
     def _item_query(self, items: int | np.ndarray | list[int]) -> np.ndarray:
         """Validated 1-D array of dense item indices."""
-        query = np.atleast_1d(np.asarray(items, dtype=np.int64))
+        given = np.atleast_1d(np.asarray(items))
+        if len(given) and given.dtype.kind not in "iu":
+            raise DataError(
+                f"similar_items takes dense item indices (integers 0..{self.n_items - 1}), not "
+                f"{given.tolist()[0]!r}; for raw ids or titles use "
+                "tastespace.open(model).similar(item)"
+            )
+        query = given.astype(np.int64)
         if len(query) and (query.min() < 0 or query.max() >= self.n_items):
             raise DataError(f"item index out of range 0..{self.n_items - 1}")
         return query
@@ -240,6 +252,8 @@ class Recommender(ABC):
 
         item_ids, items = self._vocabulary(), self.item_table()
         arrays, extra = self._state()
+        if self.item_popularity_ is not None:
+            arrays["catalog.popularity"] = self.item_popularity_
         for name, bag in items.bags.items():
             arrays[f"catalog.bag.{name}.indices"] = bag.indices
             arrays[f"catalog.bag.{name}.offsets"] = bag.offsets
@@ -290,6 +304,7 @@ class Recommender(ABC):
         }
         model.items_ = FeatureTable(pd.DataFrame(contents.items), bags)
         model.fingerprint_ = manifest["fingerprint"]
+        model.item_popularity_ = contents.arrays.pop("catalog.popularity", None)
         model.fit_seconds_ = manifest["fit_seconds"]
         model._restore(contents.arrays, manifest["extra"])
         model._forget_derived()

@@ -157,7 +157,8 @@ class GloVe(ItemEmbeddingModel):
 
     >>> from tastespace.data import load_dataset
     >>> model = GloVe(dim=8, epochs=2).fit(load_dataset("synthetic:tiny"))
-    >>> model.recommend([3, 17], k=5)[0].shape
+    >>> from tastespace.models import ItemIndices
+    >>> model.recommend(ItemIndices([3, 17]), k=5)[0].shape
     (5,)
     """
 

@@ -26,7 +26,8 @@ Example
 >>> from tastespace.data import load_dataset
 >>> ds = load_dataset("synthetic:users=200,items=60,genres=3,seed=1")
 >>> als = ALS(factors=16, iterations=5).fit(ds)
->>> ids, scores = als.recommend([[0, 1, 2]], k=5)
+>>> from tastespace.models import ItemIndices
+>>> ids, scores = als.recommend(ItemIndices([[0, 1, 2]]), k=5)
 >>> ids.shape, als.item_vectors().shape
 ((1, 5), (60, 16))
 """

@@ -17,6 +17,7 @@ import numpy as np
 from starlette.concurrency import run_in_threadpool
 
 from tastespace.models.base import Recommender
+from tastespace.models.histories import ItemIndices
 
 MAX_BATCH = 256
 """Users per model call; a burst larger than this is served in several calls."""
@@ -71,7 +72,7 @@ class RecommendBatcher:
     async def _answer(self, group: list[_Ask], exclude_seen: bool) -> None:
         call = functools.partial(
             self.model.recommend,
-            [ask.history for ask in group],
+            ItemIndices([ask.history for ask in group]),
             k=max(ask.k for ask in group),
             exclude_seen=exclude_seen,
         )

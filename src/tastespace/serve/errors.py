@@ -22,7 +22,7 @@ from tastespace.data.catalog import AmbiguousItemError
 from tastespace.errors import TastespaceError, UnknownIdError
 
 if TYPE_CHECKING:
-    from tastespace.serve.queries import ModelSession
+    from tastespace.session import Session
 
 SHOWN_INPUT_CHARS = 60
 
@@ -38,7 +38,7 @@ class ApiError(Exception):
 
 
 @contextmanager
-def answers(session: ModelSession) -> Iterator[None]:
+def answers(session: Session) -> Iterator[None]:
     """Library errors → HTTP answers, with candidates (raw ids) for ambiguous titles."""
     try:
         yield

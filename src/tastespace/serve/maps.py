@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from tastespace.errors import ConfigError
-from tastespace.serve.queries import ModelSession
+from tastespace.session import Session
 
 logger = logging.getLogger(__name__)
 
@@ -109,9 +109,7 @@ def _scaled(coords: np.ndarray) -> np.ndarray:
     return np.round(coords / extent if extent > 0 else coords, 4)
 
 
-def build_map(
-    session: ModelSession, method: str = "pca", bundle: Path | None = None
-) -> dict[str, Any]:
+def build_map(session: Session, method: str = "pca", bundle: Path | None = None) -> dict[str, Any]:
     """The catalog's layout as columns: ids, titles, x, y, primary genre, popularity."""
     model = session.model
     try:
@@ -155,9 +153,7 @@ class MapCache:
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._entries: dict[tuple[str, str], tuple[bytes, bytes]] = {}
 
-    def get(
-        self, session: ModelSession, method: str, bundle: Path | None = None
-    ) -> tuple[bytes, bytes]:
+    def get(self, session: Session, method: str, bundle: Path | None = None) -> tuple[bytes, bytes]:
         """``(json, gzipped json)``; computed on first request, once even under concurrency."""
         key = (session.name, method)
         with self._guard:

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator
 
-from tastespace.serve.queries import MAX_HISTORY, MAX_K
+from tastespace.session import MAX_HISTORY, MAX_K
 
 MAX_LIMIT = 500
 MAX_QUERY_CHARS = 200
@@ -86,6 +86,9 @@ class RecommendRequest(BaseModel):
 class Recommendations(ItemList):
     model: str
     skipped: list[RawId] = Field(description="History entries ignored (with skip_unknown).")
+    fallback: bool = Field(
+        False, description="True: no history entry was known, so these are the most popular."
+    )
 
 
 class ModelInfo(BaseModel):

@@ -1,6 +1,6 @@
 """Loading bundles for the server: names, one :class:`ServedSession` each, warm caches.
 
-A served session is a :class:`~tastespace.serve.queries.ModelSession` that remembers each item's
+A served session is a :class:`~tastespace.session.Session` that remembers each item's
 record once built. Every response lists ~20 records and building one touches a pandas index, a
 bag and the year column (≈ 25 µs), which made records a quarter of a request's CPU time
 (``bench/serve_load.py``); a hit is a dict copy.
@@ -15,13 +15,14 @@ from typing import Any
 
 from tastespace.errors import ConfigError
 from tastespace.models.base import Recommender
-from tastespace.serve.queries import ModelSession
+from tastespace.models.histories import ItemIndices
+from tastespace.session import Session
 
 logger = logging.getLogger(__name__)
 
 
-class ServedSession(ModelSession):
-    """A ModelSession whose item records are built once per item, on first use."""
+class ServedSession(Session):
+    """A Session whose item records are built once per item, on first use."""
 
     def __init__(self, model: Recommender, name: str = "model") -> None:
         super().__init__(model, name)
@@ -71,7 +72,7 @@ def load_sessions(paths: Mapping[str, Path]) -> dict[str, ServedSession]:
         model = session.model
         if model.n_items:
             model.similar_items(0, k=1)  # unit item vectors
-            model.recommend([[0]], k=1)  # item vectors / towers
+            model.recommend(ItemIndices([[0]]), k=1)  # item vectors / towers
         sessions[name] = session
         logger.info("loaded %s (%s, %d items) from %s", name, model.kind, model.n_items, path)
     return sessions

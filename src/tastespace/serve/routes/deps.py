@@ -7,10 +7,10 @@ from typing import Annotated
 from fastapi import Depends, Query, Request
 from fastapi import Path as PathParam
 
-from tastespace.serve.queries import MAX_K
 from tastespace.serve.schemas import MAX_ID_CHARS
 from tastespace.serve.sessions import ServedSession
 from tastespace.serve.state import ServedModels
+from tastespace.session import MAX_K
 
 ModelName = Annotated[
     str | None, Query(max_length=200, description="Loaded model name (default: the first).")

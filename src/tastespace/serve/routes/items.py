@@ -66,7 +66,7 @@ async def similar(item_id: ItemId, session: Session, k: K = 10) -> dict[str, Any
 
     def work() -> dict[str, Any]:
         with answers(session):  # the CLI's `similar`, given that id
-            item, found = session.similar(item_id, k=k)
+            item, found = session.similar_records(item_id, k=k)
         return {"item": item, "items": found, "total": len(found), "model": session.name}
 
     return await run_query(work, small=is_small(session))

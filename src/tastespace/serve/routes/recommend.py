@@ -34,8 +34,18 @@ async def recommend(request: RecommendRequest, served: Served) -> dict[str, Any]
             lambda: session.resolve_history("request", history, request.skip_unknown),
             small=is_small(session, len(history)),
         )
-        ids, scores = await served.batchers[session.name].recommend(
-            indices, request.k, request.exclude_seen
-        )
+        if indices:
+            ids, scores = await served.batchers[session.name].recommend(
+                indices, request.k, request.exclude_seen
+            )
+        else:  # every entry skipped: the most popular items, flagged
+            found, best, _ = session.rank([[]], request.k)
+            ids, scores = found[0], best[0]
     items = session.records(ids, scores)
-    return {"items": items, "total": len(items), "model": session.name, "skipped": skipped}
+    return {
+        "items": items,
+        "total": len(items),
+        "model": session.name,
+        "skipped": skipped,
+        "fallback": not indices,
+    }
