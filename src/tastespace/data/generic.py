@@ -46,6 +46,7 @@ from tastespace.data.build import (
     nonpositive_error,
 )
 from tastespace.data.dataset import Dataset, FeatureTable
+from tastespace.data.frames import as_arrow_table, frame_label, is_frame
 from tastespace.errors import DataError, DataWarning
 
 logger = logging.getLogger(__name__)
@@ -74,7 +75,7 @@ _FREE_TEXT = ("title",)
 
 
 def load_interactions(
-    path: str | Path,
+    path: str | Path | Any,
     *,
     user_col: str | None = None,
     item_col: str | None = None,
@@ -84,8 +85,8 @@ def load_interactions(
     min_rating: float | None = None,
     duplicates: str = "last",
     nonpositive: str = "error",
-    item_features: str | Path | None = None,
-    user_features: str | Path | None = None,
+    item_features: str | Path | Any | None = None,
+    user_features: str | Path | Any | None = None,
     multi_valued: Mapping[str, str] | None = None,
     keep_unrated: bool = False,
     name: str | None = None,
@@ -96,7 +97,9 @@ def load_interactions(
     ----------
     path
         ``.csv``, ``.tsv``, ``.txt``, ``.dat`` (optionally ``.gz``) with a header row, or
-        ``.parquet`` / ``.pq``. A UTF-8 byte-order mark is ignored.
+        ``.parquet`` / ``.pq``. A UTF-8 byte-order mark is ignored. Or a pandas / polars
+        DataFrame (``data/frames.py``), checked the same way, its messages naming the column
+        and the row (a pandas index label).
     user_col, item_col, rating_col, timestamp_col
         Column names, when the defaults in :data:`COLUMN_ALIASES` do not find them. Without a
         rating column every interaction weighs 1.0; without a timestamp column there is no order.
@@ -111,7 +114,8 @@ def load_interactions(
     nonpositive
         Ratings ≤ 0 without ``min_rating``: ``error`` (default; names the line) or ``drop``.
     item_features, user_features
-        Feature files keyed by the interactions' id column name, ``id``, or their first column.
+        Feature files (or DataFrames) keyed by the interactions' id column name, ``id``, or
+        their first column.
         Numeric columns stay numeric; text columns become categoricals, or bags
         (:class:`~tastespace.data.bags.Bags`) when multi-valued; ``title`` stays free text.
         Ids on only one side are warned about (count and examples); ids sharing no value with
@@ -133,9 +137,9 @@ def load_interactions(
         whitespace is trimmed. ``provenance`` records the source, format, columns used, rows
         read, and every filtered or merged row.
     """
-    path = Path(path).expanduser()
     check_policies(duplicates, nonpositive)
-    source = _open_source(path, sep)
+    source = _source_for(path, sep, "interactions")
+    path = source.path
     explicit = {
         "user": user_col,
         "item": item_col,
@@ -162,7 +166,8 @@ def load_interactions(
     feature_files = {"item": item_features, "user": user_features}
     features = _join_features(rows, columns, feature_files, multi_valued, keep_unrated, provenance)
     options = {"duplicates": duplicates, "min_rating": min_rating, "nonpositive": nonpositive}
-    dataset = _build(path, rows, features, options, name or _stem(path), provenance)
+    name = name or ("dataframe" if source.format == "frame" else _stem(path))
+    dataset = _build(path, rows, features, options, name, provenance)
     logger.info(
         "loaded %s: %d rows -> %d users x %d items",
         path,
@@ -276,16 +281,20 @@ def _build(
 class _Source:
     """One input file: where it is, how to parse it, and how to point at a row in it."""
 
-    path: Path
-    format: str  # "csv" (any delimited text) or "parquet"
+    path: Path  # for a DataFrame, its label (``interactions (pandas DataFrame)``)
+    format: str  # "csv" (any delimited text), "parquet" or "frame" (in memory)
     columns: list[str]
     sep: str = ","
     compressed: bool = False
     multiline: bool = False  # quoted values may hold newlines (feature files)
+    table: pa.Table | None = None  # the DataFrame as Arrow (format "frame")
+    labels: pd.Index | None = None  # a pandas DataFrame's index, to name rows by
 
     # ---- reading ----------------------------------------------------------------------------
     def read(self, include: list[str], as_string: list[str]) -> pa.Table:
         """The named columns as an Arrow table; ``as_string`` columns are not type-inferred."""
+        if self.table is not None:  # typed already: ids keep their type
+            return self.table.select(include)
         if self.format == "parquet":
             try:
                 return pq.read_table(self.path, columns=include)
@@ -344,6 +353,8 @@ class _Source:
         """Human pointer to 0-based data row ``row``: ``line N`` (text) or ``row N`` (Parquet)."""
         if self.format == "parquet":
             return f"row {row + 1}"
+        if self.format == "frame":
+            return f"row {row}" if self.labels is None else f"index {_py(self.labels[row])!r}"
         for k, (line, _) in enumerate(self.records()):
             if k == row + 1:  # record 0 is the header
                 return f"line {line}"
@@ -369,6 +380,8 @@ class _Source:
 
     def bad_utf8(self) -> DataError:
         """The error for a non-UTF-8 byte, naming its line and byte offset."""
+        if self.format == "frame":
+            return DataError(f"{self.path}: a column holds bytes; decode it to str first")
         opener = gzip.open if self.compressed else open
         offset = 0
         with opener(self.path, "rb") as handle:
@@ -415,6 +428,20 @@ class _Replacing(io.RawIOBase):
     def close(self) -> None:
         self._raw.close()
         super().close()
+
+
+def _source_for(
+    given: str | Path | Any, sep: str | None, role: str, *, multiline: bool = False
+) -> _Source:
+    """A file's source, or a DataFrame's (``sep`` means nothing for one in memory)."""
+    if not is_frame(given):
+        return _open_source(Path(given).expanduser(), sep, multiline=multiline)
+    label = Path(frame_label(given, role))
+    if sep is not None:
+        raise DataError(f"{label}: sep applies to text files, not to a DataFrame")
+    table = as_arrow_table(given, role)
+    labels = given.index if isinstance(given, pd.DataFrame) else None
+    return _Source(label, "frame", list(table.column_names), table=table, labels=labels)
 
 
 def _open_source(path: Path, sep: str | None, *, multiline: bool = False) -> _Source:
@@ -708,15 +735,15 @@ def _check_no_duplicates(source: _Source, users: np.ndarray, items: np.ndarray) 
 
 
 def _load_features(
-    path: Path,
+    given: str | Path | Any,
     role: str,
     id_name: str,
     multi_valued: Mapping[str, str],
     notes: list[str],
 ) -> tuple[np.ndarray, FeatureTable, set[str]]:
     """Ids in file order and their FeatureTable; also the ``multi_valued`` columns it held."""
-    source = _open_source(path, None, multiline=True)
-    names = source.columns
+    source = _source_for(given, None, role + "s", multiline=True)
+    path, names = source.path, source.columns
     lowered = {n.strip().lower(): n for n in reversed(names)}
     key = lowered.get(id_name.strip().lower()) or lowered.get("id") or names[0]
     table = source.read(list(names), [key])
@@ -800,7 +827,7 @@ def _harmonise(declared: np.ndarray, raw: np.ndarray) -> tuple[np.ndarray, np.nd
 def _join_features(
     rows: _Rows,
     columns: dict[str, str | None],
-    files: dict[str, str | Path | None],
+    files: dict[str, str | Path | Any | None],
     multi_valued: Mapping[str, str] | None,
     keep_unrated: bool,
     provenance: dict[str, Any],
@@ -812,9 +839,14 @@ def _join_features(
     for role, given in files.items():
         if given is None:
             continue
-        path = Path(given).expanduser()
+        framed = is_frame(given)
+        path = Path(frame_label(given, role + "s")) if framed else Path(given).expanduser()
         ids, table, used = _load_features(
-            path, role, cast(str, columns[role]), wanted_bags, provenance["notes"]
+            given if framed else path,
+            role,
+            cast(str, columns[role]),
+            wanted_bags,
+            provenance["notes"],
         )
         seen_bag_columns |= used
         raw = rows.users if role == "user" else rows.items
@@ -824,7 +856,7 @@ def _join_features(
         else:
             rows.items = raw
         features[role] = _match_ids(path, role, ids, table, raw, keep_unrated)
-        provenance.setdefault("features", {})[role + "s"] = str(given)
+        provenance.setdefault("features", {})[role + "s"] = str(path) if framed else str(given)
     unknown_bags = set(wanted_bags) - seen_bag_columns
     if unknown_bags:
         where = "the feature files" if features else "no feature file (pass item_features=...)"

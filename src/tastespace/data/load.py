@@ -3,7 +3,9 @@
 * ``synthetic`` / ``synthetic:NAME`` / ``synthetic:users=2000,items=500,seed=3`` — the embedded
   generator (offline, deterministic);
 * a MovieLens zip as GroupLens ships it, or its extracted folder (release detected from the files);
-* any CSV / TSV / Parquet of interactions (columns recognised by name, or mapped explicitly).
+* any CSV / TSV / Parquet of interactions (columns recognised by name, or mapped explicitly);
+* a pandas or polars DataFrame of interactions, with ``items=`` / ``users=`` DataFrames (or
+  files) of features — validated exactly as files are.
 """
 
 from __future__ import annotations
@@ -29,16 +31,32 @@ GENERIC_ONLY: dict[str, str] = {
 }
 
 
-def load_dataset(source: str | Path, **options: Any) -> Dataset:
-    """Load interactions and features from ``source``.
+def load_dataset(source: str | Path | Any, **options: Any) -> Dataset:
+    """Load interactions and features from ``source`` (a path, a spec or a DataFrame).
 
     ``options`` go to the matching loader: ``min_rating`` (binarise: keep ratings ≥ it as 1.0)
     and ``duplicates`` (``sum|max|last|first|error``) for all file loaders; column mapping and
-    feature files for the generic loader (see :func:`tastespace.data.generic.load_interactions`).
+    feature files for the generic loader (see :func:`tastespace.data.generic.load_interactions`);
+    ``items=`` / ``users=`` are short for ``item_features=`` / ``user_features=``.
 
     >>> load_dataset("synthetic:tiny").n_items
     200
+    >>> import pandas as pd
+    >>> clicks = pd.DataFrame({"user": ["a", "a", "b"], "sku": ["x", "y", "x"]})
+    >>> load_dataset(clicks, item_col="sku").n_items
+    2
     """
+    from tastespace.data.frames import is_frame
+
+    for short, long in (("items", "item_features"), ("users", "user_features")):
+        if short in options:
+            if options.get(long) is not None:
+                raise DataError(f"give {short}= or {long}=, not both")
+            options[long] = options.pop(short)
+    if is_frame(source):
+        from tastespace.data.generic import load_interactions
+
+        return load_interactions(source, **options)
     text = str(source)
     if text == "synthetic" or text.startswith("synthetic:"):
         from tastespace.data.synthetic import load_synthetic
