@@ -132,12 +132,14 @@ def test_unknown_item_names_its_line(tmp_path, monkeypatch, capsys, bundle):
     assert code == 2 and err.startswith(f"error: {path}:2: no item matches '99'")
 
 
-@fault("an empty history [] on line 1", "DataError naming FILE:LINE: history is empty; exit 2")
-def test_empty_history_names_its_line(tmp_path, monkeypatch, capsys, bundle):
+@fault("an empty history [] on line 1", "popularity fallback, flagged in that user's line")
+def test_empty_history_gets_the_flagged_popularity_fallback(tmp_path, monkeypatch, capsys, bundle):
     path = tmp_path / "users.jsonl"
-    path.write_text('{"user": "a", "history": []}\n')
-    code, _, err = recommend(monkeypatch, capsys, bundle, path)
-    assert code == 2 and err.startswith(f"error: {path}:1: history of 'a' is empty")
+    path.write_text('{"user": "a", "history": []}\n{"user": "b", "history": [1]}\n')
+    code, out, _ = recommend(monkeypatch, capsys, bundle, path)
+    first, second = (json.loads(line) for line in out.splitlines())
+    assert code == 0 and first["fallback"] is True and second["fallback"] is False
+    assert len(first["items"]) == 2 and first["items"] != second["items"]
 
 
 @fault("--history-file with only blank lines", "DataError: no histories in the file")
