@@ -24,6 +24,7 @@ from tastespace.io import bundle as bundle_io
 from tastespace.io.integrity import SELF_DIGEST, file_record, manifest_digest
 from tastespace.io.swap import BUILD, STAGING, check_target
 from tastespace.models.base import Recommender
+from tastespace.models.histories import ItemIndices
 from tastespace.models.registry import model_class
 
 fault = pytest.mark.fault
@@ -108,7 +109,8 @@ def test_manifest_records_size_and_sha256_of_every_file(saved):
 def test_round_trip_answers_match(saved, popularity):
     loaded = Recommender.load(saved)
     np.testing.assert_array_equal(
-        loaded.recommend([[0, 1]], k=5)[0], popularity.recommend([[0, 1]], k=5)[0]
+        loaded.recommend(ItemIndices([[0, 1]]), k=5)[0],
+        popularity.recommend(ItemIndices([[0, 1]]), k=5)[0],
     )
 
 
@@ -550,7 +552,8 @@ def test_format_1_loads_with_a_warning_and_resaving_adds_digests(saved, populari
     with pytest.warns(BundleWarning, match="no file digests.*save the model again"):
         loaded = Recommender.load(saved)
     np.testing.assert_array_equal(
-        loaded.recommend([[0]], k=5)[0], popularity.recommend([[0]], k=5)[0]
+        loaded.recommend(ItemIndices([[0]]), k=5)[0],
+        popularity.recommend(ItemIndices([[0]]), k=5)[0],
     )
     loaded.save(saved)
     with warnings.catch_warnings():
@@ -837,7 +840,8 @@ def test_reader_takes_committed_files_from_staging(saved, ease, monkeypatch):
     assert (saved / STAGING / ARRAYS).exists()  # not moved yet
     model = Recommender.load(saved)
     np.testing.assert_array_equal(
-        model.recommend([[0, 1]], k=5)[0], ease.recommend([[0, 1]], k=5)[0]
+        model.recommend(ItemIndices([[0, 1]]), k=5)[0],
+        ease.recommend(ItemIndices([[0, 1]]), k=5)[0],
     )
 
 
@@ -985,7 +989,8 @@ def test_sigkill_after_commit(saved, ease, popularity):
     assert done.returncode == -9
     assert (saved / STAGING).is_dir()
     np.testing.assert_array_equal(
-        Recommender.load(saved).recommend([[0]], k=5)[0], ease.recommend([[0]], k=5)[0]
+        Recommender.load(saved).recommend(ItemIndices([[0]]), k=5)[0],
+        ease.recommend(ItemIndices([[0]]), k=5)[0],
     )
     popularity.save(saved)
     assert leftovers(saved) == [] and Recommender.load(saved).kind == "popularity"
@@ -1006,7 +1011,9 @@ def test_featureless_catalog_keeps_its_rows(plain_bundle):
     path, model = plain_bundle
     loaded = Recommender.load(path)
     assert len(loaded.items_) == model.n_items == 12
-    np.testing.assert_array_equal(loaded.recommend([[0]], k=3)[0], model.recommend([[0]], k=3)[0])
+    np.testing.assert_array_equal(
+        loaded.recommend(ItemIndices([[0]]), k=3)[0], model.recommend(ItemIndices([[0]]), k=3)[0]
+    )
 
 
 @fault(
@@ -1035,7 +1042,9 @@ def test_format_1_featureless_bundle_gets_its_rows_back(plain_bundle):
     with pytest.warns(BundleWarning):
         loaded = Recommender.load(path)
     assert len(loaded.items_) == 12
-    np.testing.assert_array_equal(loaded.recommend([[0]], k=3)[0], model.recommend([[0]], k=3)[0])
+    np.testing.assert_array_equal(
+        loaded.recommend(ItemIndices([[0]]), k=3)[0], model.recommend(ItemIndices([[0]]), k=3)[0]
+    )
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ import pytest
 from tastespace.data.build import build_dataset
 from tastespace.errors import DataError
 from tastespace.models.explain import explain
+from tastespace.models.histories import ItemIndices
 from tastespace.models.registry import model_class
 
 FAST = {
@@ -47,7 +48,7 @@ def test_exact_splits_add_up_to_the_score(fitted):
     history = [4, 17, 30]
     why = explain(fitted, history, range(fitted.n_items))
     assert why.exact
-    score = fitted.score([history])[0]
+    score = fitted.score(ItemIndices([history]))[0]
     if fitted.kind == "popularity":
         assert not why.contributions.any()
         return
