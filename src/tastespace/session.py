@@ -56,6 +56,28 @@ class Recommendation:
     fallback: bool = False
 
 
+@dataclass
+class AddedItems:
+    """What :meth:`Session.add_items` placed, and what of their features the model can't use:
+    ``unseen`` = ``{column: (items holding one, values)}`` for categorical values the model
+    never learned (they encode as unknown), ``missing`` = input columns the new items lack."""
+
+    ids: list[Any]
+    unseen: dict[str, tuple[int, list[str]]] = field(default_factory=dict)
+    missing: list[str] = field(default_factory=list)
+
+    def lines(self, examples: int = 5) -> list[str]:
+        """The report as sentences (what the CLI prints)."""
+        out = [f"added {len(self.ids)} items ({_listing(self.ids, examples)})"]
+        for column, (rows, values) in self.unseen.items():
+            out.append(
+                f"{_count(len(values), 'unseen value')} of {column} ({_count(rows, 'item')}): "
+                f"{_listing(values, examples)} — not learned in training, encoded as unknown"
+            )
+        out += [f"no {c!r} column: treated as missing for every new item" for c in self.missing]
+        return out
+
+
 class Session:
     """A fitted model plus everything needed to speak in raw ids and titles."""
 
@@ -256,6 +278,30 @@ class Session:
                 missing.append(entry)
         return indices, missing
 
+    # -- cold items -------------------------------------------------------------------------
+    def add_items(self, items: str | Path | pd.DataFrame) -> AddedItems:
+        """Put new items, described by features only (a CSV/Parquet or DataFrame keyed by
+        ``item``, ``id`` or its first column: title, genres ``a|b``, numerics), in the catalog;
+        the session serves them from then on (``self.model`` is a grown copy).
+
+        Items with identical features get identical vectors and tie at cosine 1.0; ties rank
+        by catalog order (the earlier item first).
+        """
+        from tastespace.data.generic import load_item_features
+
+        model = self.model
+        assert model.items_ is not None
+        ids, table = load_item_features(items, multi_valued=dict.fromkeys(model.items_.bags, "|"))
+        grown = model.with_items(ids, table)
+        encoder = getattr(model, "item_encoder_", None)  # models with a content path
+        added = AddedItems(
+            ids=grown.item_ids_.raws(np.arange(model.n_items, grown.n_items)),  # type: ignore[union-attr]
+            unseen=encoder.unseen(table) if encoder is not None else {},
+            missing=encoder.missing(table) if encoder is not None else [],
+        )
+        type(self).__init__(self, grown, self.name)
+        return added
+
     # -- dense ranking ----------------------------------------------------------------------
     def rank(
         self,
@@ -391,6 +437,15 @@ def open_session(source: str | Path | Recommender, name: str | None = None) -> S
 def _vector_frame(vectors: np.ndarray, index: pd.Index) -> pd.DataFrame:
     columns = [f"v{j}" for j in range(vectors.shape[1] if vectors.ndim == 2 else 0)]
     return pd.DataFrame(np.asarray(vectors, dtype=np.float32), index=index, columns=columns)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def _listing(values: Sequence[Any], limit: int) -> str:
+    shown = ", ".join(repr(v) for v in values[:limit])
+    return shown + (f", … ({len(values)} in all)" if len(values) > limit else "")
 
 
 def _keep_attrs(frame: pd.DataFrame, source: pd.DataFrame) -> pd.DataFrame:

@@ -56,7 +56,7 @@ class TestNeural(ModelContract):
         train.timestamps = None
         model = NeuralRecommender(**FAST).fit(train)
         assert np.all(model.item_counts_[cold] == 0)
-        vectors = model.embed_items(planted.items.take(cold))
+        vectors, _ = model.embed_items(planted.items.take(cold))
         unit = model.item_vectors() / np.linalg.norm(model.item_vectors(), axis=1, keepdims=True)
         warm = np.setdiff1d(np.arange(planted.n_items), cold)
         sims = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)) @ unit[warm].T
@@ -69,11 +69,11 @@ class TestNeural(ModelContract):
         table = planted.items.take(np.arange(3))
         frame = table.frame.copy()
         frame.loc[0, "year"] = np.nan
-        with_nan = fitted.embed_items(FeatureTable(frame, table.bags))
+        with_nan, _ = fitted.embed_items(FeatureTable(frame, table.bags))
         assert np.all(np.isfinite(with_nan))
         without_year = FeatureTable(frame.drop(columns=["year"]), table.bags)
         with pytest.warns(DataWarning, match="year"):
-            vectors = fitted.embed_items(without_year)
+            vectors, _ = fitted.embed_items(without_year)
         assert vectors.shape == (3, fitted.item_vectors().shape[1])
 
     def test_non_numeric_feature_is_a_clear_error(self, fitted, planted):

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 def register(app: typer.Typer) -> None:
     for command in (fit, similar, recommend, demo):
         app.command()(command)
+    app.command("add-items")(add_items)
 
 
 def fit(
@@ -359,6 +360,37 @@ def _check_history_file(path: Path, records: list[Any], session: Any, skip_unkno
             session.resolve_history(record.user, record.history, skip_unknown)
         except TastespaceError as err:
             raise DataError(f"{path}:{record.line}: {err}") from err
+
+
+def add_items(
+    bundle: Annotated[Path, typer.Argument(help="Bundle directory from `tastespace fit`.")],
+    items: Annotated[
+        Path,
+        typer.Argument(help="CSV/Parquet of new items: id, title, genres 'a|b', numbers."),
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Bundle directory to write.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Add cold items (features only, no interactions) to a bundle's catalog.
+
+    The new bundle serves them like any item: similar, recommend, the server. Their vectors
+    and biases come from the model's content path (neural models); categorical values the
+    model never learned are reported, not dropped silently.
+
+    Example: tastespace add-items runs/neural new_movies.csv --out runs/neural-plus
+    """
+    from tastespace.session import Session
+
+    session = Session.open(bundle)
+    added = session.add_items(items)
+    path = session.model.save(out)
+    if as_json:
+        report = {"added": added.ids, "unseen": added.unseen, "missing": added.missing}
+        print(json.dumps({**report, "bundle": str(path)}, default=str))
+        return
+    for line in added.lines():
+        console.print(line, highlight=False, markup=False)
+    console.print(f"saved → {path}", highlight=False)
 
 
 def demo(

@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from tastespace.errors import DataError
 
@@ -74,7 +75,10 @@ def _from_pandas(frame: pd.DataFrame, role: str) -> pa.Table:
 
 
 def _plain_strings(column: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+    """Text as ``string``; a list column (genres as lists) joined the way files write it."""
     kind = column.type
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        return _plain_strings(pc.binary_join(column.cast(pa.list_(pa.string())), "|"))
     if pa.types.is_large_string(kind) or pa.types.is_string_view(kind):
         return column.cast(pa.string())
     return column

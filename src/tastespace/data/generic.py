@@ -734,6 +734,18 @@ def _check_no_duplicates(source: _Source, users: np.ndarray, items: np.ndarray) 
 # -- feature files ----------------------------------------------------------------------------
 
 
+def load_item_features(
+    source: str | Path | Any, *, multi_valued: Mapping[str, str] | None = None
+) -> tuple[np.ndarray, FeatureTable]:
+    """Item features on their own (new items for ``add-items``): ids in file order and their
+    table, checked like a feature file (keyed by ``item``, ``id`` or the first column)."""
+    notes: list[str] = []
+    ids, table, _ = _load_features(source, "item", "item", dict(multi_valued or {}), notes)
+    for note in notes:
+        logger.info(note)
+    return ids, table
+
+
 def _load_features(
     given: str | Path | Any,
     role: str,

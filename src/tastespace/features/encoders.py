@@ -9,7 +9,9 @@ Policies (documented fallbacks, never a crash deep in torch):
   indicator column the model learns from;
 * a numeric or categorical column missing at inference is treated as missing for every row, with
   a :class:`~tastespace.errors.DataWarning` naming it;
-* a categorical value unseen in training maps to a reserved "unknown" index 0.
+* a categorical value unseen in training maps to a reserved "unknown" index 0 —
+  :meth:`FeatureEncoder.unseen` lists them, so callers report them instead of dropping them
+  silently (``tastespace add-items``).
 
 Example — two numeric columns and a genre bag for 2 movies::
 
@@ -110,6 +112,26 @@ class FeatureEncoder:
         }
         return EncodedFeatures(numeric, bags)
 
+    def unseen(self, table: FeatureTable) -> dict[str, tuple[int, list[str]]]:
+        """Categorical values of ``table`` unseen in training, which encode as "unknown":
+        ``{column: (rows holding one, sorted distinct values)}`` for columns that have any."""
+        found: dict[str, tuple[int, list[str]]] = {}
+        for name, vocab in self.vocabularies.items():
+            rows = _labels(table, name)
+            if rows is None:
+                continue
+            known = set(vocab[1:])
+            new = [sorted(set(row) - known) for row in rows]
+            values = sorted({value for row in new for value in row})
+            if values:
+                found[name] = (sum(1 for row in new if row), values)
+        return found
+
+    def missing(self, table: FeatureTable) -> list[str]:
+        """Input columns ``table`` lacks (each is treated as missing for every row)."""
+        have = set(table.frame.columns) | set(table.bags)
+        return [c for c in [*self.numeric_stats, *self.vocabularies] if c not in have]
+
     def unknown(self, n: int) -> EncodedFeatures:
         """Encoding of ``n`` rows about which nothing is known (all missing / unknown)."""
         numeric = np.zeros((n, self.numeric_width), np.float32)
@@ -146,6 +168,16 @@ class FeatureEncoder:
             {k: (float(v[0]), float(v[1])) for k, v in payload["numeric_stats"].items()},
             {k: list(v) for k, v in payload["vocabularies"].items()},
         )
+
+
+def _labels(table: FeatureTable, name: str) -> list[list[str]] | None:
+    """Each row's values of a bag or single-valued categorical, or None when absent."""
+    if name in table.bags:
+        bag = table.bags[name]
+        return [bag.row(i) for i in range(bag.n_rows)]
+    if name in table.frame:
+        return [[] if pd.isna(v) else [str(v)] for v in table.frame[name]]
+    return None
 
 
 def _warn_missing(column: str) -> None:

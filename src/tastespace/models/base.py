@@ -22,6 +22,7 @@ state (unit vectors, neighbour lists, solvers) goes through :meth:`Recommender._
 
 from __future__ import annotations
 
+import copy
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -36,7 +37,13 @@ from tastespace.data.bags import Bags
 from tastespace.data.catalog import ItemCatalog
 from tastespace.data.dataset import Dataset, FeatureTable
 from tastespace.data.vocab import Vocabulary
-from tastespace.errors import BundleError, DataError, NotFittedError, TastespaceError
+from tastespace.errors import (
+    BundleError,
+    ConfigError,
+    DataError,
+    NotFittedError,
+    TastespaceError,
+)
 from tastespace.index.blocks import QUERY_BLOCK, fixed_blocks
 from tastespace.index.topk import mask_rows, normalize_rows, search_dot, topk_rows
 from tastespace.models.config import ModelConfig
@@ -235,6 +242,32 @@ class Recommender(ABC):
 
     def _unit_item_vectors(self) -> np.ndarray:
         return self._derived("unit_item_vectors", lambda: normalize_rows(self.item_vectors()))
+
+    # -- growing the catalog ----------------------------------------------------------------
+    def with_items(self, ids: np.ndarray | list[Any], table: FeatureTable) -> Self:
+        """A copy whose catalog also holds new items (raw ``ids``, features ``table``), placed
+        from features alone; known items keep their indices and vectors."""
+        from tastespace.data.append import append_items
+
+        self._require_fitted()
+        assert self.item_ids_ is not None and self.items_ is not None
+        item_ids, items = append_items(self.item_ids_, self.items_, np.asarray(ids), table)
+        grown = copy.copy(self)
+        grown._grow(len(item_ids) - len(self.item_ids_))
+        grown.item_ids_, grown.items_ = item_ids, items
+        grown._cache = {}  # the copy's own derived state (item vectors of the grown catalog)
+        if self.item_popularity_ is not None:
+            added = np.zeros(len(item_ids) - len(self.item_ids_), np.float32)
+            grown.item_popularity_ = np.concatenate([self.item_popularity_, added])
+        return grown
+
+    def _grow(self, n_new: int) -> None:
+        """Make room for ``n_new`` items with no training data (called on the copy)."""
+        raise ConfigError(
+            f"{self.kind} learns item vectors from interactions only, so it cannot place items "
+            "that have none; use the neural model (its content path embeds items from their "
+            "features) or refit with the new items' interactions"
+        )
 
     # -- persistence ------------------------------------------------------------------------
     def _state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:

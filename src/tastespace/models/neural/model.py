@@ -348,8 +348,9 @@ class NeuralRecommender(Recommender):
         feats = self._feature_batch(encoded, None, device, prefix="user")
         table = None
         if module.user_tower.tied is not None:
+            trained = module.item_tower.unknown_id  # items added later pool as the unknown ID
             table = torch.as_tensor(
-                np.column_stack([self.item_vectors(), self.item_bias()]), device=device
+                np.column_stack([self.item_vectors(), self.item_bias()])[:trained], device=device
             )
         with torch.no_grad():
             users = module.user_tower(
@@ -389,12 +390,20 @@ class NeuralRecommender(Recommender):
             return dot_scores(unit_u, unit_i) / temperature
         return dot_scores(users, items) + bias
 
-    def embed_items(self, table: FeatureTable) -> np.ndarray:
-        """Vectors for items described only by features (cold start): ``(len(table), dim)``."""
+    def embed_items(self, table: FeatureTable) -> tuple[np.ndarray, np.ndarray]:
+        """``(vectors (n, dim), bias (n,))`` for items described only by features (cold
+        start): what the model scores an item it never saw with, ``u · v + bias``."""
         module = self._require_module()
         with torch.no_grad():
-            vectors, _ = module.item_tower.content(**self._content_inputs(table, _device(module)))
-        return vectors.cpu().numpy().astype(np.float32)
+            vectors, bias = module.item_tower.content(
+                **self._content_inputs(table, _device(module))
+            )
+        return vectors.cpu().numpy().astype(np.float32), bias.cpu().numpy().astype(np.float32)
+
+    def _grow(self, n_new: int) -> None:
+        """New items have no training data: the content path gives their vector and bias."""
+        self._require_module()
+        self.item_counts_ = np.concatenate([self.item_counts_, np.zeros(n_new, np.float32)])
 
     def feature_embeddings(self, feature: str) -> dict[str, np.ndarray]:
         """The learned table of a categorical item feature: value → vector (e.g. 2-D genres)."""
@@ -417,6 +426,7 @@ class NeuralRecommender(Recommender):
         extra = {
             "item_encoder": self.item_encoder_.to_json(),
             "user_encoder": self.user_encoder_.to_json(),
+            "module_items": module.item_tower.unknown_id,  # items with an ID row (+ add-items)
             "train_report": None if report is None else report.to_json(),
         }
         return arrays, extra
@@ -425,7 +435,7 @@ class NeuralRecommender(Recommender):
         self.item_encoder_ = FeatureEncoder.from_json(extra["item_encoder"])
         self.user_encoder_ = FeatureEncoder.from_json(extra["user_encoder"])
         self.item_counts_ = arrays["item_counts"]
-        self.module_ = self._build(len(self.item_counts_))
+        self.module_ = self._build(int(extra.get("module_items", len(self.item_counts_))))
         state = {
             k.removeprefix("module."): torch.from_numpy(v.copy())
             for k, v in arrays.items()
