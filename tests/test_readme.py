@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -22,7 +23,8 @@ def test_readme_python_section_runs_verbatim(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)  # the block saves bundles under runs/
     namespace: dict = {}
     exec(compile(blocks[0], "README.md", "exec"), namespace)
-    assert (tmp_path / "runs" / "neural" / "manifest.json").is_file()
+    manifest = json.loads((tmp_path / "runs" / "neural" / "manifest.json").read_text())
+    assert manifest["split"]["protocol"] == "strong" and manifest["data"]["source"]
     recs = namespace["recs"]
     assert isinstance(recs, pd.DataFrame) and len(recs) == 10 and not recs["fallback"].any()
     assert namespace["popular"]["fallback"].all()

@@ -141,3 +141,56 @@ def test_random_holdout(ds):
     assert not np.array_equal(other.test.targets.indices, split.test.targets.indices)
     with pytest.raises(ConfigError, match="fraction"):
         random_holdout(ds, fraction=1.5)
+
+
+def _ratings_csv(tmp_path):
+    """Three users on both sides of 2000-06-01, one only before, one only after."""
+    rows = ["user,item,rating,timestamp"]
+    for user, stamps in {
+        "a": ["1999-01-01", "2000-01-01", "2000-07-01"],
+        "b": ["2000-02-01", "2000-08-01", "2000-09-01"],
+        "c": ["1999-05-01", "2001-01-01"],
+        "d": ["1999-03-01", "1999-04-01"],
+        "e": ["2000-12-01"],
+    }.items():
+        rows += [f"{user},{k + 1},5,{stamp}T00:00:00Z" for k, stamp in enumerate(stamps)]
+    path = tmp_path / "r.csv"
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def test_time_cutoff_trains_on_the_past_and_tests_on_the_future(tmp_path):
+    from tastespace.data import load_dataset
+    from tastespace.data.splits import temporal_cutoff
+
+    ds = load_dataset(_ratings_csv(tmp_path))
+    split = temporal_cutoff(ds, cutoff="2000-06-01")
+    cutoff = int(np.datetime64("2000-06-01T00:00:00", "s").astype(np.int64))
+    assert split.train.timestamps.max() < cutoff
+    assert split.train.n_interactions == int((ds.timestamps < cutoff).sum())
+    assert ds.user_ids.raws(split.test.users) == ["a", "b", "c"]  # d: no future, e: no past
+    _check_partition(split.test, ds.interactions[:, :])
+    for k, user in enumerate(split.test.users):
+        assert _items(split.test.fold_in, k) == _items(split.train.interactions, user)
+    assert split.train.provenance["split"]["cutoff_seconds"] == cutoff
+    by_fraction = temporal_cutoff(ds, cutoff=0.5)
+    median = np.quantile(ds.timestamps, 0.5, method="higher")
+    assert by_fraction.train.timestamps.max() < median <= ds.timestamps.max()
+    as_seconds = temporal_cutoff(ds, cutoff=str(cutoff))
+    assert (as_seconds.test.targets != split.test.targets).nnz == 0
+
+
+@pytest.mark.fault("splits", "time cutoff outside the data or unparseable", "one-line error")
+def test_time_cutoff_errors(tmp_path, ds):
+    from tastespace.data import load_dataset
+    from tastespace.data.splits import temporal_cutoff
+
+    dated = load_dataset(_ratings_csv(tmp_path))
+    with pytest.raises(
+        DataError, match=r"both before and after the cutoff '1990-01-01'.*1999-01-01"
+    ):
+        temporal_cutoff(dated, cutoff="1990-01-01")
+    with pytest.raises(ConfigError, match="neither a date"):
+        temporal_cutoff(dated, cutoff="next tuesday-ish")
+    with pytest.raises(DataError, match="needs timestamps"):
+        temporal_cutoff(dataclasses.replace(ds, timestamps=None), cutoff=0.5)

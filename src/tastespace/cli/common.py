@@ -46,6 +46,18 @@ ItemFeatures = Annotated[
     str | None, typer.Option(help="CSV/Parquet of item features (title, genres 'a|b', numbers).")
 ]
 UserFeatures = Annotated[str | None, typer.Option(help="CSV/Parquet of user features.")]
+CutoffOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Time protocol: train before this date (2000-06-01), unix second, or fraction "
+        "of interactions (0.8)."
+    ),
+]
+
+
+def heldout_value(value: float) -> int | float:
+    """``0.1`` stays a fraction; ``50`` (a whole number ≥ 1) is a count of users."""
+    return int(value) if value >= 1 and float(value).is_integer() else value
 
 
 #: Library option names whose flag is not ``--`` + the name with dashes.

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
 from tastespace.cli.common import (
+    CutoffOption,
     DataOption,
     ItemCol,
     ItemFeatures,
@@ -20,10 +21,9 @@ from tastespace.cli.common import (
     UserFeatures,
     console,
     err_console,
+    heldout_value,
     load,
 )
-
-Protocol = Literal["strong", "temporal"]
 
 SeedOption = Annotated[int, typer.Option(help="Seed of the held-out user split (and models).")]
 HeldOutOption = Annotated[
@@ -37,15 +37,18 @@ def register(app: typer.Typer) -> None:
         app.command()(command)
 
 
-def _heldout(value: float) -> int | float:
-    """``0.1`` stays a fraction; ``50`` (a whole number ≥ 1) is a count of users."""
-    return int(value) if value >= 1 and float(value).is_integer() else value
-
-
 # -- evaluate -----------------------------------------------------------------------------------
 def evaluate(
     bundle: Annotated[Path, typer.Argument(help="Bundle directory from `fit` or `tune --out`.")],
-    data: DataOption,
+    data: Annotated[
+        str | None,
+        typer.Option(
+            "--data",
+            "-d",
+            help="Data to score on; default: the data the bundle was fitted on, loaded again "
+            "with the same options.",
+        ),
+    ] = None,
     min_rating: MinRating = None,
     nonpositive: Nonpositive = None,
     item_features: ItemFeatures = None,
@@ -53,93 +56,96 @@ def evaluate(
     item_col: ItemCol = None,
     user_col: UserCol = None,
     protocol: Annotated[
-        str, typer.Option(help="strong (held-out users, 80/20 fold-in) or temporal (last item).")
-    ] = "strong",
-    seed: SeedOption = 0,
-    n_heldout: HeldOutOption = 0.1,
-    last_n: Annotated[int, typer.Option(help="Temporal: how many latest items to predict.")] = 1,
+        str | None,
+        typer.Option(
+            help="strong (held-out users, 80/20 fold-in), temporal (each user's last items) or "
+            "time (one global --cutoff); default: the bundle's, else strong."
+        ),
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Seed of the held-out user split; default: the bundle's.")
+    ] = None,
+    n_heldout: Annotated[
+        float | None,
+        typer.Option(help="Held-out users (validation and again test): a count or a fraction."),
+    ] = None,
+    last_n: Annotated[
+        int | None, typer.Option(help="Temporal: how many latest items to predict.")
+    ] = None,
+    cutoff: CutoffOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """Score a saved model on held-out users of DATA (no retraining: fold-in only).
+    """Score a saved model on held-out users (no retraining: fold-in only).
 
-    The split is the one `tune` and `benchmark` use for the same --seed / --n-heldout /
-    --min-rating, so a bundle from `tune --out` scores exactly as `tune` reported. A bundle
-    fitted on all of DATA has already seen the test users; the result says so.
+    A bundle from `fit --holdout N` (or `tune --out`) records its data, loader options and
+    split, so `evaluate BUNDLE` rebuilds that split and scores exactly its test users. Options
+    given here replace the recorded ones. A bundle fitted on every user has already seen the
+    test users; the result says so.
 
     Examples:
 
-      tastespace tune --model ease --data ml-100k.zip --min-rating 4 --trials 10 --out runs/ease
+      tastespace fit --data ml-100k.zip --min-rating 4 --holdout 100 --out runs/neural
 
-      tastespace evaluate runs/ease --data ml-100k.zip --min-rating 4
+      tastespace evaluate runs/neural
+
+      tastespace evaluate runs/ease --data ml-100k.zip --min-rating 4 --protocol time --cutoff 0.8
     """
-    from tastespace.errors import ConfigError, DataError
-    from tastespace.evaluate.protocol import evaluate_model
-    from tastespace.evaluate.temporal import genre_matrix, temporal_split
+    from tastespace.evaluate.heldout import evaluate_bundle
     from tastespace.models.base import Recommender
 
-    if protocol not in ("strong", "temporal"):
-        raise ConfigError(f"--protocol must be strong or temporal, got {protocol!r}")
     model = Recommender.load(bundle)
-    ds = load(
-        data,
-        min_rating,
-        nonpositive=nonpositive,
-        item_features=item_features,
-        user_features=user_features,
-        item_col=item_col,
-        user_col=user_col,
-    )
-    if model.item_ids_ != ds.item_ids:
-        raise DataError(
-            f"{bundle} was fitted on a {model.n_items:,}-item catalog that differs from "
-            f"{ds.name}'s {ds.n_items:,} items; evaluate on the data it was fitted on, with the "
-            "same --item-features / --item-col"
-        )
-    if protocol == "strong":
-        from tastespace.data.splits import strong_generalization
+    loader = {
+        "nonpositive": nonpositive,
+        "item_features": item_features,
+        "user_features": user_features,
+        "item_col": item_col,
+        "user_col": user_col,
+    }
+    ds = None if data is None else load(data, min_rating, **loader)
+    if data is None and (min_rating is not None or any(v is not None for v in loader.values())):
+        from tastespace.errors import ConfigError
 
-        split: Any = strong_generalization(ds, n_heldout=_heldout(n_heldout), seed=seed)
-    else:
-        split = temporal_split(ds, n=last_n)
-    if model.fingerprint_ == split.train.fingerprint():
-        trained_on = "train-split"
-    elif model.fingerprint_ == ds.fingerprint():
-        trained_on = "all-users"
-    else:
-        trained_on = "unknown"
-    metrics = evaluate_model(model, split.test, item_genres=genre_matrix(ds))
+        raise ConfigError("loader options (--min-rating, --item-features …) need --data")
+    result = evaluate_bundle(
+        model,
+        ds,
+        protocol=protocol,
+        seed=seed,
+        holdout=None if n_heldout is None else heldout_value(n_heldout),
+        last_n=last_n,
+        cutoff=cutoff,
+    )
     if as_json:
-        print(
-            json.dumps(
-                {
-                    "bundle": str(bundle),
-                    "kind": model.kind,
-                    "dataset": ds.name,
-                    "protocol": protocol,
-                    "seed": seed,
-                    "trained_on": trained_on,
-                    "metrics": metrics,
-                }
-            )
-        )
+        document = {
+            "bundle": str(bundle),
+            "kind": model.kind,
+            "dataset": result.dataset,
+            "protocol": result.split["protocol"],
+            "seed": result.split["seed"],
+            "split": result.split,
+            "trained_on": result.trained_on,
+            "metrics": result.metrics,
+        }
+        print(json.dumps(document, default=str))
     else:
-        table = Table(title=f"{model.kind} on {ds.name}: {protocol} protocol")
+        plan = result.split
+        table = Table(title=f"{model.kind} on {result.dataset}: {_describe_split(plan)}")
         table.add_column("metric")
         table.add_column("value", justify="right")
-        for name, value in metrics.items():
+        for name, value in result.metrics.items():
             table.add_row(name, f"{value:,.0f}" if name == "users" else f"{value:.4f}")
         console.print(table)
-    if trained_on == "all-users":
-        err_console.print(
-            "[yellow]warning:[/] this bundle was fitted on every user of this data, the "
-            "held-out ones included, so these figures are optimistic; fit on train users with "
-            "`tastespace tune --out` (same --seed) or compare models with `tastespace benchmark`"
-        )
-    elif trained_on == "unknown":
-        err_console.print(
-            "[yellow]note:[/] the bundle was fitted on other interactions than this data's "
-            "train split (different data, --min-rating, --seed or --n-heldout?)"
-        )
+    label = "warning" if result.trained_on == "all-users" else "note"
+    for note in result.notes:
+        err_console.print(f"[yellow]{label}:[/] {note}", highlight=False)
+
+
+def _describe_split(plan: dict[str, Any]) -> str:
+    if plan["protocol"] == "strong":
+        return f"strong protocol, {plan['holdout']} held-out users, seed {plan['seed']}"
+    if plan["protocol"] == "temporal":
+        return f"temporal protocol, last {plan['last_n']} item(s) per user"
+    return f"time protocol, cutoff {plan['cutoff']}"
 
 
 # -- benchmark ----------------------------------------------------------------------------------
@@ -208,7 +214,7 @@ def benchmark(
         ds,
         options,
         seeds=tuple(range(seeds)),
-        n_heldout=_heldout(n_heldout),
+        n_heldout=heldout_value(n_heldout),
         tune={} if no_tune else None,
         progress=progress,
     )
@@ -343,7 +349,7 @@ def tune(
         trials=trials,
         minutes=minutes,
         seed=seed,
-        n_heldout=_heldout(n_heldout),
+        n_heldout=heldout_value(n_heldout),
         fixed=parse_options(param or []),
         progress=progress,
     )

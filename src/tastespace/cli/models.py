@@ -13,6 +13,7 @@ import typer
 from rich.table import Table
 
 from tastespace.cli.common import (
+    CutoffOption,
     DataOption,
     ItemCol,
     ItemFeatures,
@@ -107,20 +108,40 @@ def fit(
     resume: Annotated[
         bool, typer.Option(help="Neural: continue from the checkpoint in --checkpoint-dir.")
     ] = False,
+    holdout: Annotated[
+        float | None,
+        typer.Option(
+            help="Hold out N users for validation and N for test (a count or a fraction; "
+            "strong generalisation); `evaluate BUNDLE` then scores exactly the test users."
+        ),
+    ] = None,
+    protocol: Annotated[
+        str | None,
+        typer.Option(help="Split to train on: strong (with --holdout), temporal or time."),
+    ] = None,
+    cutoff: CutoffOption = None,
+    last_n: Annotated[int, typer.Option(help="Temporal: latest items held out per user.")] = 1,
+    split_seed: Annotated[int, typer.Option(help="Seed of the held-out user split.")] = 0,
 ) -> None:
     """Train a model and save it as a bundle directory.
 
     Flags override --config, which overrides --from.
 
+    With --holdout (or --protocol temporal|time) the model trains on a split's train part and
+    the bundle records the split, the data source and every loader option, so `evaluate
+    BUNDLE` needs nothing else. Without, it trains on every user (for serving).
+
     Examples:
 
-      tastespace fit --data ml-100k.zip --out runs/neural
+      tastespace fit --data ml-100k.zip --min-rating 4 --holdout 100 --out runs/neural
 
       tastespace fit --model ease --data ratings.csv --min-rating 4 --out runs/ease -p l2=500
 
       tastespace fit --config fit.toml --out runs/again
 
       tastespace fit --from runs/ease --data new-ratings.csv --out runs/ease-new
+
+      tastespace fit --model ease --data ml-100k.zip --protocol time --cutoff 0.8 --out runs/t
     """
     from tastespace.io.swap import check_target
 
@@ -150,22 +171,36 @@ def fit(
         "nonpositive": nonpositive,
         "keep_unrated": keep_unrated,
     }
+    split = _split_options(protocol, holdout, cutoff, last_n, split_seed)
     if nproc > 1:
+        if split is not None:
+            from tastespace.errors import ConfigError
+
+            raise ConfigError("--holdout / --protocol are not supported with --nproc > 1 yet")
         loader = {k: str(v) for k, v in columns.items() if v is not None and v is not False}
         _fit_distributed(model, nproc, data, out, min_rating, options, loader, force, training)
         return
     ds = load(data, min_rating, **columns)
     recommender = model_class(model)(**options)
     with _progress_bar() as callback:
-        recommender.fit(ds, callback=callback, training=training)
+        if split is None:
+            recommender.fit(ds, callback=callback, training=training)
+        else:
+            from tastespace.evaluate.heldout import fit_heldout
+
+            fit_heldout(recommender, ds, callback=callback, training=training, **split)
     path = recommender.save(out, force=force)
+    trained = "every user" if split is None else _held_out_note(recommender.split_, path)
     summary = _fit_summary(recommender, ds, path)
+    if recommender.split_ is not None:
+        summary["split"] = recommender.split_
     if as_json:
         print(json.dumps(summary))
         return
     console.print(
         f"[green]saved[/] {model} model ({ds.n_users:,} users × {ds.n_items:,} items, "
-        f"{recommender.fit_seconds_:.1f} s) → {path}"
+        f"{recommender.fit_seconds_:.1f} s, trained on {trained}) → {path}",
+        highlight=False,
     )
     if "best_epoch" in summary:
         console.print(
@@ -193,6 +228,40 @@ def _fit_summary(recommender: Any, ds: Any, path: Path) -> dict[str, Any]:
             **{"best_validation_recall@20": report.best_score},
         )
     return summary
+
+
+def _split_options(
+    protocol: str | None, holdout: float | None, cutoff: str | None, last_n: int, seed: int
+) -> dict[str, Any] | None:
+    """``fit_heldout``'s keywords for the flags given, or None to train on every user."""
+    from tastespace.cli.common import heldout_value
+
+    if protocol is None and holdout is None and cutoff is None:
+        return None
+    chosen = protocol or ("time" if cutoff is not None else "strong")
+    split: dict[str, Any] = {"protocol": chosen, "seed": seed, "last_n": last_n, "cutoff": cutoff}
+    if holdout is not None:
+        split["holdout"] = heldout_value(holdout)
+    return split
+
+
+def _held_out_note(split: dict[str, Any] | None, path: Path) -> str:
+    """What the model trained on, and how to score the rest."""
+    assert split is not None
+    if split["protocol"] == "strong":
+        n = split["n_heldout"]
+        what = f"the rest of {n} validation + {n} test users held out (seed {split['seed']})"
+    elif split["protocol"] == "temporal":
+        what = f"all but each user's last {split['n']} item(s)"
+    else:
+        what = f"interactions before {_utc(split['cutoff_seconds'])} (cutoff {split['cutoff']})"
+    return f"{what}; `tastespace evaluate {path}` scores the held-out ones"
+
+
+def _utc(seconds: int) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _fit_distributed(

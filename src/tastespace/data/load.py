@@ -45,14 +45,59 @@ def load_dataset(source: str | Path | Any, **options: Any) -> Dataset:
     >>> clicks = pd.DataFrame({"user": ["a", "a", "b"], "sku": ["x", "y", "x"]})
     >>> load_dataset(clicks, item_col="sku").n_items
     2
-    """
-    from tastespace.data.frames import is_frame
 
+    ``provenance["loader"]`` records the source and every option (paths made absolute), so a
+    bundle can name its data and ``evaluate`` can load it again (:func:`reload_dataset`).
+    """
     for short, long in (("items", "item_features"), ("users", "user_features")):
         if short in options:
             if options.get(long) is not None:
                 raise DataError(f"give {short}= or {long}=, not both")
             options[long] = options.pop(short)
+    record = loader_record(source, options)
+    dataset = _load(source, options)
+    dataset.provenance["loader"] = record
+    return dataset
+
+
+def loader_record(source: str | Path | Any, options: dict[str, Any]) -> dict[str, Any]:
+    """``{"source", "options", "reloadable"}``: what :func:`load_dataset` was given, as JSON.
+
+    An in-memory DataFrame can't be loaded again, so it is named but not ``reloadable``.
+    """
+    from tastespace.data.frames import is_frame
+
+    def plain(value: Any, is_path: bool) -> Any:
+        if is_frame(value):
+            return "<DataFrame>"
+        if is_path and Path(str(value)).expanduser().exists():
+            return str(Path(str(value)).expanduser().resolve())
+        return value if isinstance(value, str | int | float | bool) else str(value)
+
+    given = {
+        key: plain(value, key in ("item_features", "user_features"))
+        for key, value in options.items()
+        if value is not None
+    }
+    source = plain(source, True)
+    in_memory = "<DataFrame>" in (source, *given.values())
+    return {"source": source, "options": given, "reloadable": not in_memory}
+
+
+def reload_dataset(record: dict[str, Any]) -> Dataset:
+    """The dataset a :func:`loader_record` describes, loaded again with the same options."""
+    if not record.get("reloadable", False):
+        raise DataError(
+            f"the data was an in-memory table ({record.get('source')}), which can't be loaded "
+            "again; pass the data explicitly (--data / dataset=)"
+        )
+    return load_dataset(record["source"], **record.get("options", {}))
+
+
+def _load(source: str | Path | Any, options: dict[str, Any]) -> Dataset:
+    """Dispatch to the loader for ``source``'s kind."""
+    from tastespace.data.frames import is_frame
+
     if is_frame(source):
         from tastespace.data.generic import load_interactions
 

@@ -1,4 +1,4 @@
-"""Train / held-out splits for evaluation: strong generalisation, leave-last-out, random holdout.
+"""Train / held-out splits: strong generalisation, leave-last-out, a global time cutoff, random.
 
 Every split hands the evaluator the same thing for the users it must score, a
 :class:`HeldOutUsers`: their dense indices in the *original* dataset, the history a model may
@@ -15,6 +15,10 @@ For 2 held-out users over 5 items::
 ``fold_in.indptr`` / ``fold_in.indices`` are already the offsets + indices bag form that
 ``Recommender.user_vectors`` takes.
 
+Each split writes how it was made into ``train.provenance["split"]`` (protocol, seed, counts),
+so a model fitted on ``train`` carries it into its bundle and ``evaluate`` can rebuild exactly
+the same held-out users.
+
 Example
 -------
 >>> from tastespace.data.synthetic import load_synthetic
@@ -26,8 +30,10 @@ Example
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 
 from tastespace.data.dataset import Dataset
@@ -40,6 +46,7 @@ __all__ = [
     "TemporalSplit",
     "random_holdout",
     "strong_generalization",
+    "temporal_cutoff",
     "temporal_leave_last_out",
 ]
 
@@ -168,6 +175,17 @@ def strong_generalization(
     validation = _fold_in_split(ds.interactions, validation_users, fold_in_fraction, rng)
     test = _fold_in_split(ds.interactions, test_users, fold_in_fraction, rng)
     train = ds.subset_users(train_users, name=f"{ds.name}-train")
+    train.provenance = {
+        **ds.provenance,
+        "split": {
+            "protocol": "strong",
+            "n_heldout": n_heldout,
+            "seed": seed,
+            "min_positives": min_positives,
+            "fold_in_fraction": fold_in_fraction,
+            "min_rating": min_rating,
+        },
+    }
     return StrongSplit(train=train, train_users=train_users, validation=validation, test=test)
 
 
@@ -202,7 +220,40 @@ def temporal_leave_last_out(ds: Dataset, *, n: int = 1, min_history: int = 2) ->
     lengths = np.diff(m.indptr)
     from_end = lengths[rows] - 1 - position
     is_target = (from_end < n) & (lengths[rows] >= min_history)
-    return _holdout(ds, is_target, lengths >= min_history, "temporal", min_history)
+    split = {"protocol": "temporal", "n": n, "min_history": min_history}
+    return _holdout(ds, is_target, lengths >= min_history, split)
+
+
+def temporal_cutoff(ds: Dataset, *, cutoff: str | float) -> TemporalSplit:
+    """Everything before one moment trains; each user's interactions after it are targets.
+
+    Why beside leave-last-out: a single global cutoff is what a deployed model meets — it is
+    trained up to a day and judged on what follows, for every user at once, so no test
+    interaction precedes a training one. ``cutoff`` is a date or date-time (``"2000-06-01"``,
+    UTC), unix seconds, or a fraction in (0, 1) of the interactions (by time) to train on.
+    Test users are those with interactions on both sides; items first seen after the cutoff
+    are in the catalog with no training data (cold).
+    """
+    if ds.timestamps is None:
+        raise DataError(
+            f"{ds.name}: a time cutoff needs timestamps and this dataset has none; use the "
+            "strong protocol or load a source with a timestamp column"
+        )
+    seconds = _cutoff_seconds(cutoff, ds.timestamps)
+    is_target = ds.timestamps >= seconds
+    m = ds.interactions
+    rows = _row_of_entry(m)
+    before = np.bincount(rows[~is_target], minlength=ds.n_users)
+    after = np.bincount(rows[is_target], minlength=ds.n_users)
+    both = (before > 0) & (after > 0)
+    if not both.any():
+        raise DataError(
+            f"{ds.name}: no user has interactions both before and after the cutoff {cutoff!r} "
+            f"({_date(seconds)}); choose a cutoff inside the data's span "
+            f"({_date(int(ds.timestamps.min()))} … {_date(int(ds.timestamps.max()))})"
+        )
+    split = {"protocol": "time", "cutoff": cutoff, "cutoff_seconds": seconds}
+    return _holdout(ds, is_target, both, split)
 
 
 def random_holdout(
@@ -225,10 +276,39 @@ def random_holdout(
     rank = _random_rank(rows, m.indptr, rng)
     n_targets = np.clip(np.rint(fraction * lengths), 1, np.maximum(lengths - 1, 1))
     is_target = (rank < n_targets[rows]) & (lengths[rows] >= min_history)
-    return _holdout(ds, is_target, lengths >= min_history, "random", min_history)
+    split = {"protocol": "random", "fraction": fraction, "seed": seed, "min_history": min_history}
+    return _holdout(ds, is_target, lengths >= min_history, split)
 
 
 # -- helpers ----------------------------------------------------------------------------------
+
+
+def _cutoff_seconds(cutoff: str | float, timestamps: np.ndarray) -> int:
+    """Unix seconds of a cutoff given as a fraction of interactions, seconds, or a date."""
+    if isinstance(cutoff, bool):
+        raise ConfigError("cutoff must be a date, unix seconds or a fraction, not a bool")
+    text = str(cutoff).strip()
+    try:
+        number = float(text)
+    except ValueError:
+        number = None
+    if number is not None and 0 < number < 1:
+        return int(np.quantile(timestamps, number, method="higher"))
+    if number is not None and number >= 1:
+        return int(number)
+    try:
+        stamp = pd.Timestamp(text)
+    except (ValueError, TypeError) as err:
+        raise ConfigError(
+            f"cutoff {cutoff!r} is neither a date (e.g. 2000-06-01), unix seconds, nor a "
+            "fraction in (0, 1) of the interactions"
+        ) from err
+    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    return int(stamp.timestamp())
+
+
+def _date(seconds: int) -> str:
+    return pd.Timestamp(seconds, unit="s", tz="UTC").strftime("%Y-%m-%d %H:%M")
 
 
 def _heldout_count(n_heldout: int | float, n_users: int) -> int:
@@ -282,19 +362,19 @@ def _fold_in_split(
 
 
 def _holdout(
-    ds: Dataset, is_target: np.ndarray, is_test_user: np.ndarray, kind: str, min_history: int
+    ds: Dataset, is_target: np.ndarray, is_test_user: np.ndarray, split: dict[str, Any]
 ) -> HoldoutSplit:
     users = np.flatnonzero(is_test_user).astype(np.int64)
     if not len(users):
         raise DataError(
-            f"{ds.name}: no user has ≥ {min_history} interactions, so there is nothing to hold "
-            "out; lower min_history"
+            f"{ds.name}: no user has ≥ {split['min_history']} interactions, so there is nothing "
+            "to hold out; lower min_history"
         )
     m = ds.interactions
     kept = _select(m, ~is_target)
     timestamps = None if ds.timestamps is None else ds.timestamps[~is_target]
     prov = dict(ds.provenance)
-    prov["split"] = {"kind": kind, "held_out_interactions": int(is_target.sum())}
+    prov["split"] = {**split, "held_out_interactions": int(is_target.sum())}
     train = replace(
         ds, interactions=kept, timestamps=timestamps, name=f"{ds.name}-train", provenance=prov
     )

@@ -77,6 +77,10 @@ class Recommender(ABC):
         self.fingerprint_: str | None = None
         #: Training users per item: the ranking for an empty history (``tastespace.open``).
         self.item_popularity_: np.ndarray | None = None
+        #: Where the training data came from (``load_dataset``'s source and options) and the
+        #: split that held users out, so ``evaluate`` can rebuild it; None when unknown.
+        self.data_: dict[str, Any] | None = None
+        self.split_: dict[str, Any] | None = None
         self.fit_seconds_: float | None = None
         self._cache: dict[str, Any] = {}
 
@@ -107,6 +111,8 @@ class Recommender(ABC):
         self.items_ = dataset.items
         self.fingerprint_ = dataset.fingerprint()
         self.item_popularity_ = np.diff(dataset.interactions.tocsc().indptr).astype(np.float32)
+        self.data_ = dataset.provenance.get("loader")
+        self.split_ = dataset.provenance.get("split")
         self._forget_derived()
         run = FitRun(training or TrainingOptions(), callback, metric or recall_at_20)
         self._fit(dataset, validation, run)
@@ -296,6 +302,8 @@ class Recommender(ABC):
             "item_ids": item_ids.to_json(),
             "catalog_bags": {name: list(bag.vocab) for name, bag in items.bags.items()},
             "fingerprint": self.fingerprint_,
+            "data": self.data_,
+            "split": self.split_,
             "fit_seconds": self.fit_seconds_,
             "extra": extra,
         }
@@ -338,6 +346,7 @@ class Recommender(ABC):
         model.items_ = FeatureTable(pd.DataFrame(contents.items), bags)
         model.fingerprint_ = manifest["fingerprint"]
         model.item_popularity_ = contents.arrays.pop("catalog.popularity", None)
+        model.data_, model.split_ = manifest.get("data"), manifest.get("split")
         model.fit_seconds_ = manifest["fit_seconds"]
         model._restore(contents.arrays, manifest["extra"])
         model._forget_derived()
