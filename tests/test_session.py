@@ -143,3 +143,16 @@ def test_bundle_and_model_answer_alike(session, model, tmp_path):
 def test_open_refuses_other_things():
     with pytest.raises(ConfigError, match="bundle directory or a fitted model, not int"):
         tastespace.open(3)
+
+
+def test_filtered_answers_do_not_depend_on_the_batch(session):
+    def drama(items):
+        return items["genres"].map(lambda genres: "Drama" in genres)
+
+    many = session.recommend_many({user: [user] for user in range(1, 21)}, k=3, filter=drama)
+    assert set(many["user"]) == set(range(1, 21))
+    for user in (1, 16, 17, 20):
+        alone = session.recommend(history=[user], k=3, filter=drama)
+        mine = many[many["user"] == user]
+        assert mine["item"].tolist() == alone["item"].tolist()
+        np.testing.assert_array_equal(mine["score"].to_numpy(), alone["score"].to_numpy())

@@ -27,17 +27,16 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
 from tastespace.data.catalog import AmbiguousItemError, ItemResolver, display_titles
 from tastespace.errors import ConfigError, DataError
+from tastespace.index.blocks import QUERY_BLOCK, fixed_blocks
 from tastespace.index.topk import mask_rows, topk_rows
 from tastespace.models.base import Recommender
-from tastespace.models.histories import ItemIndices
+from tastespace.models.histories import ItemIndices, as_histories
 
 MAX_K = 1000
 MAX_HISTORY = 10_000
-SCORE_BLOCK_ROWS = 512
 
 UnknownPolicy = Literal["error", "skip"]
 #: ``filter=``: a function of :attr:`Session.catalog` returning a boolean mask of allowed items,
@@ -321,14 +320,15 @@ class Session:
         scores = np.full((n, k), -np.inf, np.float32)
         fallback = np.array([len(r) == 0 for r in rows], bool)
         warm = np.flatnonzero(~fallback)
-        for start in range(0, len(warm), SCORE_BLOCK_ROWS):
-            block = warm[start : start + SCORE_BLOCK_ROWS]
-            histories = ItemIndices([rows[r] for r in block])
-            if blocked is None:
-                got = self.model.recommend(histories, k=k, exclude_seen=exclude_seen)
-            else:
-                got = self._masked_topk(histories, k, exclude_seen, blocked)
-            ids[block], scores[block] = got
+        if len(warm) and blocked is None:
+            histories = ItemIndices([rows[r] for r in warm])
+            ids[warm], scores[warm] = self.model.recommend(histories, k, exclude_seen)
+        elif len(warm):
+            for start, stop in fixed_blocks(len(warm)):  # fixed blocks: same answer alone
+                block = warm[start:stop]
+                padded = [rows[r] for r in block] + [[]] * (QUERY_BLOCK - len(block))
+                found = self._masked_topk(ItemIndices(padded), k, exclude_seen, blocked)
+                ids[block], scores[block] = (part[: len(block)] for part in found)
         if fallback.any():
             popular = np.array(self.popularity(), dtype=np.float32, copy=True)
             if blocked is not None:
@@ -352,14 +352,7 @@ class Session:
     def _masked_topk(
         self, histories: ItemIndices, k: int, exclude_seen: bool, blocked: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        matrix = sp.csr_matrix(
-            (
-                np.ones(sum(len(r) for r in histories.rows), np.float32),
-                np.concatenate(histories.rows),
-                np.concatenate([[0], np.cumsum([len(r) for r in histories.rows])]),
-            ),
-            shape=(len(histories), self.model.n_items),
-        )
+        matrix, _ = as_histories(histories, self.model.n_items)
         block = np.array(self.model.score(matrix), dtype=np.float32, copy=True)
         mask_rows(block, matrix if exclude_seen else None)
         block[:, blocked] = -np.inf
