@@ -15,9 +15,10 @@ from tastespace.cli.common import (
     JsonFlag,
     MinRating,
     console,
+    heldout_value,
     load,
 )
-from tastespace.cli.evaluate import HeldOutOption, SeedOption, _heldout
+from tastespace.cli.evaluate import HeldOutOption, SeedOption
 
 
 def register(app: typer.Typer) -> None:
@@ -50,7 +51,7 @@ def compare(
 
     a, b = Recommender.load(bundle_a), Recommender.load(bundle_b)
     ds = load(data, min_rating, item_features=item_features)
-    split = strong_generalization(ds, n_heldout=_heldout(n_heldout), seed=seed)
+    split = strong_generalization(ds, n_heldout=heldout_value(n_heldout), seed=seed)
     result = compare_models(a, b, split.test, k=k)
     if as_json:
         print(json.dumps({"a": str(bundle_a), "b": str(bundle_b), **result.to_json()}))
@@ -104,7 +105,7 @@ def report(
 
     model = Recommender.load(bundle)
     ds = load(data, min_rating, item_features=item_features)
-    split = strong_generalization(ds, n_heldout=_heldout(n_heldout), seed=seed)
+    split = strong_generalization(ds, n_heldout=heldout_value(n_heldout), seed=seed)
     built = build_report(model, split, k=k, seed=seed)
     written = write_report(built, out, title=f"{bundle.name}: what the space is worth")
     if as_json:
@@ -150,7 +151,7 @@ def ablate(
         ds,
         lambda seed: NeuralRecommender(**{**options, "seed": seed}),
         seeds=tuple(range(seeds)),
-        n_heldout=_heldout(n_heldout),
+        n_heldout=heldout_value(n_heldout),
         cold_fraction=cold_fraction,
         progress=lambda line: err_console.print(f"[dim]{line}[/]", highlight=False),
     )
