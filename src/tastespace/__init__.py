@@ -50,4 +50,5 @@ def load_dataset(source: Any, **options: Any) -> Any:
     return load(source, **options)
 
 
-__all__ = ["__version__", "load_dataset", "open"]
+# ``open`` stays out of ``__all__``: ``from tastespace import *`` must not shadow the builtin.
+__all__ = ["__version__", "load_dataset"]
