@@ -31,14 +31,14 @@ from tastespace.errors import ConfigError
 from tastespace.serve.doors import BearerToken, HostAllowList, allowed_hosts
 from tastespace.serve.errors import install_handlers
 from tastespace.serve.limits import BodySizeLimit
-from tastespace.serve.routes import docs, items, maps, meta, page, recommend
+from tastespace.serve.routes import cold_items, docs, items, maps, meta, page, recommend
 from tastespace.serve.sessions import bundle_names
 from tastespace.serve.state import ServedModels
 
 logger = logging.getLogger(__name__)
 
 SETTINGS_VARIABLE = "TASTESPACE_SERVE"
-API_ROUTERS = (meta.router, items.router, recommend.router, maps.router)
+API_ROUTERS = (meta.router, items.router, cold_items.router, recommend.router, maps.router)
 
 
 def create_app(

@@ -153,6 +153,12 @@ class MapCache:
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._entries: dict[tuple[str, str], tuple[bytes, bytes]] = {}
 
+    def forget(self, name: str) -> None:
+        """Drop model ``name``'s layouts (its catalog changed); the next request lays out anew."""
+        with self._guard:
+            for key in [k for k in self._entries if k[0] == name]:
+                del self._entries[key]
+
     def get(self, session: Session, method: str, bundle: Path | None = None) -> tuple[bytes, bytes]:
         """``(json, gzipped json)``; computed on first request, once even under concurrency."""
         key = (session.name, method)

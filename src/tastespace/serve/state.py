@@ -54,6 +54,17 @@ class ServedModels:
             for name, s in self.sessions.items()
         ]
 
+    def refresh(self, name: str) -> None:
+        """Model ``name``'s catalog grew (``POST /api/items``): its batcher, the title search,
+        its map layouts and its ``/api/models`` entry follow the new model."""
+        session = self.sessions[name]
+        self.batchers[name].model = session.model
+        self.search.cache_clear()
+        self.maps.forget(name)
+        for info in self.infos:
+            if info.name == name:
+                info.n_items = session.model.n_items
+
     def session(self, name: str | None) -> ServedSession:
         """The model called ``name`` (the default for None); 404 naming the loaded ones."""
         name = self.default if name is None else name
