@@ -172,13 +172,15 @@ class ModelContract:
         first, second = _small(60, 1), _small(40, 2)
         model = self.make_model().fit(first)
         model.similar_items(0, k=5)  # fills every lazily derived cache
-        model.recommend([[0, 1]], k=5)
+        model.recommend(ItemIndices([[0, 1]]), k=5)
         model.fit(second)
         fresh = self.make_model().fit(second)
         ids, scores = model.similar_items(0, k=5)
         assert ids.max() < 40 and model.item_vectors().shape[0] == 40
         np.testing.assert_array_equal(ids, fresh.similar_items(0, k=5)[0])
-        np.testing.assert_allclose(model.score([[0, 1]]), fresh.score([[0, 1]]), atol=1e-5)
+        np.testing.assert_allclose(
+            model.score(ItemIndices([[0, 1]])), fresh.score(ItemIndices([[0, 1]])), atol=1e-5
+        )
 
     def test_item_vectors_are_read_only(self, fitted):
         vectors = fitted.item_vectors()
@@ -217,7 +219,9 @@ class ModelContract:
         first, second = (json.loads((tmp_path / d / "manifest.json").read_text()) for d in "ab")
         assert second == first
         again = Recommender.load(tmp_path / "b")
-        np.testing.assert_allclose(again.score([[0, 1]]), fitted.score([[0, 1]]), atol=1e-5)
+        np.testing.assert_allclose(
+            again.score(ItemIndices([[0, 1]])), fitted.score(ItemIndices([[0, 1]])), atol=1e-5
+        )
 
     def test_save_before_fit_raises(self, tmp_path):
         with pytest.raises(NotFittedError):
@@ -226,7 +230,7 @@ class ModelContract:
 
     def test_negative_item_index_is_refused(self, fitted):
         with pytest.raises(DataError):
-            fitted.recommend([[0, -1]], k=3)
+            fitted.recommend(ItemIndices([[0, -1]]), k=3)
         with pytest.raises(DataError, match="out of range"):
             fitted.similar_items(-1, k=3)
         with pytest.raises(DataError, match="out of range"):
