@@ -195,7 +195,7 @@ class ModelContract:
     def test_k_above_catalog_pads_with_minus_one_and_minus_inf(self, fitted):
         n = fitted.n_items
         history = [0, 1, 2]
-        ids, scores = fitted.recommend(history, k=n + 5)
+        ids, scores = fitted.recommend(ItemIndices(history), k=n + 5)
         assert ids.shape == scores.shape == (n + 5,)
         real = ids >= 0
         assert real.sum() == n - len(history)  # every unseen item once, seen ones excluded

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import warnings
-
 import pytest
 
 
 @pytest.fixture
 def client(neural_bundle, ease_bundle):
     from tastespace.serve.app import create_app
+    from tests.serve.client import local_client
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from fastapi.testclient import TestClient
-
-    return TestClient(create_app([neural_bundle, ease_bundle]))
+    return local_client(create_app([neural_bundle, ease_bundle]))
 
 
 def new_item(tiny, raw_id, genres):
