@@ -10,11 +10,15 @@ function takeToken() {
   const url = new URL(window.location.href);
   const given = url.searchParams.get("token");
   if (given !== null) {
-    sessionStorage.setItem(TOKEN_KEY, given);
     url.searchParams.delete("token");
     window.history.replaceState(null, "", url.pathname + url.search + url.hash);
   }
-  return sessionStorage.getItem(TOKEN_KEY);
+  try {
+    if (given !== null) sessionStorage.setItem(TOKEN_KEY, given);
+    return sessionStorage.getItem(TOKEN_KEY);
+  } catch {
+    return given; // storage disabled: the token lasts until the tab reloads
+  }
 }
 
 const token = takeToken();
