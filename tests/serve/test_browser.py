@@ -147,6 +147,9 @@ def test_compare_mode_shows_both_neighbourhoods(page, site):
     assert page.locator("#compare-column").is_visible()
     assert "Aladdin (1992)" in texts(page, "#compare-neighbours")
     assert page.locator("#neighbours li.shared").count() >= 3  # same family in both models
+    shared = page.locator("#neighbours li.shared").count()
+    overlap = page.locator("#compare-overlap").inner_text()
+    assert overlap.startswith("overlap@") and f": {shared}/" in overlap, overlap
 
     page.select_option("#model", "ease-strong")
     page.wait_for_function(

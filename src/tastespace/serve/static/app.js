@@ -303,6 +303,8 @@ async function compareNeighbours(ticket) {
     const mine = new Set((state.neighbours || []).map((x) => String(x.id)));
     renderItems($("compare-neighbours"), other.items, { shared: mine });
     state.compareNeighbours = new Set(other.items.map((x) => String(x.id)));
+    const both = [...state.compareNeighbours].filter((id) => mine.has(id)).length;
+    $("compare-overlap").textContent = `overlap@${NEIGHBOURS}: ${both}/${NEIGHBOURS} shared`;
     markShared($("neighbours"), state.compareNeighbours);
   } catch (err) {
     if (ticket !== latest.select) return;
