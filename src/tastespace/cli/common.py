@@ -46,6 +46,14 @@ ItemFeatures = Annotated[
     str | None, typer.Option(help="CSV/Parquet of item features (title, genres 'a|b', numbers).")
 ]
 UserFeatures = Annotated[str | None, typer.Option(help="CSV/Parquet of user features.")]
+IndexOption = Annotated[
+    str,
+    typer.Option(
+        "--index",
+        help="Top-k search: exact, hnsw or ivfpq (faiss, approximate; recall measured), or auto "
+        "(exact up to 200,000 items, hnsw above).",
+    ),
+]
 
 
 #: Library option names whose flag is not ``--`` + the name with dashes.

@@ -118,12 +118,16 @@ def evaluate(
                     "protocol": protocol,
                     "seed": seed,
                     "trained_on": trained_on,
+                    "search": "exact",
                     "metrics": metrics,
                 }
             )
         )
     else:
-        table = Table(title=f"{model.kind} on {ds.name}: {protocol} protocol")
+        table = Table(
+            title=f"{model.kind} on {ds.name}: {protocol} protocol",
+            caption=_search_note(model.index_info_["kind"]),
+        )
         table.add_column("metric")
         table.add_column("value", justify="right")
         for name, value in metrics.items():
@@ -140,6 +144,13 @@ def evaluate(
             "[yellow]note:[/] the bundle was fitted on other interactions than this data's "
             "train split (different data, --min-rating, --seed or --n-heldout?)"
         )
+
+
+def _search_note(kind: str) -> str:
+    """Evaluation ranks by exact search, whatever index the bundle serves with."""
+    if kind == "exact":
+        return "ranked by exact search"
+    return f"ranked by exact search (the bundle's {kind} index is not used for metrics)"
 
 
 # -- benchmark ----------------------------------------------------------------------------------

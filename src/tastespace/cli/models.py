@@ -14,6 +14,7 @@ from rich.table import Table
 
 from tastespace.cli.common import (
     DataOption,
+    IndexOption,
     ItemCol,
     ItemFeatures,
     KeepUnrated,
@@ -106,6 +107,7 @@ def fit(
     resume: Annotated[
         bool, typer.Option(help="Neural: continue from the checkpoint in --checkpoint-dir.")
     ] = False,
+    index: IndexOption = "auto",
 ) -> None:
     """Train a model and save it as a bundle directory.
 
@@ -120,15 +122,19 @@ def fit(
       tastespace fit --config fit.toml --out runs/again
 
       tastespace fit --from runs/ease --data new-ratings.csv --out runs/ease-new
+
+      tastespace fit --model als --data ml-25m.zip --min-rating 4 --index hnsw --out runs/als
     """
     from tastespace.io.swap import check_target
 
     check_target(out, force=force)  # before numpy loads, the data is read or a model trained
     from tastespace.errors import ConfigError
+    from tastespace.index.base import resolve_kind
     from tastespace.models.config import parse_options
     from tastespace.models.fitting import TrainingOptions
     from tastespace.models.registry import model_class
 
+    resolve_kind(index, 0)  # an unknown --index fails before training, not after
     options: dict[str, Any] = {**layered_params(ctx), **parse_options(param or [])}
     if resume and checkpoint_dir is None:
         raise ConfigError("--resume needs --checkpoint-dir (the directory to resume from)")
@@ -152,13 +158,16 @@ def fit(
     if nproc > 1:
         loader = {k: str(v) for k, v in columns.items() if v is not None and v is not False}
         _fit_distributed(model, nproc, data, out, min_rating, options, loader, force, training)
+        if resolve_kind(index, model_class(model).load(out).n_items) != "exact":
+            _index_bundle(out, index)
         return
     ds = load(data, min_rating, **columns)
     recommender = model_class(model)(**options)
     with _progress_bar() as callback:
         recommender.fit(ds, callback=callback, training=training)
+    info = recommender.build_index(index, histories=ds.interactions)
     path = recommender.save(out, force=force)
-    summary = _fit_summary(recommender, ds, path)
+    summary = {**_fit_summary(recommender, ds, path), "index": info}
     if as_json:
         print(json.dumps(summary))
         return
@@ -172,6 +181,28 @@ def fit(
             f"recall@20 {summary['best_validation_recall@20']:.4f}",
             highlight=False,
         )
+    _print_index(info)
+
+
+def _index_bundle(path: Path, kind: str) -> None:
+    """Build the search index of an already saved bundle and save it again."""
+    from tastespace.models.base import Recommender
+
+    recommender = Recommender.load(path)
+    info = recommender.build_index(kind)
+    recommender.save(path)
+    _print_index(info)
+
+
+def _print_index(info: dict[str, Any]) -> None:
+    """One line per approximate index: its kind and the recall measured against exact."""
+    for role, entry in info.items():
+        if role != "kind":
+            console.print(
+                f"{role} index: {info['kind']}, recall@10 {entry['recall@10']:.3f} vs exact "
+                f"({entry['recall_queries']:,} sampled queries)",
+                highlight=False,
+            )
 
 
 def _fit_summary(recommender: Any, ds: Any, path: Path) -> dict[str, Any]:

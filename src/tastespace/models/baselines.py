@@ -32,6 +32,7 @@ class Popularity(Recommender):
     kind = "popularity"
     Config = PopularityConfig
     dot_product = False
+    approximate_roles = ()
 
     def _fit(self, dataset: Dataset, validation: Any, run: FitRun) -> None:
         counts = np.asarray((dataset.interactions > 0).sum(axis=0)).ravel()
@@ -94,6 +95,7 @@ class EASE(Recommender):
     Config = EASEConfig
     config: EASEConfig
     dot_product = False
+    approximate_roles = ()  # item profiles are n_items wide: exact search only
 
     def _fit(self, dataset: Dataset, validation: Any, run: FitRun) -> None:
         x = sp.csr_matrix(dataset.interactions > 0, dtype=np.float32)

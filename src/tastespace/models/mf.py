@@ -46,7 +46,7 @@ from scipy.special import expit
 from tastespace.data.dataset import Dataset
 from tastespace.errors import ConfigError
 from tastespace.index.blocks import dot_scores
-from tastespace.models.base import Recommender
+from tastespace.models.base import Recommender, SearchSpace
 from tastespace.models.config import ModelConfig
 from tastespace.models.fitting import FitRun
 from tastespace.models.histories import Histories, as_histories
@@ -344,6 +344,14 @@ class BPR(Recommender):
         """``(n, n_items)``: ``u @ item_vectors.T + β · item_bias`` with ``(u, β)`` from fold-in."""
         users, weight = self.fold_in(histories)
         return dot_scores(users, self.item_factors_) + weight[:, None] * self.item_bias_
+
+    def _search_space(self) -> SearchSpace:
+        """``[y_j, b_j]`` rows, searched with ``[u, β]`` queries (see :meth:`score`)."""
+        return SearchSpace(np.column_stack([self.item_factors_, self.item_bias_]))
+
+    def _search_queries(self, histories: sp.csr_matrix) -> np.ndarray:
+        users, weight = self.fold_in(histories)
+        return np.column_stack([users, weight])
 
     def _state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         return {

@@ -94,6 +94,11 @@ class ModelInfo(BaseModel):
     n_items: int
     dim: int | None = Field(description="Item vector dimension (None when the model has none).")
     config: dict[str, Any]
+    index: dict[str, Any] = Field(
+        description="Top-k search: {'kind': 'exact'}, or an approximate kind with, per role "
+        "('recommend', 'similar'), its parameters and its recall@10 measured against exact "
+        "search on sampled queries when it was built."
+    )
 
 
 class ModelList(BaseModel):

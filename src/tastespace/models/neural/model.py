@@ -30,7 +30,7 @@ from tastespace.errors import ConfigError, DataError, NotFittedError, UnknownIdE
 from tastespace.features.encoders import EncodedFeatures, FeatureEncoder
 from tastespace.index.blocks import dot_scores
 from tastespace.index.topk import mask_rows
-from tastespace.models.base import Recommender
+from tastespace.models.base import Recommender, SearchSpace
 from tastespace.models.fitting import FitRun, TrainingOptions, ValidationMetric
 from tastespace.models.histories import Histories, as_histories
 from tastespace.models.neural.checkpoint import matrix_digest, run_stamp
@@ -378,6 +378,20 @@ class NeuralRecommender(Recommender):
             steps=cfg.fold_in_steps,
             lr=cfg.fold_in_lr,
         )
+
+    def _search_space(self) -> SearchSpace:
+        """Scores are ``u·v + b`` (searched as ``[u, 1]·[v, b]``) or, with a cosine
+        temperature, ``cos(u, v) / T``."""
+        temperature = self.config.cosine_temperature
+        if temperature is not None:
+            return SearchSpace(self.item_vectors(), "cosine", 1.0 / temperature)
+        return SearchSpace(np.column_stack([self.item_vectors(), self.item_bias()]))
+
+    def _search_queries(self, histories: sp.csr_matrix) -> np.ndarray:
+        users = self.user_vectors(histories)
+        if self.config.cosine_temperature is not None:
+            return users
+        return np.column_stack([users, np.ones(len(users), np.float32)])
 
     def score(self, histories: Histories, user_features: FeatureTable | None = None) -> np.ndarray:
         users = self.user_vectors(histories, user_features)
