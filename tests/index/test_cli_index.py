@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import warnings
 
 import pytest
 from typer.testing import CliRunner
@@ -48,12 +47,9 @@ def test_evaluate_ranks_exactly_and_says_so(hnsw_bundle):
 @pytest.mark.parametrize("index", ["auto", "exact"])
 def test_server_lists_the_index_it_searches(hnsw_bundle, index):
     from tastespace.serve.app import create_app
+    from tests.serve.client import local_client
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from fastapi.testclient import TestClient
-
-    client = TestClient(create_app([hnsw_bundle], index=index))
+    client = local_client(create_app([hnsw_bundle], index=index))
     served = client.get("/api/models").json()["models"][0]["index"]
     if index == "exact":
         assert served == {"kind": "exact"}
