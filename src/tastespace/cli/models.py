@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -30,7 +28,7 @@ from tastespace.cli.run_config import layered_params, load_bundle_options, load_
 from tastespace.models.registry import MODELS
 
 if TYPE_CHECKING:
-    from tastespace.models.fitting import ProgressCallback
+    pass
 
 
 def register(app: typer.Typer) -> None:
@@ -79,8 +77,14 @@ def fit(
         ),
     ] = None,
     as_json: Annotated[
-        bool, typer.Option("--json", help="Print one JSON object (bundle, sizes, best epoch).")
+        bool,
+        typer.Option(
+            "--json",
+            help="Print one JSON object (bundle, sizes, best epoch); progress as JSON Lines on "
+            "stderr.",
+        ),
     ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
     from_bundle: Annotated[
         Path | None,
         typer.Option(
@@ -163,7 +167,9 @@ def fit(
         return
     ds = load(data, min_rating, **columns)
     recommender = model_class(model)(**options)
-    with _progress_bar() as callback:
+    from tastespace.cli.progress import FitProgress
+
+    with FitProgress(quiet=quiet, as_json=as_json) as callback:
         recommender.fit(ds, callback=callback, training=training)
     info = recommender.build_index(index, histories=ds.interactions)
     path = recommender.save(out, force=force)
@@ -246,35 +252,6 @@ def _fit_distributed(
     if code != 0:
         raise ConfigError(f"distributed training failed (exit code {code}); see the log above")
     console.print(f"[green]saved[/] neural model trained on {nproc} processes → {out}")
-
-
-@contextmanager
-def _progress_bar() -> Iterator[ProgressCallback]:
-    """A Rich progress bar on stderr, and the callback that moves it (models that train in
-    epochs call it; the others never do, and the bar never shows)."""
-    from rich.progress import Progress
-
-    bar = Progress(console=err_console, transient=True)
-    task = None
-
-    def update(epoch: int, total: int, loss: float, score: float | None) -> None:
-        nonlocal task
-        # Only on a terminal: elsewhere Rich's stop() leaves a blank line before any error.
-        if not err_console.is_terminal:
-            return
-        if task is None:
-            bar.start()
-            task = bar.add_task("training", total=total)
-        label = f"epoch {epoch} loss {loss:.3f}" + (
-            f" val R@20 {score:.3f}" if score is not None else ""
-        )
-        bar.update(task, completed=epoch, total=total, description=label)
-
-    try:
-        yield update
-    finally:
-        if task is not None:
-            bar.stop()
 
 
 def _items_table(title: str, items: list[dict[str, Any]]) -> Table:

@@ -128,9 +128,10 @@ class ALS(Recommender):
 
     def _fit(self, dataset: Dataset, validation: Any, run: FitRun) -> None:
         c = self.config
+        clock = run.clock("sweeps", 1, 1, c.iterations)
 
         def report(iteration: int, _elapsed: float, loss: float | None) -> None:
-            run.report(iteration + 1, c.iterations, float("nan") if loss is None else loss)
+            clock.step(iteration + 1, float("nan") if loss is None else loss)
 
         engine = self._engine(
             iterations=c.iterations,
@@ -138,6 +139,7 @@ class ALS(Recommender):
         )
         with _single_threaded_blas():
             engine.fit(self._positives(dataset.interactions), show_progress=False, callback=report)
+        clock.finish()
         self.item_factors_ = np.ascontiguousarray(engine.item_factors, dtype=np.float32)
         #: Training users' factors from the last sweep (in memory only; bundles fold users in).
         self.user_factors_ = np.ascontiguousarray(engine.user_factors, dtype=np.float32)
@@ -260,10 +262,11 @@ class BPR(Recommender):
         c = self.config
         positives = _binary_rows(dataset.interactions)
         total = positives.nnz
+        clock = run.clock("sweeps", 1, 1, c.iterations)
 
         def report(epoch: int, _elapsed: float, correct: int, skipped: int) -> None:
             error = 1.0 - correct / max(total - skipped, 1)  # training ranking error
-            run.report(epoch + 1, c.iterations, error)
+            clock.step(epoch + 1, error)
 
         with _single_threaded_blas():
             engine = BayesianPersonalizedRanking(
@@ -276,6 +279,7 @@ class BPR(Recommender):
                 random_state=c.seed,
             )
             engine.fit(positives, show_progress=False, callback=report)
+        clock.finish()
         full = np.asarray(engine.item_factors, dtype=np.float32)
         counts = np.bincount(positives.indices, minlength=dataset.n_items).astype(np.float32)
         self.item_factors_ = np.ascontiguousarray(full[:, :-1])
