@@ -254,18 +254,28 @@ def _fit_distributed(
     console.print(f"[green]saved[/] neural model trained on {nproc} processes → {out}")
 
 
-def _items_table(title: str, items: list[dict[str, Any]]) -> Table:
+def _items_table(
+    title: str, items: list[dict[str, Any]], because: list[list[dict[str, Any]]] | None = None
+) -> Table:
     table = Table(title=title)
-    for column in ("#", "id", "title", "genres", "score"):
+    columns = ("#", "id", "title", "genres", "score") + (
+        ("because you watched",) if because else ()
+    )
+    for column in columns:
         table.add_column(column)
     for rank, item in enumerate(items, 1):
-        table.add_row(
+        row = [
             str(rank),
             str(item["id"]),
             item["title"],
             "|".join(item["genres"]),
             f"{item['score']:.3f}" if "score" in item else "",
-        )
+        ]
+        if because:
+            row.append(
+                "; ".join(f"{b['title']} {100 * b['share']:.0f}%" for b in because[rank - 1])
+            )
+        table.add_row(*row)
     return table
 
 
@@ -306,6 +316,10 @@ def recommend(
     as_json: Annotated[
         bool, typer.Option("--json", help='JSON Lines: {"user", "items", "scores"}.')
     ] = False,
+    explain: Annotated[
+        bool,
+        typer.Option(help="Add the watched items that explain each recommendation, with shares."),
+    ] = False,
 ) -> None:
     """Recommend for a fresh watch list (no retraining) or a batch of users.
 
@@ -314,6 +328,8 @@ def recommend(
       tastespace recommend runs/neural -H "Toy Story (1995)" -H "Heat (1995)" -k 10
 
       tastespace recommend runs/neural --history-file users.jsonl --json > recs.jsonl
+
+      tastespace recommend runs/ease -H "Toy Story (1995)" -H "Heat (1995)" --explain
     """
     from tastespace.serve.queries import ModelSession
 
@@ -327,21 +343,26 @@ def recommend(
         exclude_seen=not include_seen,
         skip_unknown=skip_unknown,
     )
-    for result in results:
+    for record, result in zip(records, results, strict=True):
         for entry in result.skipped:
             err_console.print(f"[yellow]skipped unknown item {entry!r} for user {result.user!r}[/]")
+        because = None
+        if explain:
+            watched, _ = session.resolve_history(record.user, record.history, skip_unknown)
+            because = session.because(watched, result.items)
         if as_json:
-            print(
-                json.dumps(
-                    {
-                        "user": result.user,
-                        "items": [i["id"] for i in result.items],
-                        "scores": [i["score"] for i in result.items],
-                    }
-                )
-            )
+            line = {
+                "user": result.user,
+                "items": [i["id"] for i in result.items],
+                "scores": [i["score"] for i in result.items],
+            }
+            if because is not None:
+                line["because"] = [
+                    [{"id": b["id"], "share": b["share"]} for b in row] for row in because
+                ]
+            print(json.dumps(line))
         else:
-            console.print(_items_table(f"for {result.user}", result.items))
+            console.print(_items_table(f"for {result.user}", result.items, because))
 
 
 def _read_histories(history: list[str] | None, history_file: Path | None) -> list[Any]:

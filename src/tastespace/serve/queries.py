@@ -58,6 +58,23 @@ class ModelSession:
         ids, scores = self.model.similar_items(index, k=k)
         return self.record(index), self.records(ids, scores)
 
+    def because(
+        self, history: list[int], items: list[dict[str, Any]], n: int = 3
+    ) -> list[list[dict[str, Any]]]:
+        """For each recommended item record, the ``n`` watched items that explain it most
+        (raw id, title, share of the positive contributions; see :mod:`models.explain`)."""
+        from tastespace.models.explain import explain
+
+        index = self.model.item_ids_.index
+        why = explain(self.model, history, [index(item["id"]) for item in items])
+        return [
+            [
+                {"id": self.model.item_ids_.raw(i), "title": self.titles[i], "share": round(s, 4)}
+                for i, s in why.top(row, n)
+            ]
+            for row in range(len(items))
+        ]
+
     def resolve_history(
         self, user: Any, history: list[Any], skip_unknown: bool = False
     ) -> tuple[list[int], list[Any]]:
