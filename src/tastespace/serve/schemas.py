@@ -37,6 +37,14 @@ def _history_entry(value: Any) -> int | str:
 HistoryEntry = Annotated[int | str, PlainValidator(_history_entry, json_schema_input_type=RawId)]
 
 
+class Because(BaseModel):
+    """A watched item and its share of what made a recommendation (``explain=1``)."""
+
+    id: RawId
+    title: str
+    share: float
+
+
 class ItemRecord(BaseModel):
     """One catalog item, in raw ids and words."""
 
@@ -45,6 +53,7 @@ class ItemRecord(BaseModel):
     genres: list[str] = []
     year: int | None = None
     score: float | None = None
+    because: list[Because] | None = None
 
 
 class ItemList(BaseModel):
