@@ -60,7 +60,7 @@ export const api = {
   similar: (id, model, k) =>
     call(`/api/items/${encodeURIComponent(id)}/similar?${query({ model, k })}`),
   recommend: (history, model, k) =>
-    call("/api/recommend", {
+    call("/api/recommend?explain=1", {
       method: "POST",
       body: { history, model, k, skip_unknown: true },
     }),

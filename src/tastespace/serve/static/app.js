@@ -367,6 +367,10 @@ function renderItems(list, items, { shared, removable } = {}) {
           }, "+"),
         );
       }
+      if (item.because && item.because.length) {
+        const names = item.because.map((b) => `${b.title} (${Math.round(100 * b.share)}%)`);
+        li.append(el("div", { class: "because muted" }, `because you watched ${names.join(", ")}`));
+      }
       return li;
     }),
   );
