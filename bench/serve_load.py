@@ -3,7 +3,8 @@
 What it does:
 
 1. builds (or reuses, ``--bundle``) a neural bundle of the synthetic catalog
-   ``synthetic:users=20000,items=4000`` — a 4k-item catalog, trained for a couple of epochs
+   ``synthetic:users=20000,items=N`` (``--items``, default a 4k-item catalog), trained for a
+   couple of epochs
    (serving cost does not depend on how well it was trained);
 2. starts the server in its own process (``tastespace serve``, one uvicorn worker, 127.0.0.1,
    a free port) and waits for ``/healthz``;
@@ -25,6 +26,7 @@ Usage::
     python bench/serve_load.py                          # builds the bundle in a temp dir
     python bench/serve_load.py --bundle runs/synth4k    # reuse (or create) a bundle there
     python bench/serve_load.py --requests 5000 --concurrency 8
+    python bench/serve_load.py --items 100000 --concurrency 16 --index hnsw   # a big catalog
 """
 
 from __future__ import annotations
@@ -46,18 +48,17 @@ from typing import IO
 
 import numpy as np
 
-DATASET = "synthetic:users=20000,items=4000"
 
-
-def build_bundle(path: Path, epochs: int) -> None:
+def build_bundle(path: Path, epochs: int, items: int) -> None:
     from tastespace.data import load_dataset
     from tastespace.models.neural import NeuralRecommender
 
     started = time.perf_counter()
-    dataset = load_dataset(DATASET)
-    NeuralRecommender(epochs=epochs, seed=0).fit(dataset).save(path)
+    source = f"synthetic:users=20000,items={items}"
+    dataset = load_dataset(source)
+    NeuralRecommender(epochs=epochs, seed=0, validation_users=0).fit(dataset).save(path)
     print(
-        f"trained neural on {DATASET} ({dataset.n_users:,} users × {dataset.n_items:,} items, "
+        f"trained neural on {source} ({dataset.n_users:,} users × {dataset.n_items:,} items, "
         f"{epochs} epochs) in {time.perf_counter() - started:.0f} s → {path}",
         flush=True,
     )
@@ -70,7 +71,12 @@ def free_port() -> int:
 
 
 def start_server(
-    bundle: Path, port: int, cpus: str | None, threads: int = 1, workers: int = 1
+    bundle: Path,
+    port: int,
+    cpus: str | None,
+    threads: int = 1,
+    workers: int = 1,
+    index: str = "auto",
 ) -> tuple[subprocess.Popen, IO[bytes]]:
     command = [
         sys.executable,
@@ -86,6 +92,8 @@ def start_server(
         str(threads),
         "--workers",
         str(workers),
+        "--index",
+        index,
     ]
     if cpus:
         command = ["taskset", "-c", cpus, *command]
@@ -266,11 +274,13 @@ async def main_async(args: argparse.Namespace, bundle: Path) -> None:
     ids = json.loads((bundle / "manifest.json").read_text())["item_ids"]["ids"]
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    server, log = start_server(bundle, port, args.server_cpus, args.threads, args.workers)
+    server, log = start_server(
+        bundle, port, args.server_cpus, args.threads, args.workers, args.index
+    )
     try:
         async with httpx.AsyncClient() as probe:
             started = time.perf_counter()
-            await wait_ready(probe, base, server, log)
+            await wait_ready(probe, base, server, log, timeout=900)
             print(f"server up in {time.perf_counter() - started:.1f} s on {base}", flush=True)
         warmup = make_requests(ids, args.warmup, seed=1)
         await run_load(base, warmup, args.concurrency, 60, args.client)
@@ -286,7 +296,8 @@ async def main_async(args: argparse.Namespace, bundle: Path) -> None:
     sent = sum(len(v) for v in latencies.values())
     print(
         f"\n{sent:,} requests ({args.concurrency} in flight) in {elapsed:.1f} s — "
-        f"{len(ids):,}-item catalog, --workers {args.workers} --threads {args.threads}, "
+        f"{len(ids):,}-item catalog, --index {args.index}, "
+        f"--workers {args.workers} --threads {args.threads}, "
         f"{args.client} client, {os.cpu_count()} CPUs, "
         f"Python {platform.python_version()}, load average before: {args.load_before}\n"
     )
@@ -302,6 +313,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bundle", type=Path, help="Neural bundle to serve (built if missing).")
     parser.add_argument("--epochs", type=int, default=2, help="Epochs when building the bundle.")
+    parser.add_argument("--items", type=int, default=4000, help="Catalog size of a built bundle.")
+    parser.add_argument("--index", default="auto", help="Server's --index (auto, exact, hnsw…).")
     parser.add_argument("--requests", type=int, default=20_000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--warmup", type=int, default=500)
@@ -320,9 +333,9 @@ def main() -> None:
         os.sched_setaffinity(0, {int(c) for c in args.client_cpus.split(",")})
     args.load_before = " ".join(f"{x:.1f}" for x in os.getloadavg())
     with tempfile.TemporaryDirectory(prefix="tastespace-serve-") as scratch:
-        bundle = args.bundle or Path(scratch) / "synth4k"
+        bundle = args.bundle or Path(scratch) / f"synth{args.items}"
         if not (bundle / "manifest.json").exists():
-            build_bundle(bundle, args.epochs)
+            build_bundle(bundle, args.epochs, args.items)
         asyncio.run(main_async(args, bundle))
 
 

@@ -241,6 +241,27 @@ class Session:
         ids, scores = self.model.similar_items(index, k=k)
         return self.record(index), self.records(ids, scores)
 
+    def because(
+        self, history: list[int], items: list[dict[str, Any]], n: int = 3
+    ) -> list[list[dict[str, Any]]]:
+        """For each recommended item record, the ``n`` watched items (indices in ``history``)
+        that explain it most: raw id, title and share of the positive contributions (see
+        :mod:`tastespace.models.explain`). An empty history explains nothing."""
+        from tastespace.models.explain import explain
+
+        if not history:
+            return [[] for _ in items]
+        assert self.model.item_ids_ is not None
+        index = self.model.item_ids_.index
+        why = explain(self.model, history, [index(item["id"]) for item in items])
+        return [
+            [
+                {"id": self.model.item_ids_.raw(i), "title": self.titles[i], "share": round(s, 4)}
+                for i, s in why.top(row, n)
+            ]
+            for row in range(len(items))
+        ]
+
     def answer(
         self,
         histories: Sequence[tuple[Any, Sequence[Any]]],

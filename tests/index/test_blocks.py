@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from tastespace.index.blocks import QUERY_BLOCK, dot_scores, fixed_blocks, pad_rows
-from tastespace.index.topk import search_dot, topk_rows
+from tastespace.index.exact import exact_search as search_dot
+from tastespace.index.topk import topk_rows
 
 
 @pytest.mark.parametrize("n_items,dim", [(7, 3), (180, 16), (4000, 64)])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -75,3 +77,44 @@ def test_the_planted_partner_explains_the_recommendation(fitted):
 def test_out_of_range_is_refused(fitted):
     with pytest.raises(DataError, match="outside 0..59"):
         explain(fitted, [0, 99], [1])
+
+
+def test_recommend_explain_through_the_cli(pairs, tmp_path):
+    """`recommend --explain --json`: each recommended partner is explained by its partner."""
+    from typer.testing import CliRunner
+
+    from tastespace.cli import app
+
+    matrix = pairs.interactions.tocoo()
+    raws = pairs.item_ids.raws(matrix.col)
+    lines = [f"{u},{i},1" for u, i in zip(matrix.row, raws, strict=True)]
+    (tmp_path / "r.csv").write_text("user,item,rating\n" + "\n".join(lines) + "\n")
+    runner = CliRunner()
+    fitted = runner.invoke(
+        app,
+        ["fit", "--model", "ease", "--data", str(tmp_path / "r.csv"), "--out", str(tmp_path / "b")],
+    )
+    assert fitted.exit_code == 0, fitted.output
+    result = runner.invoke(
+        app,
+        [
+            "recommend",
+            str(tmp_path / "b"),
+            "-H",
+            "6",
+            "-H",
+            "21",
+            "-H",
+            "34",
+            "-k",
+            "3",
+            "--explain",
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    line = json.loads(result.stdout)
+    partner = {7: 6, 20: 21, 35: 34}
+    assert sorted(line["items"]) == [7, 20, 35]
+    for item, because in zip(line["items"], line["because"], strict=True):
+        assert because[0]["id"] == partner[item] and because[0]["share"] > 0.4, line

@@ -100,12 +100,11 @@ def test_defaults_use_every_core_and_compute_training_loss_only_when_asked(plant
     losses = {}
     for asked in (False, True):
         model = ALS(factors=8, iterations=3, training_loss=asked)
-        seen: list[float] = []
-        model.fit(
-            planted_split.train,
-            callback=lambda epoch, total, loss, score, seen=seen: seen.append(loss),
-        )
-        losses[asked] = seen
+        events: list = []
+        model.fit(planted_split.train, callback=events.append)
+        assert [e.batch for e in events] == [1, 2, 3, 3] and events[-1].scored
+        assert {(e.stage, e.batches) for e in events} == {("sweeps", 3)}
+        losses[asked] = [e.loss for e in events[:-1]]
     assert len(losses[False]) == len(losses[True]) == 3
     assert all(np.isnan(loss) for loss in losses[False])
     assert all(np.isfinite(loss) and loss > 0 for loss in losses[True])

@@ -324,3 +324,17 @@ def test_large_queries_run_on_the_thread_pool(client, monkeypatch):
     assert client.get("/api/items/3/similar", params={"k": 5}).json() == inline
     assert client.post("/api/recommend", json={"history": [1, 2], "k": 5}).json() == recommended
     assert client.get("/api/items/987654/similar").status_code == 404
+
+
+def test_recommend_explain_names_watched_items(client, tiny):
+    history = tiny.item_ids.raws([0, 4, 9])
+    plain = client.post("/api/recommend", json={"history": history, "k": 4, "model": "ease"}).json()
+    assert all("because" not in r for r in plain["items"])
+    body = client.post(
+        "/api/recommend?explain=1", json={"history": history, "k": 4, "model": "ease"}
+    ).json()
+    assert [r["id"] for r in body["items"]] == [r["id"] for r in plain["items"]]
+    for record in body["items"]:
+        shares = [b["share"] for b in record["because"]]
+        assert {b["id"] for b in record["because"]} <= set(history)
+        assert shares == sorted(shares, reverse=True) and sum(shares) <= 1.0 + 1e-3  # rounded

@@ -122,6 +122,9 @@ def test_explorer_map_search_neighbours_and_recommendations(page, site):
     recommended = texts(page, "#recommendations")
     assert "Toy Story (1995)" not in recommended and "Heat (1995)" not in recommended
     assert {"Aladdin (1992)", "Casino (1995)"} <= set(recommended[:10]), recommended
+    because = page.locator("#recommendations li .because").all_inner_texts()
+    assert because and all(b.startswith("because you watched") for b in because)
+    assert any("Toy Story (1995)" in b or "Heat (1995)" in b for b in because), because
     scores = [float(s) for s in page.locator("#recommendations .score").all_inner_texts()]
     assert scores == sorted(scores, reverse=True) and scores[0] > 0
 
@@ -147,6 +150,9 @@ def test_compare_mode_shows_both_neighbourhoods(page, site):
     assert page.locator("#compare-column").is_visible()
     assert "Aladdin (1992)" in texts(page, "#compare-neighbours")
     assert page.locator("#neighbours li.shared").count() >= 3  # same family in both models
+    shared = page.locator("#neighbours li.shared").count()
+    overlap = page.locator("#compare-overlap").inner_text()
+    assert overlap.startswith("overlap@") and f": {shared}/" in overlap, overlap
 
     page.select_option("#model", "ease-strong")
     page.wait_for_function(

@@ -58,6 +58,14 @@ CutoffOption = Annotated[
 def heldout_value(value: float) -> int | float:
     """``0.1`` stays a fraction; ``50`` (a whole number ≥ 1) is a count of users."""
     return int(value) if value >= 1 and float(value).is_integer() else value
+IndexOption = Annotated[
+    str,
+    typer.Option(
+        "--index",
+        help="Top-k search: exact, hnsw or ivfpq (faiss, approximate; recall measured), or auto "
+        "(exact up to 200,000 items, hnsw above).",
+    ),
+]
 
 
 #: Library option names whose flag is not ``--`` + the name with dashes.

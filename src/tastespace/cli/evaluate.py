@@ -124,12 +124,16 @@ def evaluate(
             "seed": result.split["seed"],
             "split": result.split,
             "trained_on": result.trained_on,
+            "search": "exact",
             "metrics": result.metrics,
         }
         print(json.dumps(document, default=str))
     else:
         plan = result.split
-        table = Table(title=f"{model.kind} on {result.dataset}: {_describe_split(plan)}")
+        table = Table(
+            title=f"{model.kind} on {result.dataset}: {_describe_split(plan)}",
+            caption=_search_note(model.index_info_["kind"]),
+        )
         table.add_column("metric")
         table.add_column("value", justify="right")
         for name, value in result.metrics.items():
@@ -146,6 +150,13 @@ def _describe_split(plan: dict[str, Any]) -> str:
     if plan["protocol"] == "temporal":
         return f"temporal protocol, last {plan['last_n']} item(s) per user"
     return f"time protocol, cutoff {plan['cutoff']}"
+
+
+def _search_note(kind: str) -> str:
+    """Evaluation ranks by exact search, whatever index the bundle serves with."""
+    if kind == "exact":
+        return "ranked by exact search"
+    return f"ranked by exact search (the bundle's {kind} index is not used for metrics)"
 
 
 # -- benchmark ----------------------------------------------------------------------------------

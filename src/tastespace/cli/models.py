@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -15,6 +13,7 @@ from rich.table import Table
 from tastespace.cli.common import (
     CutoffOption,
     DataOption,
+    IndexOption,
     ItemCol,
     ItemFeatures,
     KeepUnrated,
@@ -30,7 +29,7 @@ from tastespace.cli.run_config import layered_params, load_bundle_options, load_
 from tastespace.models.registry import MODELS
 
 if TYPE_CHECKING:
-    from tastespace.models.fitting import ProgressCallback
+    pass
 
 
 def register(app: typer.Typer) -> None:
@@ -80,8 +79,14 @@ def fit(
         ),
     ] = None,
     as_json: Annotated[
-        bool, typer.Option("--json", help="Print one JSON object (bundle, sizes, best epoch).")
+        bool,
+        typer.Option(
+            "--json",
+            help="Print one JSON object (bundle, sizes, best epoch); progress as JSON Lines on "
+            "stderr.",
+        ),
     ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
     from_bundle: Annotated[
         Path | None,
         typer.Option(
@@ -122,6 +127,7 @@ def fit(
     cutoff: CutoffOption = None,
     last_n: Annotated[int, typer.Option(help="Temporal: latest items held out per user.")] = 1,
     split_seed: Annotated[int, typer.Option(help="Seed of the held-out user split.")] = 0,
+    index: IndexOption = "auto",
 ) -> None:
     """Train a model and save it as a bundle directory.
 
@@ -142,15 +148,18 @@ def fit(
       tastespace fit --from runs/ease --data new-ratings.csv --out runs/ease-new
 
       tastespace fit --model ease --data ml-100k.zip --protocol time --cutoff 0.8 --out runs/t
+      tastespace fit --model als --data ml-25m.zip --min-rating 4 --index hnsw --out runs/als
     """
     from tastespace.io.swap import check_target
 
     check_target(out, force=force)  # before numpy loads, the data is read or a model trained
     from tastespace.errors import ConfigError
+    from tastespace.index.base import resolve_kind
     from tastespace.models.config import parse_options
     from tastespace.models.fitting import TrainingOptions
     from tastespace.models.registry import model_class
 
+    resolve_kind(index, 0)  # an unknown --index fails before training, not after
     options: dict[str, Any] = {**layered_params(ctx), **parse_options(param or [])}
     if resume and checkpoint_dir is None:
         raise ConfigError("--resume needs --checkpoint-dir (the directory to resume from)")
@@ -179,19 +188,24 @@ def fit(
             raise ConfigError("--holdout / --protocol are not supported with --nproc > 1 yet")
         loader = {k: str(v) for k, v in columns.items() if v is not None and v is not False}
         _fit_distributed(model, nproc, data, out, min_rating, options, loader, force, training)
+        if resolve_kind(index, model_class(model).load(out).n_items) != "exact":
+            _index_bundle(out, index)
         return
     ds = load(data, min_rating, **columns)
     recommender = model_class(model)(**options)
-    with _progress_bar() as callback:
+    from tastespace.cli.progress import FitProgress
+
+    with FitProgress(quiet=quiet, as_json=as_json) as callback:
         if split is None:
             recommender.fit(ds, callback=callback, training=training)
         else:
             from tastespace.evaluate.heldout import fit_heldout
 
             fit_heldout(recommender, ds, callback=callback, training=training, **split)
+    info = recommender.build_index(index, histories=ds.interactions)
     path = recommender.save(out, force=force)
     trained = "every user" if split is None else _held_out_note(recommender.split_, path)
-    summary = _fit_summary(recommender, ds, path)
+    summary = {**_fit_summary(recommender, ds, path), "index": info}
     if recommender.split_ is not None:
         summary["split"] = recommender.split_
     if as_json:
@@ -208,6 +222,28 @@ def fit(
             f"recall@20 {summary['best_validation_recall@20']:.4f}",
             highlight=False,
         )
+    _print_index(info)
+
+
+def _index_bundle(path: Path, kind: str) -> None:
+    """Build the search index of an already saved bundle and save it again."""
+    from tastespace.models.base import Recommender
+
+    recommender = Recommender.load(path)
+    info = recommender.build_index(kind)
+    recommender.save(path)
+    _print_index(info)
+
+
+def _print_index(info: dict[str, Any]) -> None:
+    """One line per approximate index: its kind and the recall measured against exact."""
+    for role, entry in info.items():
+        if role != "kind":
+            console.print(
+                f"{role} index: {info['kind']}, recall@10 {entry['recall@10']:.3f} vs exact "
+                f"({entry['recall_queries']:,} sampled queries)",
+                highlight=False,
+            )
 
 
 def _fit_summary(recommender: Any, ds: Any, path: Path) -> dict[str, Any]:
@@ -287,47 +323,28 @@ def _fit_distributed(
     console.print(f"[green]saved[/] neural model trained on {nproc} processes → {out}")
 
 
-@contextmanager
-def _progress_bar() -> Iterator[ProgressCallback]:
-    """A Rich progress bar on stderr, and the callback that moves it (models that train in
-    epochs call it; the others never do, and the bar never shows)."""
-    from rich.progress import Progress
-
-    bar = Progress(console=err_console, transient=True)
-    task = None
-
-    def update(epoch: int, total: int, loss: float, score: float | None) -> None:
-        nonlocal task
-        # Only on a terminal: elsewhere Rich's stop() leaves a blank line before any error.
-        if not err_console.is_terminal:
-            return
-        if task is None:
-            bar.start()
-            task = bar.add_task("training", total=total)
-        label = f"epoch {epoch} loss {loss:.3f}" + (
-            f" val R@20 {score:.3f}" if score is not None else ""
-        )
-        bar.update(task, completed=epoch, total=total, description=label)
-
-    try:
-        yield update
-    finally:
-        if task is not None:
-            bar.stop()
-
-
-def _items_table(title: str, items: list[dict[str, Any]]) -> Table:
+def _items_table(
+    title: str, items: list[dict[str, Any]], because: list[list[dict[str, Any]]] | None = None
+) -> Table:
     table = Table(title=title)
-    for column in ("#", "id", "title", "genres", "score"):
+    columns = ("#", "id", "title", "genres", "score") + (
+        ("because you watched",) if because else ()
+    )
+    for column in columns:
         table.add_column(column)
     for rank, item in enumerate(items, 1):
-        table.add_row(
+        row = [
             str(rank),
             str(item["id"]),
             item["title"],
             "|".join(item["genres"]),
             f"{item['score']:.3f}" if "score" in item else "",
-        )
+        ]
+        if because:
+            row.append(
+                "; ".join(f"{b['title']} {100 * b['share']:.0f}%" for b in because[rank - 1])
+            )
+        table.add_row(*row)
     return table
 
 
@@ -368,6 +385,10 @@ def recommend(
     as_json: Annotated[
         bool, typer.Option("--json", help='JSON Lines: {"user", "items", "scores"}.')
     ] = False,
+    explain: Annotated[
+        bool,
+        typer.Option(help="Add the watched items that explain each recommendation, with shares."),
+    ] = False,
 ) -> None:
     """Recommend for a fresh watch list (no retraining) or a batch of users.
 
@@ -376,6 +397,8 @@ def recommend(
       tastespace recommend runs/neural -H "Toy Story (1995)" -H "Heat (1995)" -k 10
 
       tastespace recommend runs/neural --history-file users.jsonl --json > recs.jsonl
+
+      tastespace recommend runs/ease -H "Toy Story (1995)" -H "Heat (1995)" --explain
     """
     from tastespace.session import Session
 
@@ -389,23 +412,28 @@ def recommend(
         exclude_seen=not include_seen,
         skip_unknown=skip_unknown,
     )
-    for result in results:
+    for record, result in zip(records, results, strict=True):
         for entry in result.skipped:
             err_console.print(f"[yellow]skipped unknown item {entry!r} for user {result.user!r}[/]")
+        because = None
+        if explain:
+            watched, _ = session.resolve_history(record.user, record.history, skip_unknown)
+            because = session.because(watched, result.items)
         if as_json:
-            print(
-                json.dumps(
-                    {
-                        "user": result.user,
-                        "items": [i["id"] for i in result.items],
-                        "scores": [i["score"] for i in result.items],
-                        "fallback": result.fallback,
-                    }
-                )
-            )
+            line = {
+                "user": result.user,
+                "items": [i["id"] for i in result.items],
+                "scores": [i["score"] for i in result.items],
+                "fallback": result.fallback,
+            }
+            if because is not None:
+                line["because"] = [
+                    [{"id": b["id"], "share": b["share"]} for b in row] for row in because
+                ]
+            print(json.dumps(line))
         else:
             note = " (most popular: no known item in the history)" if result.fallback else ""
-            console.print(_items_table(f"for {result.user}{note}", result.items))
+            console.print(_items_table(f"for {result.user}{note}", result.items, because))
 
 
 def _read_histories(history: list[str] | None, history_file: Path | None) -> list[Any]:

@@ -71,6 +71,14 @@ def serve(
     log_level: Annotated[
         str, typer.Option(help=f"uvicorn log level: {', '.join(LOG_LEVELS)}.")
     ] = "warning",
+    index: Annotated[
+        str,
+        typer.Option(
+            "--index",
+            help="Top-k search: auto (the index each bundle was fitted with), exact, or hnsw / "
+            "ivfpq (built at start-up, recall measured; /api/models shows it).",
+        ),
+    ] = "auto",
 ) -> None:
     """Serve the JSON API and the explorer page (map, search, neighbours, recommendations).
 
@@ -110,7 +118,7 @@ def serve(
     from tastespace.serve.sessions import bundle_names
 
     app = create_app(  # also checks every bundle loads and the options are usable
-        bundles, max_body_bytes=max_body_bytes, token=token, allow_hosts=hosts
+        bundles, max_body_bytes=max_body_bytes, token=token, allow_hosts=hosts, index=index
     )
     limit_threads(threads)  # and again for anything that sized its pool at import
     shown = f"[{host}]" if ":" in host else host
@@ -136,6 +144,7 @@ def serve(
         "threads": threads,
         "token": token,
         "allow_hosts": hosts,
+        "index": index,
     }
     os.environ[SETTINGS_VARIABLE] = json.dumps(settings)
     uvicorn.run(

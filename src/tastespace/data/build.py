@@ -61,18 +61,12 @@ def build_dataset(
     filtered: dict[str, int] = dict((provenance or {}).get("filtered", {}))
     notes: list[str] = list((provenance or {}).get("notes", []))
 
-    if min_rating is not None:
-        keep = weights >= min_rating
-        filtered[f"rating < {min_rating:g}"] = int((~keep).sum())
-        users, items, weights = users[keep], items[keep], np.ones(int(keep.sum()), np.float32)
-        timestamps = None if timestamps is None else timestamps[keep]
-    elif (row := first_nonpositive(weights)) is not None:
-        if nonpositive == "error":
-            raise nonpositive_error(f"data row {row + 1}", weights)
-        keep = weights > 0
-        filtered["rating ≤ 0 (dropped by nonpositive='drop')"] = int((~keep).sum())
+    keep = _rows_to_keep(weights, min_rating, nonpositive, filtered)
+    if keep is not None:
         users, items, weights = users[keep], items[keep], weights[keep]
         timestamps = None if timestamps is None else timestamps[keep]
+        if min_rating is not None:
+            weights = np.ones(len(weights), np.float32)
     if len(users) == 0:
         raise DataError(
             f"{name}: no interactions left"
@@ -109,6 +103,24 @@ def build_dataset(
         name=name,
         provenance={**(provenance or {}), "filtered": filtered, "notes": notes},
     )
+
+
+def _rows_to_keep(
+    weights: np.ndarray, min_rating: float | None, nonpositive: str, filtered: dict[str, int]
+) -> np.ndarray | None:
+    """The rows the rating policies keep (counted in ``filtered``), or None to keep all."""
+    if min_rating is not None:
+        keep = weights >= min_rating
+        filtered[f"rating < {min_rating:g}"] = int((~keep).sum())
+        return keep
+    row = first_nonpositive(weights)
+    if row is None:
+        return None
+    if nonpositive == "error":
+        raise nonpositive_error(f"data row {row + 1}", weights)
+    keep = weights > 0
+    filtered["rating ≤ 0 (dropped by nonpositive='drop')"] = int((~keep).sum())
+    return keep
 
 
 def merged_key(policy: str) -> str:

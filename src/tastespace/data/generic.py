@@ -8,6 +8,21 @@ multi-threaded reader with only the needed columns, so 20 M rows load in a few G
 Every problem with the input is a :class:`~tastespace.errors.DataError` whose one-line message
 names the file, the 1-based line (the header is line 1) and what was expected.
 
+Input policies (each stated in one error or :class:`~tastespace.errors.DataWarning` line):
+
+* **Ratings ≤ 0** are refused, naming the first line: they are no positive weight, and the
+  models would drop or mis-weight them. ``min_rating`` binarises instead; ``nonpositive="drop"``
+  drops those rows and keeps the other weights.
+* **No rating column**: every row weighs 1.0; other unused columns are warned about (one of
+  them may be the weight under a name the aliases miss).
+* **Repeated (user, item) rows** keep the ``last`` by default, counted and warned.
+* **Ids** keep their type: a column of plain integers stays ``int``; one non-integer id
+  (``u7``, ``007``, beyond int64) makes every id in the column text. Whitespace is trimmed.
+* **Feature files** join on the same ids. Rated ids missing from the file get empty
+  features; file ids nobody rated are left out unless ``keep_unrated`` (both warned with
+  counts and examples); a file sharing no id with the interactions is an error.
+* A UTF-8 byte-order mark and CRLF line ends are read as if absent.
+
 Example
 -------
 >>> import tempfile, pathlib
@@ -96,86 +111,60 @@ def load_interactions(
     Parameters
     ----------
     path
-        ``.csv``, ``.tsv``, ``.txt``, ``.dat`` (optionally ``.gz``) with a header row, or
-        ``.parquet`` / ``.pq``. A UTF-8 byte-order mark is ignored. Or a pandas / polars
-        DataFrame (``data/frames.py``), checked the same way, its messages naming the column
-        and the row (a pandas index label).
+        ``.csv``, ``.tsv``, ``.txt``, ``.dat`` (optionally ``.gz``) with a header, Parquet, or
+        a pandas / polars DataFrame (``data/frames.py``), checked the same way.
     user_col, item_col, rating_col, timestamp_col
-        Column names, when the defaults in :data:`COLUMN_ALIASES` do not find them. Without a
-        rating column every interaction weighs 1.0; without a timestamp column there is no order.
+        Column names, when :data:`COLUMN_ALIASES` does not find them.
     sep
-        Field separator for text files; sniffed (tab, comma, ``::``, ``|``, ``;``) when omitted,
-        whatever the suffix says (a tab-separated ``.csv`` reads fine).
-    min_rating
-        Binarise: keep rows with rating ≥ it, as weight 1.0 (count in ``provenance["filtered"]``).
-    duplicates
-        Repeated (user, item) rows: ``sum``, ``max``, ``last`` (default), ``first`` or ``error``;
-        merged rows are counted in ``provenance["filtered"]`` and warned about.
-    nonpositive
-        Ratings ≤ 0 without ``min_rating``: ``error`` (default; names the line) or ``drop``.
-    item_features, user_features
+        Field separator for text files; sniffed when omitted, whatever the suffix says.
+    min_rating, duplicates, nonpositive
+        Binarise (keep ratings ≥ it as 1.0); repeated (user, item) rows
+        (``sum|max|last|first|error``); ratings ≤ 0 (``error|drop``). See the module docstring.
+    item_features, user_features, keep_unrated
         Feature files (or DataFrames) keyed by the interactions' id column name, ``id``, or
-        their first column.
-        Numeric columns stay numeric; text columns become categoricals, or bags
-        (:class:`~tastespace.data.bags.Bags`) when multi-valued; ``title`` stays free text.
-        Ids on only one side are warned about (count and examples); ids sharing no value with
-        the interactions are an error.
+        their first column; ``keep_unrated`` keeps their ids that have no interactions.
     multi_valued
-        ``{column: separator}`` for multi-valued feature columns; columns whose values contain
-        ``|`` in at least half of the non-empty rows are detected without it.
-    keep_unrated
-        Keep feature-file ids with no interactions as items (or users) of their own, e.g. a
-        catalog's cold items; by default they are left out, with a warning.
+        ``{column: separator}`` for multi-valued feature columns (``|`` is detected).
     name
         Dataset name; the file name without its suffixes by default.
 
     Returns
     -------
     Dataset
-        Raw ids keep their type: integer ids stay ``int``; if any id in a column is not a plain
-        integer, every id in it is a ``str`` (``7`` and ``"u7"`` are both text). Surrounding
-        whitespace is trimmed. ``provenance`` records the source, format, columns used, rows
-        read, and every filtered or merged row.
+        ``provenance`` records the source, format, columns used, rows read, and every filtered
+        or merged row.
     """
     check_policies(duplicates, nonpositive)
     source = _source_for(path, sep, "interactions")
     path = source.path
-    explicit = {
-        "user": user_col,
-        "item": item_col,
-        "rating": rating_col,
-        "timestamp": timestamp_col,
-    }
-    columns = _resolve_columns(source, explicit)
-    _warn_unweighted(source, columns)
+    explicit = {"user": user_col, "item": item_col, "rating": rating_col}
+    columns = _resolve_columns(source, {**explicit, "timestamp": timestamp_col})
     rows = _read_rows(source, columns, min_rating)
     if duplicates == "error":
         _check_no_duplicates(source, rows.users, rows.items)
     if min_rating is None and nonpositive == "error" and rows.weights is not None:
         _check_positive(source, rows.weights, cast(str, columns["rating"]))
+    provenance = _provenance(source, columns, rows.count)
+    feature_files = {"item": item_features, "user": user_features}
+    features = _join_features(rows, columns, feature_files, multi_valued, keep_unrated, provenance)
+    options = {"duplicates": duplicates, "min_rating": min_rating, "nonpositive": nonpositive}
+    name = name or ("dataframe" if source.format == "frame" else _stem(path))
+    return _build(path, rows, features, options, name, provenance)
+
+
+def _provenance(source: _Source, columns: dict[str, str | None], n_rows: int) -> dict[str, Any]:
+    """Where the rows came from; loaders and the build add what they filtered or noted."""
     provenance: dict[str, Any] = {
-        "source": str(path),
+        "source": str(source.path),
         "format": source.format,
         "columns": dict(columns),
-        "rows_read": rows.count,
+        "rows_read": n_rows,
         "filtered": {},
         "notes": [],
     }
     if source.format == "csv":
         provenance["separator"] = source.sep
-    feature_files = {"item": item_features, "user": user_features}
-    features = _join_features(rows, columns, feature_files, multi_valued, keep_unrated, provenance)
-    options = {"duplicates": duplicates, "min_rating": min_rating, "nonpositive": nonpositive}
-    name = name or ("dataframe" if source.format == "frame" else _stem(path))
-    dataset = _build(path, rows, features, options, name, provenance)
-    logger.info(
-        "loaded %s: %d rows -> %d users x %d items",
-        path,
-        rows.count,
-        dataset.n_users,
-        dataset.n_items,
-    )
-    return dataset
+    return provenance
 
 
 @dataclass
@@ -191,6 +180,7 @@ class _Rows:
 
 def _read_rows(source: _Source, columns: dict[str, str | None], min_rating: float | None) -> _Rows:
     """Read and convert the four roles' columns; every bad value names its line."""
+    _warn_unweighted(source, columns)
     if min_rating is not None and columns["rating"] is None:
         raise DataError(
             f"{source.path}: min_rating needs a rating column but none was recognised (columns: "
@@ -265,6 +255,13 @@ def _build(
         if str(path) in str(err):
             raise
         raise DataError(f"{path}: {err}") from err
+    logger.info(
+        "loaded %s: %d rows -> %d users x %d items",
+        path,
+        rows.count,
+        dataset.n_users,
+        dataset.n_items,
+    )
     merged = dataset.provenance["filtered"].get(merged_key(options["duplicates"]), 0)
     if merged:
         _warn(
@@ -762,54 +759,67 @@ def _load_features(
     if table.num_rows == 0:
         raise DataError(f"{path}: no data rows after the header; expected one {role} per row")
     ids = _id_array(source, table, key, role)
+    _check_unique_ids(source, ids, role)
+    label = f"{role} features {path.name}"
+    frame: dict[str, pd.Series] = {}
+    bags: dict[str, Bags] = {}
+    used: set[str] = set()
+    for name in names:
+        if name == key:
+            continue
+        values = _plain(table.column(name))
+        if pa.types.is_binary(values.type) or pa.types.is_large_binary(values.type):
+            raise source.bad_utf8()
+        if name in multi_valued:
+            used.add(name)
+            text = pc.cast(values, pa.string()).to_pylist()
+            bags[name] = Bags.from_strings(text, sep=multi_valued[name])
+            continue
+        converted = _feature_column(name, values, f"{label}: column {name!r}", notes)
+        if isinstance(converted, Bags):
+            bags[name] = converted
+        else:
+            frame[name] = converted
+    table_ = FeatureTable(pd.DataFrame(frame, index=pd.RangeIndex(len(ids))), bags)
+    return ids, table_, used
+
+
+def _check_unique_ids(source: _Source, ids: np.ndarray, role: str) -> None:
     duplicated = pd.Index(ids).duplicated()
     if duplicated.any():
         second = int(np.argmax(duplicated))
         first = int(np.flatnonzero(ids == ids[second])[0])
         raise DataError(
-            f"{path}: {role} id {_py(ids[second])!r} appears more than once ({source.where(first)} "
-            f"and {source.where(second)}); a feature file needs one row per {role}"
+            f"{source.path}: {role} id {_py(ids[second])!r} appears more than once "
+            f"({source.where(first)} and {source.where(second)}); a feature file needs one row "
+            f"per {role}"
         )
 
-    frame: dict[str, pd.Series] = {}
-    bags: dict[str, Bags] = {}
-    used: set[str] = set()
-    label = f"{role} features {path.name}"
-    for name in names:
-        if name == key:
-            continue
-        values = _plain(table.column(name))
-        kind = values.type
-        if pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
-            raise source.bad_utf8()
-        if name in multi_valued:
-            used.add(name)
-            bags[name] = Bags.from_strings(
-                pc.cast(values, pa.string()).to_pylist(), sep=multi_valued[name]
-            )
-            continue
-        if (
-            pa.types.is_integer(kind)
-            or pa.types.is_floating(kind)
-            or pa.types.is_decimal(kind)
-            or pa.types.is_boolean(kind)
-        ):
-            if pa.types.is_decimal(kind) or (pa.types.is_boolean(kind) and values.null_count):
-                values = pc.cast(values, pa.float64())
-            series = pd.Series(values.to_numpy(zero_copy_only=False))
-            missing = int(series.isna().sum())
-            if missing:
-                notes.append(f"{label}: column {name!r} has {missing} missing values (kept as NaN)")
-            frame[name] = series
-            continue
-        text = pc.cast(values, pa.string())
-        if name.strip().lower() not in _FREE_TEXT and _looks_multi_valued(text):
-            bags[name] = Bags.from_strings(text.to_pylist(), sep="|")
-            notes.append(f"{label}: column {name!r} read as multi-valued ('|'-separated)")
-            continue
-        frame[name] = text.to_pandas()
-    table_ = FeatureTable(pd.DataFrame(frame, index=pd.RangeIndex(len(ids))), bags)
-    return ids, table_, used
+
+def _feature_column(
+    name: str, values: pa.ChunkedArray, label: str, notes: list[str]
+) -> pd.Series | Bags:
+    """Numbers stay numeric (NaN for gaps), ``|``-separated text becomes a bag, other text a
+    categorical; ``title`` stays free text."""
+    kind = values.type
+    if (
+        pa.types.is_integer(kind)
+        or pa.types.is_floating(kind)
+        or pa.types.is_decimal(kind)
+        or pa.types.is_boolean(kind)
+    ):
+        if pa.types.is_decimal(kind) or (pa.types.is_boolean(kind) and values.null_count):
+            values = pc.cast(values, pa.float64())
+        series = pd.Series(values.to_numpy(zero_copy_only=False))
+        missing = int(series.isna().sum())
+        if missing:
+            notes.append(f"{label} has {missing} missing values (kept as NaN)")
+        return series
+    text = pc.cast(values, pa.string())
+    if name.strip().lower() not in _FREE_TEXT and _looks_multi_valued(text):
+        notes.append(f"{label} read as multi-valued ('|'-separated)")
+        return Bags.from_strings(text.to_pylist(), sep="|")
+    return text.to_pandas()
 
 
 def _looks_multi_valued(text: pa.ChunkedArray) -> bool:

@@ -35,9 +35,11 @@ def load_dataset(source: str | Path | Any, **options: Any) -> Dataset:
     """Load interactions and features from ``source`` (a path, a spec or a DataFrame).
 
     ``options`` go to the matching loader: ``min_rating`` (binarise: keep ratings ≥ it as 1.0)
-    and ``duplicates`` (``sum|max|last|first|error``) for all file loaders; column mapping and
-    feature files for the generic loader (see :func:`tastespace.data.generic.load_interactions`);
-    ``items=`` / ``users=`` are short for ``item_features=`` / ``user_features=``.
+    and ``duplicates`` (``sum|max|last|first|error``) for all file loaders; ``nonpositive``,
+    column mapping and feature files for the generic loader (see
+    :func:`tastespace.data.generic.load_interactions`); ``items=`` / ``users=`` are short for
+    ``item_features=`` / ``user_features=``; a :data:`GENERIC_ONLY` option given to MovieLens
+    or the synthetic catalog is a :class:`DataError`.
 
     >>> load_dataset("synthetic:tiny").n_items
     200

@@ -144,8 +144,9 @@ def recall_by_item_popularity(
 
 def space_report(
     model: Any, train: sp.csr_matrix, fold_in: sp.csr_matrix, targets: sp.csr_matrix, k: int = 10
-) -> dict[str, Any]:
-    """Every number of the report for one model, one training matrix and held-out users."""
+) -> tuple[dict[str, Any], Hubness]:
+    """Every number of the report for one model, one training matrix and held-out users, and
+    the catalog's k-NN hubness (its per-item counts feed the report's histogram)."""
     if train.shape[1] != model.n_items:
         raise DataError(f"the data has {train.shape[1]} items, the model {model.n_items}")
     counts = item_counts(train)
@@ -174,4 +175,4 @@ def space_report(
         report["norm_popularity_spearman"] = norm_popularity(model.item_vectors(), counts)
     except NotImplementedError:
         report["norm_popularity_spearman"] = None
-    return report
+    return report, hubs

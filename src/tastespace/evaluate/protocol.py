@@ -21,6 +21,7 @@ from tastespace.evaluate.metrics import (
     ndcg_at_k,
     recall_at_k,
 )
+from tastespace.models.base import Recommender
 
 DEFAULT_CUTOFFS = (20, 50, 100)
 
@@ -49,7 +50,9 @@ def evaluate_model(
     fold_in, targets = fold_in[keep], targets[keep]
     if fold_in.shape[0] == 0:
         raise DataError("no held-out user has targets to evaluate")
-    ranked, _ = model.recommend(fold_in, k=max(cutoffs), exclude_seen=True)
+    # metrics never depend on an approximate index: tastespace models search exactly here
+    exact = {"exact": True} if isinstance(model, Recommender) else {}
+    ranked, _ = model.recommend(fold_in, k=max(cutoffs), exclude_seen=True, **exact)
     results: dict[str, float] = {"users": float(fold_in.shape[0])}
     for k in cutoffs:
         results[f"recall@{k}"] = float(np.nanmean(recall_at_k(ranked, targets, k)))

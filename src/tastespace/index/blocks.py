@@ -29,7 +29,7 @@ Rows = TypeVar("Rows", np.ndarray, torch.Tensor)
 
 def dot_scores(queries: np.ndarray, vectors: np.ndarray) -> np.ndarray:
     """``queries @ vectors.T`` as float32, each row the same bits alone or in any batch."""
-    q, v = _tensor(queries), _tensor(vectors)
+    q, v = as_tensor(queries), as_tensor(vectors)
     out = np.empty((q.shape[0], v.shape[0]), np.float32)
     with torch.no_grad():
         for start, stop in fixed_blocks(q.shape[0]):
@@ -37,7 +37,7 @@ def dot_scores(queries: np.ndarray, vectors: np.ndarray) -> np.ndarray:
     return out
 
 
-def _tensor(array: np.ndarray) -> torch.Tensor:
+def as_tensor(array: np.ndarray) -> torch.Tensor:
     """Zero-copy view; read-only item tables are fine because products never write to them."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="The given NumPy array is not writable")

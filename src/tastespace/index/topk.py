@@ -9,11 +9,6 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from tastespace.index.blocks import dot_scores, fixed_blocks
-
-SELECT_ROWS = 256
-"""Queries scored and selected per step: bounds the ``(rows, n_items)`` score block."""
-
 
 def topk_rows(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Best ``k`` columns of each row of ``scores`` (``-inf`` marks excluded cells).
@@ -63,27 +58,6 @@ def mask_rows(scores: np.ndarray, exclude: sp.csr_matrix | None) -> np.ndarray:
         rows = np.repeat(np.arange(exclude.shape[0]), np.diff(exclude.indptr))
         scores[rows, exclude.indices] = -np.inf
     return scores
-
-
-def search_dot(
-    queries: np.ndarray,
-    vectors: np.ndarray,
-    k: int,
-    exclude: sp.csr_matrix | None = None,
-    block_rows: int = SELECT_ROWS,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Top-``k`` items by dot product for each query row, skipping ``exclude``'d cells.
-
-    Products run through :func:`~tastespace.index.blocks.dot_scores`, so a query's answer is
-    the same bits alone or batched."""
-    n = queries.shape[0]
-    ids = np.empty((n, k), np.int64)
-    out = np.empty((n, k), np.float32)
-    for start, stop in fixed_blocks(n, block_rows):
-        scores = dot_scores(queries[start:stop], vectors)
-        mask_rows(scores, None if exclude is None else exclude[start:stop])
-        ids[start:stop], out[start:stop] = topk_rows(scores, k)
-    return ids, out
 
 
 def normalize_rows(vectors: np.ndarray) -> np.ndarray:

@@ -29,7 +29,8 @@ import scipy.sparse as sp
 
 from tastespace.errors import ConfigError, DataError, NotFittedError
 from tastespace.index.blocks import dot_scores
-from tastespace.index.topk import normalize_rows, search_dot
+from tastespace.index.exact import exact_search
+from tastespace.index.topk import normalize_rows
 from tastespace.models.base import Recommender
 from tastespace.models.config import ModelConfig
 from tastespace.models.histories import Histories, as_histories
@@ -123,7 +124,7 @@ def neighbour_matrix(vectors: np.ndarray, k: int) -> sp.csr_matrix:
         return sp.csr_matrix((n, n), dtype=np.float32)
     unit = normalize_rows(vectors)
     self_mask = sp.identity(n, dtype=np.float32, format="csr")
-    ids, sims = search_dot(unit, unit, k, self_mask)
+    ids, sims = exact_search(unit, unit, k, self_mask)
     keep = (ids >= 0) & (sims > 0)
     rows = np.repeat(np.arange(n), k).reshape(n, k)
     s = sp.csr_matrix((sims[keep], (rows[keep], ids[keep])), shape=(n, n), dtype=np.float32)
@@ -234,6 +235,7 @@ class ItemEmbeddingModel(Recommender):
         twin.config = self.config.with_options(options)
         twin.dot_product = twin.config.scoring == "pooled"
         twin._forget_derived()  # the neighbour lists depend on the scoring options
+        twin._forget_indexes()  # and what recommend searches
         return twin
 
     def _knn_neighbours(self) -> sp.csr_matrix | None:

@@ -11,7 +11,9 @@ pass for an index; raw ids and titles go through ``tastespace.open``):
 * ``score(histories)`` → ``(n, n_items)``: a dot product by default; models whose scores are not a
   dot product (EASE, item-kNN) override it;
 * ``recommend(histories, k)`` / ``similar_items(items, k)`` → ``(ids, scores)`` of shape ``(n, k)``
-  (or ``(k,)`` for one query), best first, padded with ``-1`` / ``-inf``;
+  (or ``(k,)`` for one query), best first, padded with ``-1`` / ``-inf``; both search an
+  :class:`~tastespace.index.Index` (exact unless :meth:`Recommender.build_index` chose an
+  approximate one; ``exact=True`` always searches exactly, as evaluation does);
 * ``save(dir)`` / ``load(dir)``: a bundle with the id maps and the item catalog (see ``io``).
 
 Subclasses implement ``_fit``, ``_item_vectors``, ``user_vectors`` (or ``score``) and the pair
@@ -26,6 +28,7 @@ import copy
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Self, TypeVar
 
@@ -37,15 +40,11 @@ from tastespace.data.bags import Bags
 from tastespace.data.catalog import ItemCatalog
 from tastespace.data.dataset import Dataset, FeatureTable
 from tastespace.data.vocab import Vocabulary
-from tastespace.errors import (
-    BundleError,
-    ConfigError,
-    DataError,
-    NotFittedError,
-    TastespaceError,
-)
+from tastespace.errors import BundleError, ConfigError, DataError, NotFittedError, TastespaceError
+from tastespace.index.base import Index, Metric, build_index, index_from_bytes, resolve_kind
 from tastespace.index.blocks import QUERY_BLOCK, fixed_blocks
-from tastespace.index.topk import mask_rows, normalize_rows, search_dot, topk_rows
+from tastespace.index.recall import measure_recall
+from tastespace.index.topk import mask_rows, topk_rows
 from tastespace.models.config import ModelConfig
 from tastespace.models.fitting import (
     FitRun,
@@ -57,6 +56,19 @@ from tastespace.models.fitting import (
 from tastespace.models.histories import Histories, as_histories
 
 T = TypeVar("T")
+RECALL_SAMPLE = 1000
+"""Queries an approximate index's recall is measured on when it is built."""
+RECALL_K = 10
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """What ``recommend`` searches: one row per item, the metric, and the factor that turns
+    the index's scores into the model's (``1 / temperature`` for scaled cosines)."""
+
+    items: np.ndarray
+    metric: Metric = "dot"
+    scale: float = 1.0
 
 
 class Recommender(ABC):
@@ -66,6 +78,8 @@ class Recommender(ABC):
     Config: ClassVar[type[ModelConfig]] = ModelConfig
     #: True when ``score`` is ``user_vectors @ item_vectors.T`` (enables fast paths and maps).
     dot_product: ClassVar[bool] = True
+    #: Roles an approximate index is built for (``recommend`` only with a search space).
+    approximate_roles: ClassVar[tuple[str, ...]] = ("recommend", "similar")
 
     def __init__(self, config: ModelConfig | None = None, **options: Any) -> None:
         base = config if config is not None else self.Config()
@@ -83,6 +97,7 @@ class Recommender(ABC):
         self.split_: dict[str, Any] | None = None
         self.fit_seconds_: float | None = None
         self._cache: dict[str, Any] = {}
+        self._forget_indexes()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.config})"
@@ -114,6 +129,7 @@ class Recommender(ABC):
         self.data_ = dataset.provenance.get("loader")
         self.split_ = dataset.provenance.get("split")
         self._forget_derived()
+        self._forget_indexes()
         run = FitRun(training or TrainingOptions(), callback, metric or recall_at_20)
         self._fit(dataset, validation, run)
         self._forget_derived()
@@ -134,6 +150,12 @@ class Recommender(ABC):
     def _forget_derived(self) -> None:
         """Drop everything computed from the learned state (``fit`` and ``load`` call this)."""
         self._cache = {}
+
+    def _forget_indexes(self) -> None:
+        """Drop a built or stored approximate index: search exactly until one is built."""
+        self.index_info_: dict[str, Any] = {"kind": "exact"}
+        self._built_indexes: dict[str, Index] = {}
+        self._stored_indexes: dict[str, np.ndarray] = {}
 
     @property
     def is_fitted(self) -> bool:
@@ -186,51 +208,152 @@ class Recommender(ABC):
 
     # -- queries ----------------------------------------------------------------------------
     def recommend(
-        self, histories: Histories, k: int = 10, exclude_seen: bool = True
+        self, histories: Histories, k: int = 10, exclude_seen: bool = True, exact: bool = False
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` item indices and scores per history; seen items excluded by default.
 
-        Histories are answered in fixed blocks of ``QUERY_BLOCK`` rows (the last padded with
-        empty histories), so a history gets the same ranking alone or in any batch.
+        Users are folded in (and scored, for models without a search space) in fixed blocks
+        of ``QUERY_BLOCK`` rows, the last padded with empty histories, and the index gives a
+        row the same bits alone or batched: a history gets the same ranking alone or in any
+        batch. Searches the model's index (``exact=True``: exact search whatever was built).
         """
         self._require_fitted()
         check_k(k)
         matrix, single = as_histories(histories, self.n_items)
+        space = self._space()
+        if space is not None:
+            queries = self._blockwise(self._search_queries, matrix, space.items.shape[1])
+            index = self.index("recommend", exact=exact)
+            ids, scores = index.search(queries, k, matrix if exclude_seen else None)
+            if space.scale != 1.0:
+                scores *= np.float32(space.scale)
+            return (ids[0], scores[0]) if single else (ids, scores)
         n = matrix.shape[0]
         ids = np.empty((n, k), np.int64)
         scores = np.empty((n, k), np.float32)
         for start, stop in fixed_blocks(n):
             block = _pad_histories(matrix[start:stop])
-            block_ids, block_scores = self._recommend_block(block, k, exclude_seen)
+            block_scores = np.asarray(self.score(block), dtype=np.float32)
+            mask_rows(block_scores, block if exclude_seen else None)
+            block_ids, block_top = topk_rows(block_scores, k)
             ids[start:stop] = block_ids[: stop - start]
-            scores[start:stop] = block_scores[: stop - start]
+            scores[start:stop] = block_top[: stop - start]
         return (ids[0], scores[0]) if single else (ids, scores)
 
-    def _recommend_block(
-        self, block: sp.csr_matrix, k: int, exclude_seen: bool
-    ) -> tuple[np.ndarray, np.ndarray]:
-        exclude = block if exclude_seen else None
-        if self.dot_product:
-            return search_dot(self.user_vectors(block), self.item_vectors(), k, exclude)
-        block_scores = np.asarray(self.score(block), dtype=np.float32)
-        mask_rows(block_scores, exclude)
-        return topk_rows(block_scores, k)
-
     def similar_items(
-        self, items: int | np.ndarray | list[int], k: int = 10
+        self, items: int | np.ndarray | list[int], k: int = 10, exact: bool = False
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` most similar items (cosine) to each item, the item itself excluded."""
         self._require_fitted()
         check_k(k)
         single = np.isscalar(items)
         query = self._item_query(items)
-        unit = self._unit_item_vectors()
         self_mask = sp.csr_matrix(
             (np.ones(len(query), np.float32), query, np.arange(len(query) + 1)),
             shape=(len(query), self.n_items),
         )
-        ids, scores = search_dot(unit[query], unit, k, self_mask)
+        index = self.index("similar", exact=exact)
+        ids, scores = index.search(self.item_vectors()[query], k, self_mask)
         return (ids[0], scores[0]) if single else (ids, scores)
+
+    # -- search indexes -----------------------------------------------------------------------
+    def _search_space(self) -> SearchSpace | None:
+        """The rows ``recommend`` searches; None when scores are not an inner product."""
+        return SearchSpace(self.item_vectors()) if self.dot_product else None
+
+    def _search_queries(self, histories: sp.csr_matrix) -> np.ndarray:
+        """One query row per history in the space of :meth:`_search_space`."""
+        return self.user_vectors(histories)
+
+    @staticmethod
+    def _blockwise(fold_in: Any, matrix: sp.csr_matrix, width: int) -> np.ndarray:
+        """``fold_in`` applied to fixed ``QUERY_BLOCK``-row blocks (the last padded with empty
+        histories) and stacked: a fold-in that solves per block gives a row the same vector
+        alone or batched."""
+        parts = [
+            np.asarray(fold_in(_pad_histories(matrix[start:stop])), np.float32)[: stop - start]
+            for start, stop in fixed_blocks(matrix.shape[0])
+        ]
+        return np.concatenate(parts) if parts else np.empty((0, width), np.float32)
+
+    def _space(self) -> SearchSpace | None:
+        """:meth:`_search_space`, built once per fitted state (it may stack a bias column)."""
+        return self._derived("search_space", self._search_space)
+
+    def _index_rows(self, role: str) -> tuple[np.ndarray, Metric]:
+        if role == "similar":
+            return self.item_vectors(), "cosine"
+        space = self._space()
+        if space is None:
+            raise NotImplementedError(f"{type(self).__name__} scores are not an inner product")
+        return space.items, space.metric
+
+    def index(self, role: str = "recommend", exact: bool = False) -> Index:
+        """The index ``recommend`` (role ``"recommend"``) or ``similar_items`` (``"similar"``)
+        searches: the built approximate one, else (or with ``exact``) exact search."""
+        if not exact and role in self._stored_indexes:
+            restored = index_from_bytes(self._stored_indexes.pop(role))
+            if restored.n_items != self.n_items:
+                raise BundleError(
+                    f"the stored {role} index covers {restored.n_items:,} items, the model "
+                    f"{self.n_items:,}; rebuild it with build_index (or --index exact)"
+                )
+            self._built_indexes[role] = restored
+        if not exact and role in self._built_indexes:
+            return self._built_indexes[role]
+        return self._derived(
+            f"exact_index.{role}", lambda: build_index("exact", *self._index_rows(role))
+        )
+
+    def build_index(
+        self,
+        kind: str = "auto",
+        histories: sp.csr_matrix | None = None,
+        seed: int = 0,
+        **params: Any,
+    ) -> dict[str, Any]:
+        """Choose the search index (``auto``, ``exact``, ``hnsw``, ``ivfpq``); kept by
+        :meth:`save`. An approximate index's recall@10 against exact search is measured on a
+        seeded sample of ``histories`` (training users; one-item histories when None) and of
+        items, and returned (and stored) as ``{"kind", "recommend": {...}, "similar": {...}}``."""
+        self._require_fitted()
+        kind = resolve_kind(kind, self.n_items)
+        self._forget_indexes()
+        info: dict[str, Any] = {"kind": kind}
+        if kind != "exact":
+            roles = [r for r in self.approximate_roles if r != "recommend" or self._space()]
+            for role in roles:
+                index = build_index(kind, *self._index_rows(role), **params)
+                queries, exclude = self._recall_queries(role, histories, seed)
+                exact = self.index(role, exact=True)
+                recall = measure_recall(index, exact, queries, RECALL_K, exclude)
+                self._built_indexes[role] = index
+                info[role] = {
+                    **index.describe(),
+                    f"recall@{RECALL_K}": round(recall, 4),
+                    "recall_queries": len(queries),
+                }
+        self.index_info_ = info
+        return info
+
+    def _recall_queries(
+        self, role: str, histories: sp.csr_matrix | None, seed: int
+    ) -> tuple[np.ndarray, sp.csr_matrix]:
+        """Sampled queries and their exclusions, as ``recommend`` / ``similar_items`` send them."""
+        rng = np.random.default_rng(seed)
+        if role == "recommend" and histories is not None:
+            rows = rng.choice(histories.shape[0], min(RECALL_SAMPLE, histories.shape[0]), False)
+            matrix, _ = as_histories(histories[np.sort(rows)], self.n_items)
+        else:
+            items = np.sort(rng.choice(self.n_items, min(RECALL_SAMPLE, self.n_items), False))
+            matrix = sp.csr_matrix(
+                (np.ones(len(items), np.float32), items, np.arange(len(items) + 1)),
+                shape=(len(items), self.n_items),
+            )
+        if role == "similar":
+            return self.item_vectors()[matrix.indices], matrix
+        width = self._index_rows(role)[0].shape[1]
+        return self._blockwise(self._search_queries, matrix, width), matrix
 
     def _item_query(self, items: int | np.ndarray | list[int]) -> np.ndarray:
         """Validated 1-D array of dense item indices."""
@@ -246,9 +369,6 @@ class Recommender(ABC):
             raise DataError(f"item index out of range 0..{self.n_items - 1}")
         return query
 
-    def _unit_item_vectors(self) -> np.ndarray:
-        return self._derived("unit_item_vectors", lambda: normalize_rows(self.item_vectors()))
-
     # -- growing the catalog ----------------------------------------------------------------
     def with_items(self, ids: np.ndarray | list[Any], table: FeatureTable) -> Self:
         """A copy whose catalog also holds new items (raw ``ids``, features ``table``), placed
@@ -262,6 +382,7 @@ class Recommender(ABC):
         grown._grow(len(item_ids) - len(self.item_ids_))
         grown.item_ids_, grown.items_ = item_ids, items
         grown._cache = {}  # the copy's own derived state (item vectors of the grown catalog)
+        grown._forget_indexes()  # an index of the old catalog lacks the new rows
         if self.item_popularity_ is not None:
             added = np.zeros(len(item_ids) - len(self.item_ids_), np.float32)
             grown.item_popularity_ = np.concatenate([self.item_popularity_, added])
@@ -293,6 +414,9 @@ class Recommender(ABC):
         arrays, extra = self._state()
         if self.item_popularity_ is not None:
             arrays["catalog.popularity"] = self.item_popularity_
+        for role in self.index_info_:
+            if role != "kind":
+                arrays[f"index.{role}"] = self.index(role).to_bytes()
         for name, bag in items.bags.items():
             arrays[f"catalog.bag.{name}.indices"] = bag.indices
             arrays[f"catalog.bag.{name}.offsets"] = bag.offsets
@@ -305,6 +429,7 @@ class Recommender(ABC):
             "data": self.data_,
             "split": self.split_,
             "fit_seconds": self.fit_seconds_,
+            "index": self.index_info_,
             "extra": extra,
         }
         return write_bundle(path, manifest, arrays, items.frame, force=force)
@@ -348,8 +473,14 @@ class Recommender(ABC):
         model.item_popularity_ = contents.arrays.pop("catalog.popularity", None)
         model.data_, model.split_ = manifest.get("data"), manifest.get("split")
         model.fit_seconds_ = manifest["fit_seconds"]
+        info = manifest.get("index", {"kind": "exact"})
+        stored = {r: contents.arrays.pop(f"index.{r}", None) for r in info if r != "kind"}
         model._restore(contents.arrays, manifest["extra"])
         model._forget_derived()
+        if any(v is None for v in stored.values()):
+            raise BundleError(f"{path}: manifest lists a {info['kind']} index its arrays lack")
+        model.index_info_ = info
+        model._stored_indexes = stored
         n = model.n_items
         if len(model.items_) != n:
             raise BundleError(

@@ -7,6 +7,7 @@ interaction matrix on itself; it has no user factors, so fold-in is free: ``scor
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,7 @@ from tastespace.models.config import ModelConfig
 from tastespace.models.fitting import FitRun
 from tastespace.models.histories import Histories, as_histories
 from tastespace.models.memory import require_memory
+from tastespace.models.progress import ProgressCallback, StageClock
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,6 +34,7 @@ class Popularity(Recommender):
     kind = "popularity"
     Config = PopularityConfig
     dot_product = False
+    approximate_roles = ()
 
     def _fit(self, dataset: Dataset, validation: Any, run: FitRun) -> None:
         counts = np.asarray((dataset.interactions > 0).sum(axis=0)).ravel()
@@ -94,6 +97,7 @@ class EASE(Recommender):
     Config = EASEConfig
     config: EASEConfig
     dot_product = False
+    approximate_roles = ()  # item profiles are n_items wide: exact search only
 
     def _fit(self, dataset: Dataset, validation: Any, run: FitRun) -> None:
         x = sp.csr_matrix(dataset.interactions > 0, dtype=np.float32)
@@ -107,7 +111,7 @@ class EASE(Recommender):
             "keep fewer items (filter rare items, or -p max_items=N to keep the N most "
             "interacted), or use another model (als, item2vec)",
         )
-        self.weights_ = ease_weights(x, self.config.l2)
+        self.weights_ = ease_weights(x, self.config.l2, run.callback)
         self.kept_ = kept
 
     def score(self, histories: Histories) -> np.ndarray:
@@ -164,23 +168,32 @@ def ease_peak_bytes(n_items: int, nnz: int) -> int:
     return 4 * n_items * n_items + 12 * (nnz + n_items) + 12 * block
 
 
-def ease_weights(x: sp.csr_matrix, l2: float) -> np.ndarray:
+def ease_weights(
+    x: sp.csr_matrix, l2: float, progress: ProgressCallback | None = None
+) -> np.ndarray:
     """``(n, n)`` float32 EASE weights of binary float32 CSR ``x`` (users × items), in place."""
     n = x.shape[1]
     p = np.empty((n, n), np.float32)
     xt = sp.csr_matrix(x.T)
     rows = max(1, GRAM_BLOCK_CELLS // max(n, 1))
-    for start in range(0, n, rows):
+    clock = StageClock(progress, "gram", epoch=1, max_epochs=2, batches=-(-n // rows))
+    for block, start in enumerate(range(0, n, rows), 1):
         (xt[start : start + rows] @ x).toarray(out=p[start : start + rows])
+        clock.step(block)
+    clock.finish()
     del xt
     p[np.diag_indices(n)] += l2
-    _invert_spd_in_place(p)
+    # Cholesky takes n³/3 flops, the inverse from it 2n³/3: 1 and 3 of 3 steps.
+    clock = StageClock(progress, "solve", epoch=2, max_epochs=2, batches=3)
+    _invert_spd_in_place(p, lambda: clock.step(1))
+    clock.step(3)
     p /= -np.diag(p)[None, :]  # B_ij = -P_ij / P_jj
     p[np.diag_indices(n)] = 0.0
+    clock.finish()
     return p
 
 
-def _invert_spd_in_place(a: np.ndarray) -> None:
+def _invert_spd_in_place(a: np.ndarray, factorised: Callable[[], None] | None = None) -> None:
     """Overwrite the symmetric positive-definite C-ordered ``a`` with its inverse.
 
     LAPACK works on the Fortran view ``a.T`` (the same matrix, by symmetry): ``potrf`` then
@@ -190,6 +203,8 @@ def _invert_spd_in_place(a: np.ndarray) -> None:
     from scipy.linalg import lapack
 
     factor, info = lapack.spotrf(a.T, lower=0, overwrite_a=1, clean=0)
+    if info == 0 and factorised is not None:
+        factorised()
     if info == 0:
         factor, info = lapack.spotri(factor, lower=0, overwrite_c=1)
     if info != 0 or not np.shares_memory(factor, a):

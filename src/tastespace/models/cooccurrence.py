@@ -38,6 +38,7 @@ from tastespace.models._cooccurrence_common import (
     cooccurrence_matrix,
 )
 from tastespace.models.fitting import FitRun
+from tastespace.models.progress import ProgressCallback, StageClock
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +82,7 @@ def fit_glove(
     lr: float = 0.05,
     batch_size: int = 65_536,
     seed: int = 0,
+    progress: ProgressCallback | None = None,
 ) -> tuple[np.ndarray, np.ndarray, list[float]]:
     """Minimise ``Σ f(X_ij)(w_i·w̃_j + b_i + b̃_j − log X_ij)²`` over the nonzeros of ``x``.
 
@@ -89,6 +91,7 @@ def fit_glove(
     products (``G @ W̃`` and ``Gᵀ @ W`` with ``G`` the batch's residuals), which scipy does
     faster than autograd's gather / scatter. Returns ``(w + w̃, b + b̃, loss per epoch)``; the
     loss is the ``f``-weighted mean squared error over all nonzeros, comparable across epochs.
+    ``progress`` hears every batch (see :mod:`tastespace.models.progress`).
     """
     coo = x.tocoo()
     n, nnz = x.shape[0], coo.nnz
@@ -108,10 +111,12 @@ def fit_glove(
     adam = _Adam(params, lr)
     total_weight = float(weight.sum()) or 1.0
     losses: list[float] = []
+    batches = -(-nnz // batch_size)
     for epoch in range(epochs):
+        clock = StageClock(progress, "epoch", epoch + 1, epochs, batches)
         order = rng.permutation(nnz)
         epoch_loss = 0.0
-        for start in range(0, nnz, batch_size):
+        for batch, start in enumerate(range(0, nnz, batch_size), 1):
             idx = order[start : start + batch_size]
             r, c, f = rows[idx], cols[idx], weight[idx]
             residual = np.einsum("ij,ij->i", w[r], wt[c]) + b[r] + bt[c] - target[idx]
@@ -126,7 +131,9 @@ def fit_glove(
                     np.bincount(c, g, n).astype(np.float32),
                 ]
             )
+            clock.step(batch, epoch_loss / total_weight * nnz / min(start + batch_size, nnz))
         losses.append(epoch_loss / total_weight)
+        clock.finish(loss=losses[-1])
         logger.debug("glove epoch %d loss %.4f", epoch, losses[-1])
     return w + wt, b + bt, losses
 
@@ -167,7 +174,9 @@ class GloVe(ItemEmbeddingModel):
 
     def _fit(self, dataset: Dataset, validation: Any, run: FitRun) -> None:
         cfg = self.config
+        counting = run.clock("co-occurrence", 1, 1, 1)
         x = cooccurrence_matrix(dataset.interactions, dataset.timestamps, cfg.window)
+        counting.finish()
         vectors = np.zeros((dataset.n_items, cfg.dim), np.float32)
         known = np.diff(x.indptr) > 0
         self.losses_: list[float] = []
@@ -181,6 +190,7 @@ class GloVe(ItemEmbeddingModel):
                 lr=cfg.lr,
                 batch_size=cfg.batch_size,
                 seed=cfg.seed,
+                progress=run.callback,
             )
         self._finish_fit(vectors, known)
 

@@ -24,10 +24,7 @@ from tastespace.errors import ConfigError
 from tastespace.index.hits import recall_at_k
 from tastespace.index.topk import topk_rows
 from tastespace.models.config import Options
-
-#: ``callback(epoch, total, loss, validation score or None)``, called after every epoch (or
-#: sweep) by models that train iteratively; the CLI turns it into a progress bar.
-ProgressCallback = Callable[[int, int, float, float | None], None]
+from tastespace.models.progress import Progress, ProgressCallback, StageClock
 
 #: ``metric(scores, targets) -> float``, higher is better: how models that stop early score
 #: their validation users. ``scores`` is ``(n_users, n_items)`` with each user's fold-in items
@@ -70,7 +67,18 @@ class FitRun:
     callback: ProgressCallback | None = None
     metric: ValidationMetric = recall_at_20
 
-    def report(self, epoch: int, total: int, loss: float, score: float | None = None) -> None:
-        """Tell the callback (if any) that ``epoch`` of ``total`` finished."""
-        if self.callback is not None:
-            self.callback(epoch, total, loss, score)
+    def clock(
+        self, stage: str, epoch: int, max_epochs: int, batches: int, best: float | None = None
+    ) -> StageClock:
+        """A :class:`StageClock` for one epoch or stage that reports to the callback."""
+        return StageClock(self.callback, stage, epoch, max_epochs, batches, best)
+
+
+__all__ = [
+    "FitRun",
+    "Progress",
+    "ProgressCallback",
+    "TrainingOptions",
+    "ValidationMetric",
+    "recall_at_20",
+]

@@ -52,7 +52,7 @@ import dataclasses
 import logging
 import warnings
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -65,6 +65,7 @@ from tastespace.models._cooccurrence_common import (
     ordered_entries,
 )
 from tastespace.models.fitting import FitRun
+from tastespace.models.progress import ProgressCallback, StageClock
 
 __all__ = ["Item2Vec", "Item2VecConfig"]
 
@@ -139,6 +140,8 @@ class Item2Vec(ItemEmbeddingModel):
         plan = plan_training(lengths, cfg.window or 0, cfg.epochs, cfg.max_pairs)
         log.info("item2vec: %s", plan)
         corpus = _Corpus(histories, plan.pieces, shuffle=not ordered, seed=cfg.seed)
+        tracker = _EpochProgress(run.callback, plan.epochs, len(corpus))
+        corpus.listener = tracker.read
         w2v = Word2Vec(
             vector_size=cfg.dim,
             window=plan.window,
@@ -162,7 +165,12 @@ class Item2Vec(ItemEmbeddingModel):
         #: What the fit trained on: epochs, and the most context pairs each one held.
         self.epochs_, self.pairs_per_epoch_ = plan.epochs, plan.pairs_per_epoch
         if len(w2v.wv):
-            w2v.train(corpus_iterable=corpus, total_examples=len(corpus), epochs=plan.epochs)
+            w2v.train(
+                corpus_iterable=corpus,
+                total_examples=len(corpus),
+                epochs=plan.epochs,
+                callbacks=[tracker],
+            )
             keys = np.asarray(w2v.wv.index_to_key, dtype=np.int64)
             vectors[keys] = w2v.wv.vectors
             known[keys] = True
@@ -263,7 +271,8 @@ def _histories(dataset: Dataset, use_time: bool) -> list[list[int]]:
 class _Corpus:
     """Re-iterable sentences; each pass (vocabulary scan, then one per epoch) reshuffles every
     history from a stream seeded by ``(seed, pass)``, so runs repeat exactly, and cuts it into
-    pieces of the given lengths (see :func:`piece_lengths`)."""
+    pieces of the given lengths (see :func:`piece_lengths`). ``listener`` hears how many
+    sentences of the pass were read, every 1 % of them."""
 
     def __init__(
         self, histories: list[list[int]], pieces: list[np.ndarray], shuffle: bool, seed: int
@@ -273,10 +282,12 @@ class _Corpus:
         self.shuffle = shuffle
         self.seed = seed
         self.passes = 0
+        self.listener: Callable[[int], None] | None = None
 
     def __iter__(self) -> Iterator[list[int]]:
         rng = np.random.default_rng([self.seed, self.passes])
         self.passes += 1
+        every, read = max(len(self) // 100, 1), 0
         for history, sizes in zip(self.histories, self.pieces, strict=True):
             if self.shuffle:
                 history = [history[k] for k in rng.permutation(len(history))]
@@ -284,9 +295,42 @@ class _Corpus:
             for size in sizes:
                 yield history[start : start + size]
                 start += size
+                read += 1
+                if self.listener is not None and read % every == 0:
+                    self.listener(read)
 
     def __len__(self) -> int:
         return sum(len(sizes) for sizes in self.pieces)
+
+
+class _EpochProgress:
+    """gensim callback (``on_epoch_begin`` / ``on_epoch_end``) plus the corpus listener: one
+    :class:`StageClock` per epoch, stepped by sentences read, so the ETA follows the epoch's
+    real pace (gensim's workers trail the reader by a few thousand words at most)."""
+
+    def __init__(self, callback: ProgressCallback | None, epochs: int, sentences: int) -> None:
+        self.callback, self.epochs, self.sentences = callback, epochs, sentences
+        self.clock: StageClock | None = None
+        self.epoch = 0
+
+    def read(self, count: int) -> None:
+        if self.clock is not None:
+            self.clock.step(count)
+
+    def on_epoch_begin(self, _model: Any) -> None:
+        self.epoch += 1
+        self.clock = StageClock(self.callback, "epoch", self.epoch, self.epochs, self.sentences)
+
+    def on_epoch_end(self, _model: Any) -> None:
+        if self.clock is not None:
+            self.clock.finish()
+        self.clock = None
+
+    def on_train_begin(self, _model: Any) -> None:
+        pass
+
+    def on_train_end(self, _model: Any) -> None:
+        pass
 
 
 def _stable_hash(text: str) -> int:

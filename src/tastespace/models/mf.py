@@ -47,7 +47,7 @@ from scipy.special import expit
 from tastespace.data.dataset import Dataset
 from tastespace.errors import ConfigError
 from tastespace.index.blocks import dot_scores
-from tastespace.models.base import Recommender
+from tastespace.models.base import Recommender, SearchSpace
 from tastespace.models.config import ModelConfig
 from tastespace.models.fitting import FitRun
 from tastespace.models.histories import Histories, as_histories
@@ -129,9 +129,10 @@ class ALS(Recommender):
 
     def _fit(self, dataset: Dataset, validation: Any, run: FitRun) -> None:
         c = self.config
+        clock = run.clock("sweeps", 1, 1, c.iterations)
 
         def report(iteration: int, _elapsed: float, loss: float | None) -> None:
-            run.report(iteration + 1, c.iterations, float("nan") if loss is None else loss)
+            clock.step(iteration + 1, float("nan") if loss is None else loss)
 
         engine = self._engine(
             iterations=c.iterations,
@@ -139,6 +140,7 @@ class ALS(Recommender):
         )
         with _single_threaded_blas():
             engine.fit(self._positives(dataset.interactions), show_progress=False, callback=report)
+        clock.finish()
         self.item_factors_ = np.ascontiguousarray(engine.item_factors, dtype=np.float32)
         #: Training users' factors from the last sweep (in memory only; bundles fold users in).
         self.user_factors_ = np.ascontiguousarray(engine.user_factors, dtype=np.float32)
@@ -261,10 +263,11 @@ class BPR(Recommender):
         c = self.config
         positives = _binary_rows(dataset.interactions)
         total = positives.nnz
+        clock = run.clock("sweeps", 1, 1, c.iterations)
 
         def report(epoch: int, _elapsed: float, correct: int, skipped: int) -> None:
             error = 1.0 - correct / max(total - skipped, 1)  # training ranking error
-            run.report(epoch + 1, c.iterations, error)
+            clock.step(epoch + 1, error)
 
         with _single_threaded_blas():
             engine = BayesianPersonalizedRanking(
@@ -277,6 +280,7 @@ class BPR(Recommender):
                 random_state=c.seed,
             )
             engine.fit(positives, show_progress=False, callback=report)
+        clock.finish()
         full = np.asarray(engine.item_factors, dtype=np.float32)
         counts = np.bincount(positives.indices, minlength=dataset.n_items).astype(np.float32)
         self.item_factors_ = np.ascontiguousarray(full[:, :-1])
@@ -345,6 +349,14 @@ class BPR(Recommender):
         """``(n, n_items)``: ``u @ item_vectors.T + β · item_bias`` with ``(u, β)`` from fold-in."""
         users, weight = self.fold_in(histories)
         return dot_scores(users, self.item_factors_) + weight[:, None] * self.item_bias_
+
+    def _search_space(self) -> SearchSpace:
+        """``[y_j, b_j]`` rows, searched with ``[u, β]`` queries (see :meth:`score`)."""
+        return SearchSpace(np.column_stack([self.item_factors_, self.item_bias_]))
+
+    def _search_queries(self, histories: sp.csr_matrix) -> np.ndarray:
+        users, weight = self.fold_in(histories)
+        return np.column_stack([users, weight])
 
     def _state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         return {

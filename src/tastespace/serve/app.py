@@ -47,17 +47,19 @@ def create_app(
     max_body_bytes: int = 1_000_000,
     token: str | None = None,
     allow_hosts: Iterable[str] = (),
+    index: str = "auto",
 ) -> FastAPI:
     """The tastespace API + explorer over ``bundles`` (paths, or ``{name: path}``).
 
     The first bundle is the default model; others are picked with ``model=NAME``. With
     ``token``, every ``/api`` route needs ``Authorization: Bearer <token>``. Requests must name
     a loopback host (``localhost``, ``127.0.0.1``, ``::1``) or one of ``allow_hosts`` in their
-    ``Host`` header (``"*"``: any).
+    ``Host`` header (``"*"``: any). ``index``: ``auto`` searches with the index each bundle
+    was fitted with; another kind is built at start-up (its recall shown by ``/api/models``).
     """
     hosts = allowed_hosts(allow_hosts)
     guard = [Depends(BearerToken(token))] if token is not None else []
-    served = ServedModels(bundle_names(bundles))
+    served = ServedModels(bundle_names(bundles), index)
     app = FastAPI(
         title="tastespace",
         version=__version__,
@@ -85,7 +87,7 @@ def app_from_environment() -> FastAPI:
 
     Each worker process calls it and loads the bundles named in ``$TASTESPACE_SERVE`` (JSON:
     ``{"bundles": {name: path}, "max_body_bytes": n, "threads": t, "token": s | null,
-    "allow_hosts": [...]}``), set by the CLI.
+    "allow_hosts": [...], "index": kind}``), set by the CLI.
     """
     from tastespace.serve.threads import limit_threads
 
@@ -101,6 +103,7 @@ def app_from_environment() -> FastAPI:
         max_body_bytes=int(settings["max_body_bytes"]),
         token=settings.get("token"),
         allow_hosts=settings.get("allow_hosts", ()),
+        index=settings.get("index", "auto"),
     )
     limit_threads(int(settings.get("threads", 1)))
     return app

@@ -37,6 +37,14 @@ def _history_entry(value: Any) -> int | str:
 HistoryEntry = Annotated[int | str, PlainValidator(_history_entry, json_schema_input_type=RawId)]
 
 
+class Because(BaseModel):
+    """A watched item and its share of what made a recommendation (``explain=1``)."""
+
+    id: RawId
+    title: str
+    share: float
+
+
 class ItemRecord(BaseModel):
     """One catalog item, in raw ids and words."""
 
@@ -45,6 +53,7 @@ class ItemRecord(BaseModel):
     genres: list[str] = []
     year: int | None = None
     score: float | None = None
+    because: list[Because] | None = None
 
 
 class ItemList(BaseModel):
@@ -97,6 +106,11 @@ class ModelInfo(BaseModel):
     n_items: int
     dim: int | None = Field(description="Item vector dimension (None when the model has none).")
     config: dict[str, Any]
+    index: dict[str, Any] = Field(
+        description="Top-k search: {'kind': 'exact'}, or an approximate kind with, per role "
+        "('recommend', 'similar'), its parameters and its recall@10 measured against exact "
+        "search on sampled queries when it was built."
+    )
 
 
 class ModelList(BaseModel):

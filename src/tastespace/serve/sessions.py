@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tastespace.errors import ConfigError
+from tastespace.index.base import resolve_kind
 from tastespace.models.base import Recommender
 from tastespace.models.histories import ItemIndices
 from tastespace.session import Session
@@ -64,12 +65,17 @@ def bundle_names(bundles: Mapping[str, str | Path] | Sequence[str | Path]) -> di
     return named
 
 
-def load_sessions(paths: Mapping[str, Path]) -> dict[str, ServedSession]:
-    """Open each bundle once and fill its lazy caches before requests arrive on many threads."""
+def load_sessions(paths: Mapping[str, Path], index: str = "auto") -> dict[str, ServedSession]:
+    """Open each bundle once and fill its lazy caches before requests arrive on many threads.
+
+    ``index`` other than ``auto`` (the bundle's own) is built now if the bundle has another."""
+    resolve_kind(index, 0)
     sessions = {}
     for name, path in paths.items():
         session = ServedSession(Recommender.load(path), name=name)
         model = session.model
+        if index != "auto" and index != model.index_info_["kind"]:
+            model.build_index(index)
         if model.n_items:
             model.similar_items(0, k=1)  # unit item vectors
             model.recommend(ItemIndices([[0]]), k=1)  # item vectors / towers

@@ -33,9 +33,9 @@ class ServedModels:
     The first bundle is the default model; others are picked with ``model=NAME``.
     """
 
-    def __init__(self, paths: Mapping[str, Path]) -> None:
+    def __init__(self, paths: Mapping[str, Path], index: str = "auto") -> None:
         self.paths = dict(paths)
-        self.sessions = load_sessions(self.paths)
+        self.sessions = load_sessions(self.paths, index)
         self.default = next(iter(self.sessions))
         self.maps = MapCache()
         self.batchers = {
@@ -50,6 +50,7 @@ class ServedModels:
                 n_items=s.model.n_items,
                 dim=s.dim,
                 config=s.model.config.to_json(),
+                index=s.model.index_info_,
             )
             for name, s in self.sessions.items()
         ]

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from tastespace.index.topk import normalize_rows, search_dot
+from tastespace.index.base import build_index
 from tastespace.io.export import atomic_path
 from tastespace.models.base import Recommender
 from tastespace.viz.catalog import NO_GENRE, MapCatalog
@@ -54,11 +54,11 @@ def learned_neighbours(
     rows = np.asarray(rows, dtype=np.int64)
     k = max(1, min(k, len(rows) - 1))
     try:
-        unit = normalize_rows(np.asarray(model.item_vectors()[rows], dtype=np.float32))
+        vectors = np.asarray(model.item_vectors()[rows], dtype=np.float32)
     except NotImplementedError:
         return np.full((len(rows), k), -1, np.int64)
     own = sp.identity(len(rows), dtype=np.float32, format="csr")
-    ids, _ = search_dot(unit, unit, k, own)
+    ids, _ = build_index("exact", vectors, "cosine").search(vectors, k, own)
     return ids.astype(np.int64)
 
 

@@ -40,13 +40,13 @@ class SpaceReport:
 def build_report(model: Recommender, split: StrongSplit, k: int = 10, seed: int = 0) -> SpaceReport:
     """Numbers and figures for ``model`` on ``split`` (train for popularity, test for metrics)."""
     train = split.train.interactions
-    numbers = space_report(model, train, split.test.fold_in, split.test.targets, k=k)
+    numbers, hubs = space_report(model, train, split.test.fold_in, split.test.targets, k=k)
     catalog = MapCatalog.from_model(model)
     counts = item_counts(train)
     numbers["genre_purity"] = _genre_purity(model, catalog, k, seed)
     numbers["popular_neighbours"] = _popular_neighbours(model, catalog, counts, k)
     numbers["top_hub_titles"] = [catalog.titles[i] for i in numbers["neighbours"]["top_hubs"]]
-    return SpaceReport(numbers, _figures(model, numbers, counts))
+    return SpaceReport(numbers, _figures(model, numbers, counts, hubs.occurrence))
 
 
 def _genre_purity(model: Recommender, catalog: MapCatalog, k: int, seed: int) -> dict | None:
@@ -72,7 +72,9 @@ def _popular_neighbours(
     ]
 
 
-def _figures(model: Recommender, numbers: dict[str, Any], counts: np.ndarray) -> dict:
+def _figures(
+    model: Recommender, numbers: dict[str, Any], counts: np.ndarray, occurrence: np.ndarray
+) -> dict:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -82,8 +84,6 @@ def _figures(model: Recommender, numbers: dict[str, Any], counts: np.ndarray) ->
         return fig, fig.add_subplot()
 
     out = {}
-    neighbour_ids, _ = model.similar_items(np.arange(model.n_items), k=numbers["k"])
-    occurrence = np.bincount(neighbour_ids[neighbour_ids >= 0], minlength=model.n_items)
     fig, ax = figure()
     ax.hist(occurrence, bins=40, color="#4c72b0")
     ax.set_yscale("log")

@@ -75,6 +75,16 @@ class NeuralConfig(ModelConfig):
     zero)."""
     fold_in_lr: float = 0.05
     """Adam learning rate of the solve."""
+    fold_in_candidates: int = 0
+    """> 0: solve each user's softmax over their history, the ``fold_in_candidates`` items their
+    vector ranks highest (through the model's index, re-retrieved ``fold_in_rounds`` times) and
+    ``fold_in_tail`` sampled items standing for the rest, so a fold-in costs the same whatever
+    the catalog's size. 0 (default): the whole catalog. bench/fold_in.py, one seed: 256 + 256
+    in one round cost ml-100k 0.005 and ml-latest-small 0.020 Recall@20, so exact stays."""
+    fold_in_tail: int = 256
+    """Uniformly sampled items (fixed per model) standing for the catalog outside the candidates."""
+    fold_in_rounds: int = 3
+    """How many times the candidates are retrieved again from the vectors reached so far."""
     use_item_features: bool = True
     """Feed item features (genres, tags, numerics) into the content path."""
     use_user_features: bool = False
@@ -86,7 +96,8 @@ class NeuralConfig(ModelConfig):
         self.check_positive("epochs", "batch_size", "lr", "num_negatives", "full_softmax_max_items")
         self.check_positive("patience", "cosine_temperature")
         self.check_positive("weight_decay", "vector_l2", allow_zero=True)
-        self.check_positive("fold_in_steps", "fold_in_lr")
+        self.check_positive("fold_in_steps", "fold_in_lr", "fold_in_rounds")
+        self.check_positive("fold_in_candidates", "fold_in_tail", allow_zero=True)
         self.check_fraction("history_dropout", "ema_decay", "validation_users")
         if self.fold_in == "solve" and self.cosine_temperature is not None:
             raise ConfigError(

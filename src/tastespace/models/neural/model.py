@@ -30,12 +30,12 @@ from tastespace.errors import ConfigError, DataError, NotFittedError, UnknownIdE
 from tastespace.features.encoders import EncodedFeatures, FeatureEncoder
 from tastespace.index.blocks import dot_scores
 from tastespace.index.topk import mask_rows
-from tastespace.models.base import Recommender
+from tastespace.models.base import Recommender, SearchSpace
 from tastespace.models.fitting import FitRun, TrainingOptions, ValidationMetric
 from tastespace.models.histories import Histories, as_histories
 from tastespace.models.neural.checkpoint import matrix_digest, run_stamp
 from tastespace.models.neural.config import NeuralConfig
-from tastespace.models.neural.fold_in import solve_user_vectors
+from tastespace.models.neural.fold_in import solve_on_candidates, solve_user_vectors
 from tastespace.models.neural.modules import ItemTower, TwoTower, UserTower
 from tastespace.models.neural.training import LoopSettings, TrainReport, train_loop
 
@@ -370,15 +370,45 @@ class NeuralRecommender(Recommender):
         items = torch.tensor(self.item_vectors(), device=device)  # a copy: the cache is read-only
         bias = torch.tensor(self.item_bias(), device=device)
         cfg = self.config
-        return solve_user_vectors(
+        solver = dict(l2=cfg.vector_l2, steps=cfg.fold_in_steps, lr=cfg.fold_in_lr)
+        if not cfg.fold_in_candidates or self.n_items <= cfg.fold_in_candidates + cfg.fold_in_tail:
+            return solve_user_vectors(items, bias, matrix, start, **solver)
+        return solve_on_candidates(
             items,
             bias,
             matrix,
             start,
-            l2=cfg.vector_l2,
-            steps=cfg.fold_in_steps,
-            lr=cfg.fold_in_lr,
+            retrieve=self._retrieve,
+            tail=self._derived("fold_in_tail", self._tail),
+            rounds=cfg.fold_in_rounds,
+            **solver,
         )
+
+    def _retrieve(self, users: torch.Tensor, histories: sp.csr_matrix) -> np.ndarray:
+        """The ``fold_in_candidates`` unseen items each vector scores highest, found through
+        the recommend index (approximate when one was built)."""
+        queries = np.column_stack([users.cpu().numpy(), np.ones(len(users), np.float32)])
+        ids, _ = self.index("recommend").search(queries, self.config.fold_in_candidates, histories)
+        return ids
+
+    def _tail(self) -> np.ndarray:
+        """A fixed seeded sample of ``fold_in_tail`` item ids (the same for every user)."""
+        rng = np.random.default_rng(self.config.seed)
+        return np.sort(rng.choice(self.n_items, self.config.fold_in_tail, replace=False))
+
+    def _search_space(self) -> SearchSpace:
+        """Scores are ``u·v + b`` (searched as ``[u, 1]·[v, b]``) or, with a cosine
+        temperature, ``cos(u, v) / T``."""
+        temperature = self.config.cosine_temperature
+        if temperature is not None:
+            return SearchSpace(self.item_vectors(), "cosine", 1.0 / temperature)
+        return SearchSpace(np.column_stack([self.item_vectors(), self.item_bias()]))
+
+    def _search_queries(self, histories: sp.csr_matrix) -> np.ndarray:
+        users = self.user_vectors(histories)
+        if self.config.cosine_temperature is not None:
+            return users
+        return np.column_stack([users, np.ones(len(users), np.float32)])
 
     def score(self, histories: Histories, user_features: FeatureTable | None = None) -> np.ndarray:
         users = self.user_vectors(histories, user_features)

@@ -22,8 +22,8 @@ import torch
 from torch import nn
 
 from tastespace.errors import CheckpointError
-from tastespace.models.fitting import ProgressCallback
 from tastespace.models.neural import checkpoint as checkpoints
+from tastespace.models.progress import ProgressCallback, StageClock
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +137,9 @@ def train_loop(
         order = order[: len(order) - len(order) % settings.world_size]
         order = order[settings.rank :: settings.world_size]
         total, batches = 0.0, 0
+        best = report.best_score if math.isfinite(report.best_score) else None
+        steps = math.ceil(len(order) / settings.batch_size)
+        clock = StageClock(progress, "epoch", epoch, settings.epochs, steps, best_score=best)
         for start in range(0, len(order), settings.batch_size):
             loss = module(make_batch(order[start : start + settings.batch_size], generator))
             optimiser.zero_grad(set_to_none=True)
@@ -146,6 +149,7 @@ def train_loop(
                 averaged.update(inner)
             total += float(loss.detach())
             batches += 1
+            clock.step(batches, total / batches)
         mean_loss = total / max(batches, 1)
         score = None
         live = None
@@ -158,8 +162,7 @@ def train_loop(
                 score = float(validate())
         report.history.append({"epoch": epoch, "loss": mean_loss, "val_recall@20": score})
         report.epochs_run = epoch
-        if progress is not None:
-            progress(epoch, settings.epochs, mean_loss, score)
+        clock.finish(loss=mean_loss, score=score)
         if score is None or score > report.best_score:
             report.best_score = score if score is not None else report.best_score
             report.best_epoch = epoch

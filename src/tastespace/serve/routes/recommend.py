@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from tastespace.serve.errors import answers
 from tastespace.serve.routes.deps import Served
@@ -24,7 +24,13 @@ router = APIRouter(tags=["recommend"])
         422: {"description": "Invalid request, or an ambiguous title (with candidates)"},
     },
 )
-async def recommend(request: RecommendRequest, served: Served) -> dict[str, Any]:
+async def recommend(
+    request: RecommendRequest,
+    served: Served,
+    explain: Annotated[
+        bool, Query(description="Add `because`: the watched items behind each item, with shares.")
+    ] = False,
+) -> dict[str, Any]:
     """Fold in a watch list (raw ids or titles) and rank the catalog for it; concurrent
     requests share one model call (``serve/batching.py``)."""
     session = served.session(request.model)
@@ -42,6 +48,10 @@ async def recommend(request: RecommendRequest, served: Served) -> dict[str, Any]
             found, best, _ = session.rank([[]], request.k)
             ids, scores = found[0], best[0]
     items = session.records(ids, scores)
+    if explain:
+        why = await run_query(lambda: session.because(indices, items), small=False)
+        for item, because in zip(items, why, strict=True):
+            item["because"] = because
     return {
         "items": items,
         "total": len(items),

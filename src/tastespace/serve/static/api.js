@@ -10,11 +10,15 @@ function takeToken() {
   const url = new URL(window.location.href);
   const given = url.searchParams.get("token");
   if (given !== null) {
-    sessionStorage.setItem(TOKEN_KEY, given);
     url.searchParams.delete("token");
     window.history.replaceState(null, "", url.pathname + url.search + url.hash);
   }
-  return sessionStorage.getItem(TOKEN_KEY);
+  try {
+    if (given !== null) sessionStorage.setItem(TOKEN_KEY, given);
+    return sessionStorage.getItem(TOKEN_KEY);
+  } catch {
+    return given; // storage disabled: the token lasts until the tab reloads
+  }
 }
 
 const token = takeToken();
@@ -56,7 +60,7 @@ export const api = {
   similar: (id, model, k) =>
     call(`/api/items/${encodeURIComponent(id)}/similar?${query({ model, k })}`),
   recommend: (history, model, k) =>
-    call("/api/recommend", {
+    call("/api/recommend?explain=1", {
       method: "POST",
       body: { history, model, k, skip_unknown: true },
     }),

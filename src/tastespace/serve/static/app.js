@@ -303,6 +303,8 @@ async function compareNeighbours(ticket) {
     const mine = new Set((state.neighbours || []).map((x) => String(x.id)));
     renderItems($("compare-neighbours"), other.items, { shared: mine });
     state.compareNeighbours = new Set(other.items.map((x) => String(x.id)));
+    const both = [...state.compareNeighbours].filter((id) => mine.has(id)).length;
+    $("compare-overlap").textContent = `overlap@${NEIGHBOURS}: ${both}/${NEIGHBOURS} shared`;
     markShared($("neighbours"), state.compareNeighbours);
   } catch (err) {
     if (ticket !== latest.select) return;
@@ -364,6 +366,10 @@ function renderItems(list, items, { shared, removable } = {}) {
             onclick: () => addWatch(item),
           }, "+"),
         );
+      }
+      if (item.because && item.because.length) {
+        const names = item.because.map((b) => `${b.title} (${Math.round(100 * b.share)}%)`);
+        li.append(el("div", { class: "because muted" }, `because you watched ${names.join(", ")}`));
       }
       return li;
     }),

@@ -1,0 +1,121 @@
+"""Neural fold-in: the whole-catalog solve against the candidate solve, for quality and speed.
+
+    python bench/fold_in.py                    # quality (ml-100k, ml-latest-small) + speed
+    python bench/fold_in.py --skip-speed --seeds 0 1
+
+1. Quality: one neural model fitted per dataset and seed (strong generalisation, ratings >= 4,
+   the split ``tune`` and ``benchmark`` use); its test users folded in both ways. Target: the
+   candidate solve within 0.005 Recall@20 of the exact one.
+2. Speed: a 40k-item synthetic catalog; neural ``recommend`` (exact and candidate fold-in)
+   against ALS's, one user (median of repeats) and 1,000 users, in the same run. Targets:
+   <= 2x ALS for one user and <= 3x for 1,000.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from tastespace.data import load_dataset
+from tastespace.data.splits import strong_generalization
+from tastespace.evaluate.protocol import evaluate_model
+from tastespace.models.mf import ALS
+from tastespace.models.neural import NeuralRecommender
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "movielens"
+VARIANTS = {"exact (whole catalog)": 0, "candidates 256 + tail 256": 256}
+"""Fold-in label → ``fold_in_candidates`` (the item side is shared: no refit between them)."""
+
+
+def use(model: NeuralRecommender, candidates: int) -> NeuralRecommender:
+    model.config = dataclasses.replace(model.config, fold_in_candidates=candidates)
+    return model
+
+
+def quality(seeds: list[int]) -> None:
+    print("\n## Fold-in quality (strong generalisation, test users, ratings >= 4)\n")
+    print("| data | seed | fold-in | Recall@20 | NDCG@100 | fold-in + rank s |")
+    print("|---|---|---|---|---|---|")
+    for name in ("ml-100k", "ml-latest-small"):
+        path = SHARED / f"{name}.zip"
+        if not path.exists():
+            print(f"| {name} | — | missing at {path} | | | |")
+            continue
+        ds = load_dataset(path, min_rating=4)
+        gaps = []
+        for seed in seeds:
+            split = strong_generalization(ds, n_heldout=0.1, seed=seed)
+            model = NeuralRecommender(seed=seed).fit(split.train, split.validation)
+            results = {}
+            for label, candidates in VARIANTS.items():
+                use(model, candidates)
+                started = time.perf_counter()
+                metrics = evaluate_model(model, split.test)
+                seconds = time.perf_counter() - started
+                results[label] = metrics
+                print(
+                    f"| {name} | {seed} | {label} | {metrics['recall@20']:.4f} | "
+                    f"{metrics['ndcg@100']:.4f} | {seconds:.1f} |",
+                    flush=True,
+                )
+            exact, fast = results.values()
+            gaps.append(fast["recall@20"] - exact["recall@20"])
+        print(f"| {name} | mean | candidates − exact | {np.mean(gaps):+.4f} | | |", flush=True)
+
+
+def timed(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return float(np.median(times))
+
+
+def speed(n_items: int) -> None:
+    ds = load_dataset(f"synthetic:users=20000,items={n_items},seed=1")
+    neural = NeuralRecommender(epochs=2, seed=0, validation_users=0).fit(ds)
+    als = ALS(seed=0).fit(ds)
+    rng = np.random.default_rng(0)
+    users = ds.interactions[rng.choice(ds.n_users, 1000, replace=False)]
+    one = users[:1]
+    rows = [("ALS", lambda: als)]
+    rows += [(f"neural, {label}", lambda c=c: use(neural, c)) for label, c in VARIANTS.items()]
+    print(f"\n## Recommend speed: {n_items:,}-item synthetic catalog, k=10\n")
+    print(f"{os.cpu_count()} cores shared with other jobs; medians, ratios from this run\n")
+    print("| model | one user ms | × ALS | 1,000 users s | × ALS |")
+    print("|---|---|---|---|---|")
+    base_one = base_many = None
+    for label, pick in rows:
+        model = pick()
+        model.recommend(one, k=10)  # warm caches (item vectors, index)
+        single = timed(lambda m=model: m.recommend(one, k=10), 15)
+        many = timed(lambda m=model: m.recommend(users, k=10), 3)
+        base_one, base_many = base_one or single, base_many or many
+        print(
+            f"| {label} | {single * 1e3:.1f} | {single / base_one:.1f}× | {many:.2f} | "
+            f"{many / base_many:.1f}× |",
+            flush=True,
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--items", type=int, default=40_000)
+    parser.add_argument("--skip-quality", action="store_true")
+    parser.add_argument("--skip-speed", action="store_true")
+    args = parser.parse_args()
+    if not args.skip_quality:
+        quality(args.seeds)
+    if not args.skip_speed:
+        speed(args.items)
+
+
+if __name__ == "__main__":
+    main()
