@@ -118,6 +118,43 @@ def test_recommend_history_file_batch(bundle, tmp_path):
     assert lines[0]["items"][0] == 4 and 1 not in lines[1]["items"]
 
 
+@pytest.mark.fault("cli", "--skip-unknown batch with one unreadable history", "that line, others")
+def test_skip_unknown_batch_reports_a_bad_user_in_its_own_line(bundle, tmp_path):
+    users = tmp_path / "users.jsonl"
+    users.write_text(
+        '{"user": "a", "history": [5]}\n'
+        '{"user": "b", "history": ["Heat"]}\n'  # ambiguous: Heat (1995) or Heat (2013)
+        '{"user": "c", "history": [1, "Casablanca"]}\n'
+    )
+    args = ["recommend", str(bundle), "--history-file", str(users), "-k", "2", "--skip-unknown"]
+    result = run(*args, "--json")
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(x) for x in result.stdout.strip().splitlines()]
+    assert [x["user"] for x in lines] == ["a", "b", "c"]
+    assert lines[0]["items"] and lines[2]["items"]
+    assert "error" in lines[1] and "items" not in lines[1]
+    assert "users.jsonl:2" in lines[1]["error"] and "Heat (2013)" in lines[1]["error"]
+    assert "1 of 3 users not answered" in result.stderr
+    strict = run(*args[:-1], "--json")  # without --skip-unknown: the whole batch stops
+    assert strict.returncode == 2 and "users.jsonl:2" in strict.stderr and not strict.stdout
+
+
+def test_skip_unknown_batch_where_no_user_can_be_answered_is_an_error(bundle, tmp_path):
+    users = tmp_path / "users.jsonl"
+    users.write_text('{"user": "b", "history": ["Heat"]}\n')
+    result = run("recommend", str(bundle), "--history-file", str(users), "--skip-unknown")
+    assert result.returncode == 2 and "users.jsonl:1" in result.stderr and not result.stdout
+
+
+def test_recommend_exclude_removes_items(bundle):
+    base = ["recommend", str(bundle), "-H", "Toy Story (1995)", "-k", "2", "--json"]
+    first = json.loads(runner.invoke(app, base).output)["items"]
+    excluded = runner.invoke(app, [*base, "--exclude", str(first[0])])
+    assert excluded.exit_code == 0, excluded.output
+    items = json.loads(excluded.output)["items"]
+    assert first[0] not in items and items[0] == first[1]
+
+
 def test_recommend_errors(bundle, tmp_path):
     ambiguous = run("recommend", str(bundle), "-H", "Heat")
     assert (

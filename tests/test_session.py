@@ -156,3 +156,15 @@ def test_filtered_answers_do_not_depend_on_the_batch(session):
         mine = many[many["user"] == user]
         assert mine["item"].tolist() == alone["item"].tolist()
         np.testing.assert_array_equal(mine["score"].to_numpy(), alone["score"].to_numpy())
+
+
+def test_lenient_batch_answers_the_users_it_can(session):
+    answers = session.answer(
+        [("a", FAMILY[:2]), ("b", ["no such movie"]), ("c", "not a list")], k=3, skip_unknown=True
+    )
+    assert [a.user for a in answers] == ["a", "b", "c"]
+    assert answers[0].items and answers[0].error is None
+    assert answers[1].fallback and answers[1].skipped == ["no such movie"]  # all unknown: popular
+    assert answers[2].items == [] and "must be a list" in answers[2].error
+    with pytest.raises(DataError, match="must be a list"):
+        session.answer([("a", FAMILY[:2]), ("c", "not a list")], k=3)

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from tastespace.data.catalog import AmbiguousItemError, ItemResolver, display_titles
-from tastespace.errors import ConfigError, DataError
+from tastespace.errors import ConfigError, DataError, TastespaceError
 from tastespace.index.blocks import QUERY_BLOCK, fixed_blocks
 from tastespace.index.topk import mask_rows, topk_rows
 from tastespace.models.base import Recommender
@@ -53,6 +53,7 @@ class Recommendation:
     items: list[dict[str, Any]]
     skipped: list[Any] = field(default_factory=list)
     fallback: bool = False
+    error: str | None = None  # why this user's history could not be read (no items then)
 
 
 @dataclass
@@ -268,13 +269,40 @@ class Session:
         k: int = 10,
         exclude_seen: bool = True,
         skip_unknown: bool = False,
+        exclude: Iterable[Any] = (),
     ) -> list[Recommendation]:
-        """Recommendations for ``(user label, [raw ids or titles])`` pairs, as records."""
-        rows, skipped = self._resolve_all(list(histories), skip_unknown)
-        ids, scores, fallback = self.rank(rows, k, exclude_seen)
+        """Recommendations for ``(user label, [raw ids or titles])`` pairs, as records.
+
+        With ``skip_unknown`` a batch is lenient per user: unknown entries are skipped, and a
+        history that cannot be read at all (an ambiguous title, too long, not a list) becomes
+        that user's ``error`` while the others are still answered. Without it the first
+        problem raises.
+        """
+        pairs = list(histories)
+        rows: list[list[int]] = []
+        skipped: list[list[Any]] = []
+        errors: list[str | None] = []
+        for pair in pairs:
+            try:
+                (indices,), (missing,) = self._resolve_all([pair], skip_unknown)
+            except TastespaceError as err:
+                if not skip_unknown:
+                    raise
+                indices, missing = [], []
+                errors.append(str(err))
+            else:
+                errors.append(None)
+            rows.append(indices)
+            skipped.append(missing)
+        blocked = self._blocked(exclude, None, skip_unknown)
+        ids, scores, fallback = self.rank(rows, k, exclude_seen, blocked)
         return [
-            Recommendation(user, self.records(ids[r], scores[r]), skipped[r], bool(fallback[r]))
-            for r, (user, _) in enumerate(histories)
+            Recommendation(user, [], skipped[r], False, errors[r])
+            if errors[r] is not None
+            else Recommendation(
+                user, self.records(ids[r], scores[r]), skipped[r], bool(fallback[r])
+            )
+            for r, (user, _) in enumerate(pairs)
         ]
 
     def resolve_history(

@@ -380,10 +380,21 @@ def recommend(
     k: Annotated[int, typer.Option("-k", help="How many recommendations.")] = 10,
     include_seen: Annotated[bool, typer.Option(help="Allow items already in the history.")] = False,
     skip_unknown: Annotated[
-        bool, typer.Option(help="Ignore history entries not in the catalog.")
+        bool,
+        typer.Option(
+            help="Ignore history entries not in the catalog; a history that cannot be read at "
+            "all is reported in that user's output and the others are still answered."
+        ),
     ] = False,
+    exclude: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--exclude", "-x", help="Never recommend this item (raw id or title); repeat."
+        ),
+    ] = None,
     as_json: Annotated[
-        bool, typer.Option("--json", help='JSON Lines: {"user", "items", "scores"}.')
+        bool,
+        typer.Option("--json", help='JSON Lines: {"user", "items", "scores"} (or "error").'),
     ] = False,
     explain: Annotated[
         bool,
@@ -400,21 +411,30 @@ def recommend(
 
       tastespace recommend runs/ease -H "Toy Story (1995)" -H "Heat (1995)" --explain
     """
+    from tastespace.errors import DataError
     from tastespace.session import Session
 
     records = _read_histories(history, history_file)
     session = Session.open(bundle)
-    if history_file is not None:
+    if history_file is not None and not skip_unknown:
         _check_history_file(history_file, records, session, skip_unknown)
     results = session.answer(
         [(r.user, r.history) for r in records],
         k=k,
         exclude_seen=not include_seen,
         skip_unknown=skip_unknown,
+        exclude=exclude or (),
     )
+    failed = [(rec, res) for rec, res in zip(records, results, strict=True) if res.error]
+    if failed and len(failed) == len(results):
+        record, result = failed[0]
+        raise DataError(f"{_where(history_file, record)}{result.error}")
     for record, result in zip(records, results, strict=True):
         for entry in result.skipped:
             err_console.print(f"[yellow]skipped unknown item {entry!r} for user {result.user!r}[/]")
+        if result.error is not None:
+            _print_user_error(f"{_where(history_file, record)}{result.error}", result, as_json)
+            continue
         because = None
         if explain:
             watched, _ = session.resolve_history(record.user, record.history, skip_unknown)
@@ -434,6 +454,23 @@ def recommend(
         else:
             note = " (most popular: no known item in the history)" if result.fallback else ""
             console.print(_items_table(f"for {result.user}{note}", result.items, because))
+    if failed:
+        err_console.print(
+            f"[yellow]{len(failed)} of {len(results)} users not answered (errors above)[/]"
+        )
+
+
+def _where(history_file: Path | None, record: Any) -> str:
+    """``file:line: `` for a record of the history file, nothing for ``-H``."""
+    return "" if history_file is None else f"{history_file}:{record.line}: "
+
+
+def _print_user_error(message: str, result: Any, as_json: bool) -> None:
+    """One user's unreadable history: its own output line, so the batch goes on."""
+    if as_json:
+        print(json.dumps({"user": result.user, "error": message}, default=str))
+    else:
+        err_console.print(f"error: {message}", markup=False, highlight=False)
 
 
 def _read_histories(history: list[str] | None, history_file: Path | None) -> list[Any]:
