@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -34,6 +34,10 @@ from tastespace.index.blocks import QUERY_BLOCK, fixed_blocks
 from tastespace.index.topk import mask_rows, topk_rows
 from tastespace.models.base import Recommender
 from tastespace.models.histories import ItemIndices, as_histories
+
+if TYPE_CHECKING:
+    from tastespace.data.dataset import Dataset
+    from tastespace.evaluate.compare import Comparison
 
 MAX_K = 1000
 MAX_HISTORY = 10_000
@@ -150,6 +154,7 @@ class Session:
         filter: ItemFilter | None = None,  # noqa: A002 — the name users expect
         include_seen: bool = False,
         unknown: UnknownPolicy = "error",
+        explain: bool = False,
     ) -> pd.DataFrame:
         """Top-``k`` items for a watch list of raw ids or titles (fold-in, no retraining).
 
@@ -157,7 +162,8 @@ class Session:
         catalog has them, ``fallback`` (True: the history held no known item, so these are the
         most popular items). ``exclude`` removes items; ``filter`` keeps only allowed ones.
         With ``unknown="skip"`` unknown entries are ignored and listed in ``.attrs["skipped"]``;
-        with ``"error"`` (default) the first one raises a ``KeyError`` naming it.
+        with ``"error"`` (default) the first one raises a ``KeyError`` naming it. ``explain``
+        adds ``because``: the watched items that explain each row most, with their shares.
         """
         frame = self.recommend_many(
             [(None, history)],
@@ -166,6 +172,7 @@ class Session:
             filter=filter,
             include_seen=include_seen,
             unknown=unknown,
+            explain=explain,
         )
         return frame.drop(columns="user").reset_index(drop=True).pipe(_keep_attrs, frame)
 
@@ -178,6 +185,7 @@ class Session:
         filter: ItemFilter | None = None,  # noqa: A002
         include_seen: bool = False,
         unknown: UnknownPolicy = "error",
+        explain: bool = False,
     ) -> pd.DataFrame:
         """:meth:`recommend` for ``{user: history}`` (or ``(user, history)`` pairs) in one
         batch; a long frame with a ``user`` column, ranks in order within each user."""
@@ -192,6 +200,8 @@ class Session:
             part = self._describe(ids[r][keep], scores[r][keep])
             part.insert(0, "user", user)
             part["fallback"] = bool(fallback[r])
+            if explain:
+                part["because"] = self._explained(rows[r], ids[r][keep])
             parts.append(part)
         out = pd.concat(parts, ignore_index=True)
         out.attrs["skipped"] = {user: s for (user, _), s in zip(pairs, skipped, strict=True) if s}
@@ -234,6 +244,44 @@ class Session:
         vectors = self.model.user_vectors(ItemIndices(rows)) if rows else np.empty((0, 0))
         return _vector_frame(vectors, pd.Index([user for user, _ in pairs], name="user"))
 
+    # -- what the space is worth ---------------------------------------------------------------
+    def report(
+        self,
+        out: str | Path = "report.html",
+        data: Dataset | None = None,
+        *,
+        k: int = 10,
+        **split: Any,
+    ) -> dict[str, Any]:
+        """Write the embedding health report (``tastespace report``) on the held-out users of
+        the split the model was fitted on (``data`` reloaded from the bundle's record when
+        None; ``split`` overrides ``holdout``, ``seed``, ``protocol`` …); returns its numbers
+        with ``written``, the page and its PNGs."""
+        from tastespace.evaluate.heldout import rebuild_split
+        from tastespace.viz.report import build_report, write_report
+
+        _, held_out, plan = rebuild_split(self.model, data, **split)
+        built = build_report(self.model, held_out, k=k, seed=plan["seed"])
+        written = write_report(built, Path(out), title=f"{self.name}: what the space is worth")
+        return {**built.numbers, "written": written}
+
+    def compare(
+        self,
+        other: Session | Recommender | str | Path,
+        data: Dataset | None = None,
+        *,
+        k: int = 10,
+        **split: Any,
+    ) -> Comparison:
+        """Overlap@k of the two models' neighbourhoods and paired Recall@20 / NDCG@100
+        (``other`` − this) on the held-out users of this model's split (``tastespace compare``)."""
+        from tastespace.evaluate.compare import compare_models
+        from tastespace.evaluate.heldout import rebuild_split
+
+        b = other if isinstance(other, Session) else open_session(other)
+        _, held_out, _ = rebuild_split(self.model, data, **split)
+        return compare_models(self.model, b.model, held_out.test, k=k)
+
     # -- shared by the CLI and the HTTP API -------------------------------------------------
     def similar_records(self, item: Any, k: int = 10) -> tuple[dict[str, Any], list[dict]]:
         """The item ``item`` names and its ``k`` nearest neighbours, as records."""
@@ -248,19 +296,23 @@ class Session:
         """For each recommended item record, the ``n`` watched items (indices in ``history``)
         that explain it most: raw id, title and share of the positive contributions (see
         :mod:`tastespace.models.explain`). An empty history explains nothing."""
+        assert self.model.item_ids_ is not None
+        index = self.model.item_ids_.index
+        return self._explained(history, [index(item["id"]) for item in items], n, key="id")
+
+    def _explained(
+        self, history: Sequence[int], ids: Sequence[int], n: int = 3, key: str = "item"
+    ) -> list[list[dict[str, Any]]]:
         from tastespace.models.explain import explain
 
         if not history:
-            return [[] for _ in items]
+            return [[] for _ in ids]
         assert self.model.item_ids_ is not None
-        index = self.model.item_ids_.index
-        why = explain(self.model, history, [index(item["id"]) for item in items])
+        raw = self.model.item_ids_.raw
+        why = explain(self.model, list(history), [int(i) for i in ids])
         return [
-            [
-                {"id": self.model.item_ids_.raw(i), "title": self.titles[i], "share": round(s, 4)}
-                for i, s in why.top(row, n)
-            ]
-            for row in range(len(items))
+            [{key: raw(i), "title": self.titles[i], "share": round(s, 4)} for i, s in why.top(r, n)]
+            for r in range(len(ids))
         ]
 
     def answer(

@@ -12,6 +12,7 @@ import scipy.sparse as sp
 from tastespace.errors import BundleError, ConfigError, DataError
 from tastespace.index import build_index, index_from_bytes, measure_recall, resolve_kind
 from tastespace.index.base import AUTO_EXACT_MAX_ITEMS
+from tastespace.models.histories import ItemIndices
 
 pytest.importorskip("faiss")
 
@@ -208,8 +209,8 @@ def test_a_model_searches_its_built_index_and_keeps_it_in_the_bundle(fitted_als,
 
 def test_exact_index_is_what_a_model_uses_by_default(fitted_als):
     assert fitted_als.index("recommend", exact=True).kind == "exact"
-    ids, scores = fitted_als.recommend([0, 1, 2], k=5, exact=True)
-    full = fitted_als.score([[0, 1, 2]])[0]
+    ids, scores = fitted_als.recommend(ItemIndices([0, 1, 2]), k=5, exact=True)
+    full = fitted_als.score(ItemIndices([[0, 1, 2]]))[0]
     full[[0, 1, 2]] = -np.inf
     np.testing.assert_array_equal(ids, np.argsort(-full, kind="stable")[:5])
     np.testing.assert_allclose(scores, full[ids], rtol=1e-5)

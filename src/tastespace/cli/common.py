@@ -58,6 +58,8 @@ CutoffOption = Annotated[
 def heldout_value(value: float) -> int | float:
     """``0.1`` stays a fraction; ``50`` (a whole number ≥ 1) is a count of users."""
     return int(value) if value >= 1 and float(value).is_integer() else value
+
+
 IndexOption = Annotated[
     str,
     typer.Option(

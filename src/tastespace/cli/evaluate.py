@@ -30,6 +30,24 @@ HeldOutOption = Annotated[
     float,
     typer.Option(help="Users held out for validation and again for test: a fraction or a count."),
 ]
+#: ``--data`` / ``--seed`` / ``--n-heldout`` of commands that score a bundle on the split it
+#: recorded (``fit --holdout``): given values replace the recorded ones.
+BundleData = Annotated[
+    str | None,
+    typer.Option(
+        "--data",
+        "-d",
+        help="Data to score on; default: the data the bundle was fitted on, loaded again "
+        "with the same options.",
+    ),
+]
+BundleSeed = Annotated[
+    int | None, typer.Option(help="Seed of the held-out user split; default: the bundle's.")
+]
+BundleHeldOut = Annotated[
+    float | None,
+    typer.Option(help="Held-out users (validation and again test): a count or a fraction."),
+]
 
 
 def register(app: typer.Typer) -> None:
@@ -40,15 +58,7 @@ def register(app: typer.Typer) -> None:
 # -- evaluate -----------------------------------------------------------------------------------
 def evaluate(
     bundle: Annotated[Path, typer.Argument(help="Bundle directory from `fit` or `tune --out`.")],
-    data: Annotated[
-        str | None,
-        typer.Option(
-            "--data",
-            "-d",
-            help="Data to score on; default: the data the bundle was fitted on, loaded again "
-            "with the same options.",
-        ),
-    ] = None,
+    data: BundleData = None,
     min_rating: MinRating = None,
     nonpositive: Nonpositive = None,
     item_features: ItemFeatures = None,
@@ -62,13 +72,8 @@ def evaluate(
             "time (one global --cutoff); default: the bundle's, else strong."
         ),
     ] = None,
-    seed: Annotated[
-        int | None, typer.Option(help="Seed of the held-out user split; default: the bundle's.")
-    ] = None,
-    n_heldout: Annotated[
-        float | None,
-        typer.Option(help="Held-out users (validation and again test): a count or a fraction."),
-    ] = None,
+    seed: BundleSeed = None,
+    n_heldout: BundleHeldOut = None,
     last_n: Annotated[
         int | None, typer.Option(help="Temporal: how many latest items to predict.")
     ] = None,

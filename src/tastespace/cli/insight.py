@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -18,7 +18,13 @@ from tastespace.cli.common import (
     heldout_value,
     load,
 )
-from tastespace.cli.evaluate import HeldOutOption, SeedOption
+from tastespace.cli.evaluate import (
+    BundleData,
+    BundleHeldOut,
+    BundleSeed,
+    HeldOutOption,
+)
+from tastespace.errors import ConfigError
 
 
 def register(app: typer.Typer) -> None:
@@ -30,29 +36,27 @@ def register(app: typer.Typer) -> None:
 def compare(
     bundle_a: Annotated[Path, typer.Argument(help="First bundle (the baseline).")],
     bundle_b: Annotated[Path, typer.Argument(help="Second bundle (differences are B − A).")],
-    data: DataOption,
+    data: BundleData = None,
     min_rating: MinRating = None,
     item_features: ItemFeatures = None,
-    seed: SeedOption = 0,
-    n_heldout: HeldOutOption = 0.1,
+    seed: BundleSeed = None,
+    n_heldout: BundleHeldOut = None,
     k: Annotated[int, typer.Option("-k", help="Neighbours per item for the overlap.")] = 10,
     as_json: JsonFlag = False,
 ) -> None:
     """Overlap@k of the two models' item neighbourhoods, and Recall@20 / NDCG@100 on the same
-    held-out users of DATA with a paired test (B − A, 95 % interval, t-test and Wilcoxon p).
+    held-out users with a paired test (B − A, 95 % interval, t-test and Wilcoxon p). The users
+    are those of A's recorded split (`fit --holdout`), on its data unless --data is given.
 
     Example:
 
       tastespace compare runs/ease runs/neural --data ml-100k.zip --min-rating 4
     """
-    from tastespace.data.splits import strong_generalization
-    from tastespace.evaluate.compare import compare_models
-    from tastespace.models.base import Recommender
+    from tastespace.session import Session
 
-    a, b = Recommender.load(bundle_a), Recommender.load(bundle_b)
-    ds = load(data, min_rating, item_features=item_features)
-    split = strong_generalization(ds, n_heldout=heldout_value(n_heldout), seed=seed)
-    result = compare_models(a, b, split.test, k=k)
+    a = Session.open(bundle_a)
+    ds = _data(data, min_rating, item_features)
+    result = a.compare(bundle_b, ds, k=k, **_split(seed, n_heldout))
     if as_json:
         print(json.dumps({"a": str(bundle_a), "b": str(bundle_b), **result.to_json()}))
         return
@@ -80,40 +84,52 @@ def compare(
 
 def report(
     bundle: Annotated[Path, typer.Argument(help="Bundle directory from `tastespace fit`.")],
-    data: DataOption,
+    data: BundleData = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="HTML page to write.")] = Path(
         "report.html"
     ),
     min_rating: MinRating = None,
     item_features: ItemFeatures = None,
-    seed: SeedOption = 0,
-    n_heldout: HeldOutOption = 0.1,
+    seed: BundleSeed = None,
+    n_heldout: BundleHeldOut = None,
     k: Annotated[int, typer.Option("-k", help="Neighbours per item.")] = 10,
     as_json: JsonFlag = False,
 ) -> None:
     """One self-contained HTML page on the embedding space: genre purity vs shuffled labels,
     popularity bias and Gini of exposure, hubness, coverage, norm vs popularity, neighbours of
-    the most popular items, and held-out recall by user activity and item popularity.
+    the most popular items, and held-out recall by user activity and item popularity — on the
+    bundle's recorded split (`fit --holdout`) and data unless --data is given.
 
     Example:
 
       tastespace report runs/neural --data ml-100k.zip --min-rating 4 --out report.html
     """
-    from tastespace.data.splits import strong_generalization
-    from tastespace.models.base import Recommender
-    from tastespace.viz.report import build_report, write_report
+    from tastespace.session import Session
 
-    model = Recommender.load(bundle)
-    ds = load(data, min_rating, item_features=item_features)
-    split = strong_generalization(ds, n_heldout=heldout_value(n_heldout), seed=seed)
-    built = build_report(model, split, k=k, seed=seed)
-    written = write_report(built, out, title=f"{bundle.name}: what the space is worth")
+    session = Session.open(bundle)
+    ds = _data(data, min_rating, item_features)
+    numbers = session.report(out, ds, k=k, **_split(seed, n_heldout))
+    written = numbers.pop("written")
     if as_json:
-        print(json.dumps({"written": [str(p) for p in written], **built.numbers}, default=float))
+        print(json.dumps({"written": [str(p) for p in written], **numbers}, default=float))
         return
     console.print(
         f"[green]wrote[/] {written[0]} (+ {len(written) - 1} PNGs in {written[1].parent})"
     )
+
+
+def _data(data: str | None, min_rating: float | None, item_features: str | None) -> Any:
+    """The dataset to score on, or None for the bundle's recorded one."""
+    if data is None:
+        if min_rating is not None or item_features is not None:
+            raise ConfigError("loader options (--min-rating, --item-features) need --data")
+        return None
+    return load(data, min_rating, item_features=item_features)
+
+
+def _split(seed: int | None, n_heldout: float | None) -> dict[str, Any]:
+    """Split options given on the command line (the others come from the bundle)."""
+    return {"seed": seed, "holdout": None if n_heldout is None else heldout_value(n_heldout)}
 
 
 def ablate(

@@ -143,6 +143,18 @@ def evaluate_bundle(
     ``load_dataset`` write it); ``overrides`` (``protocol``, ``holdout``, ``seed``, ``last_n``,
     ``cutoff``) replace recorded split parameters.
     """
+    dataset, split, plan = rebuild_split(model, dataset, **overrides)
+    trained_on, notes = _trained_on(model, split, dataset)
+    metrics = evaluate_model(model, split.test, cutoffs, _genres(dataset))
+    return Evaluation(metrics, dataset.name, plan, trained_on, notes)
+
+
+def rebuild_split(
+    model: Recommender, dataset: Dataset | None = None, **overrides: Any
+) -> tuple[Dataset, StrongSplit | TemporalSplit, dict[str, Any]]:
+    """The data (reloaded from the model's record when None), the split the model was fitted
+    on (:func:`recipe`, with ``overrides``), and that recipe — what every held-out report of
+    one bundle (evaluate, report, compare) must share."""
     from tastespace.data.load import reload_dataset
 
     if dataset is None:
@@ -159,10 +171,7 @@ def evaluate_bundle(
             "with the same --item-features / --item-col"
         )
     plan = recipe(model, **overrides)
-    split = make_split(dataset, **plan)
-    trained_on, notes = _trained_on(model, split, dataset)
-    metrics = evaluate_model(model, split.test, cutoffs, _genres(dataset))
-    return Evaluation(metrics, dataset.name, plan, trained_on, notes)
+    return dataset, make_split(dataset, **plan), plan
 
 
 def _trained_on(

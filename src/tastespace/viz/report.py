@@ -25,7 +25,7 @@ from tastespace.viz.purity import purity_report
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from tastespace.data.splits import StrongSplit
+    from tastespace.data.splits import HoldoutSplit, StrongSplit
     from tastespace.models.base import Recommender
 
 POPULAR_SHOWN = 5
@@ -37,7 +37,9 @@ class SpaceReport:
     figures: dict[str, Figure]
 
 
-def build_report(model: Recommender, split: StrongSplit, k: int = 10, seed: int = 0) -> SpaceReport:
+def build_report(
+    model: Recommender, split: StrongSplit | HoldoutSplit, k: int = 10, seed: int = 0
+) -> SpaceReport:
     """Numbers and figures for ``model`` on ``split`` (train for popularity, test for metrics)."""
     train = split.train.interactions
     numbers, hubs = space_report(model, train, split.test.fold_in, split.test.targets, k=k)
