@@ -24,6 +24,7 @@ from tastespace.cli.common import (
     heldout_value,
     load,
 )
+from tastespace.cli.device import DeviceOption
 
 SeedOption = Annotated[int, typer.Option(help="Seed of the held-out user split (and models).")]
 HeldOutOption = Annotated[
@@ -79,6 +80,7 @@ def evaluate(
     ] = None,
     cutoff: CutoffOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    device: DeviceOption = None,
 ) -> None:
     """Score a saved model on held-out users (no retraining: fold-in only).
 
@@ -97,8 +99,9 @@ def evaluate(
     """
     from tastespace.evaluate.heldout import evaluate_bundle
     from tastespace.models.base import Recommender
+    from tastespace.models.devices import on_device
 
-    model = Recommender.load(bundle)
+    model = on_device(Recommender.load(bundle), device)
     loader = {
         "nonpositive": nonpositive,
         "item_features": item_features,

@@ -25,6 +25,7 @@ from tastespace.cli.common import (
     err_console,
     load,
 )
+from tastespace.cli.device import DeviceOption
 from tastespace.cli.run_config import layered_params, load_bundle_options, load_config_file
 from tastespace.models.registry import MODELS
 
@@ -67,8 +68,16 @@ def fit(
         typer.Option("--param", "-p", help="Any model option as key=value (repeatable)."),
     ] = None,
     nproc: Annotated[
-        int, typer.Option(help="Neural: train with N processes (torchrun + DDP).")
+        int, typer.Option(help="Neural: train with N processes on this machine (torchrun + DDP).")
     ] = 1,
+    nnodes: Annotated[
+        int, typer.Option(help="Neural: machines taking part (run the same command on each).")
+    ] = 1,
+    node_rank: Annotated[int, typer.Option(help="Neural: this machine's rank, 0 … nnodes-1.")] = 0,
+    rdzv_endpoint: Annotated[
+        str | None,
+        typer.Option(help="Neural: HOST:PORT of the rank-0 machine (torchrun rendezvous)."),
+    ] = None,
     config: Annotated[
         Path | None,
         typer.Option(
@@ -103,7 +112,9 @@ def fit(
             "(they are kept). Over an existing bundle only its own files are ever replaced."
         ),
     ] = False,
-    device: Annotated[str, typer.Option(help="Neural: torch device (cpu, cuda, cuda:1).")] = "cpu",
+    device: Annotated[
+        str, typer.Option(help="auto (CUDA when present), cpu, cuda or cuda:N; neural only.")
+    ] = "cpu",
     threads: Annotated[
         int | None, typer.Option(help="Neural: compute threads for the fit.")
     ] = None,
@@ -156,6 +167,7 @@ def fit(
     from tastespace.errors import ConfigError
     from tastespace.index.base import resolve_kind
     from tastespace.models.config import parse_options
+    from tastespace.models.devices import check_training_device
     from tastespace.models.fitting import TrainingOptions
     from tastespace.models.registry import model_class
 
@@ -172,6 +184,7 @@ def fit(
     for key, value in (("epochs", epochs), ("dim", dim), ("genre_dim", genre_dim), ("seed", seed)):
         if value is not None:
             options[key] = value
+    check_training_device(model, device)  # e.g. CUDA on a CPU-only machine: before loading
     columns = {
         "item_features": item_features,
         "user_features": user_features,
@@ -181,13 +194,18 @@ def fit(
         "keep_unrated": keep_unrated,
     }
     split = _split_options(protocol, holdout, cutoff, last_n, split_seed)
-    if nproc > 1:
+    if nproc > 1 or nnodes > 1 or rdzv_endpoint is not None:
         if split is not None:
             from tastespace.errors import ConfigError
 
             raise ConfigError("--holdout / --protocol are not supported with --nproc > 1 yet")
+        from tastespace.models.neural.distributed import Launch
+
+        launch = Launch(nproc, nnodes, node_rank, rdzv_endpoint)
         loader = {k: str(v) for k, v in columns.items() if v is not None and v is not False}
-        _fit_distributed(model, nproc, data, out, min_rating, options, loader, force, training)
+        _fit_distributed(model, launch, data, out, min_rating, options, loader, force, training)
+        if launch.node_rank != 0:
+            return  # node 0 saved the bundle (and indexes it)
         if resolve_kind(index, model_class(model).load(out).n_items) != "exact":
             _index_bundle(out, index)
         return
@@ -302,7 +320,7 @@ def _utc(seconds: int) -> str:
 
 def _fit_distributed(
     model: str,
-    nproc: int,
+    launch: Any,
     data: str,
     out: Path,
     min_rating: float | None,
@@ -315,12 +333,18 @@ def _fit_distributed(
     from tastespace.models.neural.distributed import spawn
 
     if model != "neural":
-        raise ConfigError("--nproc > 1 is supported for --model neural only")
+        raise ConfigError("--nproc / --nnodes > 1 are supported for --model neural only")
     params = [f"{k}={v}" for k, v in options.items()]
-    code = spawn(nproc, data, out, min_rating, params, loader, force=force, training=training)
+    code = spawn(launch, data, out, min_rating, params, loader, force=force, training=training)
     if code != 0:
         raise ConfigError(f"distributed training failed (exit code {code}); see the log above")
-    console.print(f"[green]saved[/] neural model trained on {nproc} processes → {out}")
+    where = f"{launch.nproc} processes" + (
+        f" on each of {launch.nnodes} machines" if launch.nnodes > 1 else ""
+    )
+    if launch.node_rank == 0:
+        console.print(f"[green]saved[/] neural model trained on {where} → {out}")
+    else:
+        console.print(f"[green]trained[/] on {where}; node 0 saved the bundle")
 
 
 def _items_table(
@@ -400,6 +424,7 @@ def recommend(
         bool,
         typer.Option(help="Add the watched items that explain each recommendation, with shares."),
     ] = False,
+    device: DeviceOption = None,
 ) -> None:
     """Recommend for a fresh watch list (no retraining) or a batch of users.
 
@@ -412,10 +437,12 @@ def recommend(
       tastespace recommend runs/ease -H "Toy Story (1995)" -H "Heat (1995)" --explain
     """
     from tastespace.errors import DataError
+    from tastespace.models.devices import on_device
     from tastespace.session import Session
 
     records = _read_histories(history, history_file)
     session = Session.open(bundle)
+    on_device(session.model, device)
     if history_file is not None and not skip_unknown:
         _check_history_file(history_file, records, session, skip_unknown)
     results = session.answer(

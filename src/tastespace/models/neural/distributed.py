@@ -6,7 +6,9 @@ nccl on GPU), and rank 0 writes the bundle. Run it directly::
     torchrun --standalone --nproc_per_node 2 -m tastespace.models.neural.distributed \\
         --data ml-100k.zip --out runs/ddp --min-rating 4 -p epochs=50
 
-or through the CLI: ``tastespace fit --model neural --nproc 2 ...``.
+or through the CLI: ``tastespace fit --model neural --nproc 2 ...``. Several machines use
+torchrun's static rendezvous: the same command on each, with ``--nnodes``, that machine's
+``--node-rank`` and rank 0's ``--rdzv-endpoint host:port`` (docs/scaling.md).
 """
 
 from __future__ import annotations
@@ -16,15 +18,58 @@ import dataclasses
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from tastespace.errors import ConfigError
 from tastespace.models.fitting import TrainingOptions
 
 
+@dataclass(frozen=True)
+class Launch:
+    """How many processes here, and how this machine joins the others (torchrun's flags)."""
+
+    nproc: int = 1
+    nnodes: int = 1
+    node_rank: int = 0
+    rdzv_endpoint: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.nproc < 1 or self.nnodes < 1:
+            raise ConfigError(f"--nproc and --nnodes must be ≥ 1, got {self.nproc}, {self.nnodes}")
+        if not 0 <= self.node_rank < self.nnodes:
+            raise ConfigError(
+                f"--node-rank must be in [0, {self.nnodes}) for --nnodes {self.nnodes},"
+                f" got {self.node_rank}"
+            )
+        if self.nnodes > 1 and not self.rdzv_endpoint:
+            raise ConfigError(
+                "--nnodes > 1 needs --rdzv-endpoint HOST:PORT (rank 0's machine, reachable"
+                " from every node)"
+            )
+
+    @property
+    def distributed(self) -> bool:
+        return self.nproc > 1 or self.nnodes > 1 or self.rdzv_endpoint is not None
+
+    def torchrun_flags(self) -> list[str]:
+        """``--standalone`` on one machine; the static rendezvous (ranks fixed by
+        ``--node-rank``, so every launch of the same command builds the same model) on many."""
+        if self.nnodes == 1 and self.rdzv_endpoint is None:
+            return ["--standalone", f"--nproc_per_node={self.nproc}"]
+        return [
+            f"--nnodes={self.nnodes}",
+            f"--node_rank={self.node_rank}",
+            "--rdzv_backend=static",
+            f"--rdzv_endpoint={self.rdzv_endpoint}",
+            f"--nproc_per_node={self.nproc}",
+        ]
+
+
 def spawn(
-    nproc: int,
+    launch: Launch,
     data: str,
     out: Path,
     min_rating: float | None,
@@ -34,7 +79,7 @@ def spawn(
     force: bool = False,
     training: TrainingOptions | None = None,
 ) -> int:
-    """Start ``nproc`` local processes through torchrun; returns their exit code.
+    """Start this machine's processes through torchrun; returns their exit code.
 
     ``load_options`` are the loader's string options (``item_features``, ``user_col``, …), so
     every process reads the dataset exactly as a single-process ``fit`` would; ``training``
@@ -44,8 +89,7 @@ def spawn(
         sys.executable,
         "-m",
         "torch.distributed.run",
-        "--standalone",
-        f"--nproc_per_node={nproc}",
+        *launch.torchrun_flags(),
         "-m",
         __name__,
         "--data",
@@ -64,7 +108,7 @@ def spawn(
     for key, value in (training.to_json() if training else {}).items():
         if value is not None:
             command += ["--train", f"{key}={value}"]
-    return subprocess.call(command, env=_process_env(nproc))
+    return subprocess.call(command, env=_process_env(launch.nproc))
 
 
 def _process_env(nproc: int) -> dict[str, str]:
@@ -79,6 +123,7 @@ def main(argv: list[str] | None = None) -> None:
     from tastespace.data import load_dataset
     from tastespace.models.config import parse_options
     from tastespace.models.neural.model import NeuralRecommender
+    from tastespace.models.neural.runtime import resolve_device
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True)
@@ -91,13 +136,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     training = TrainingOptions(threads=1).with_options(parse_options(args.train))
-    cuda = training.device.startswith("cuda")
+    cuda = resolve_device(training.device).type == "cuda"
     torch.distributed.init_process_group(backend="nccl" if cuda else "gloo")
     try:
         rank = torch.distributed.get_rank()
-        if cuda:
-            local = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
-            training = dataclasses.replace(training, device=local)
+        local = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if cuda else "cpu"
+        training = dataclasses.replace(training, device=local)
         extra: dict[str, object] = dict(parse_options(args.load))
         if args.min_rating is not None:
             extra["min_rating"] = args.min_rating

@@ -18,25 +18,27 @@ items never seen in training their vectors from features alone (cold start).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 
-from tastespace.data.bags import row_positions
 from tastespace.data.dataset import Dataset, FeatureTable
 from tastespace.errors import ConfigError, DataError, NotFittedError, UnknownIdError
-from tastespace.features.encoders import EncodedFeatures, FeatureEncoder
+from tastespace.features.encoders import FeatureEncoder
 from tastespace.index.blocks import dot_scores
 from tastespace.index.topk import mask_rows
 from tastespace.models.base import Recommender, SearchSpace
 from tastespace.models.fitting import FitRun, TrainingOptions, ValidationMetric
 from tastespace.models.histories import Histories, as_histories
+from tastespace.models.neural.batches import BatchMaker, feature_batch, history_batch
 from tastespace.models.neural.checkpoint import matrix_digest, run_stamp
-from tastespace.models.neural.config import NeuralConfig
+from tastespace.models.neural.config import SPARSE_MIN_STEPS, NeuralConfig
 from tastespace.models.neural.fold_in import solve_on_candidates, solve_user_vectors
 from tastespace.models.neural.modules import ItemTower, TwoTower, UserTower
+from tastespace.models.neural.runtime import resolve_device, torch_threads
 from tastespace.models.neural.training import LoopSettings, TrainReport, train_loop
 
 log = logging.getLogger(__name__)
@@ -60,10 +62,28 @@ class NeuralRecommender(Recommender):
     # -- fitting ----------------------------------------------------------------------------
     def _fit(self, dataset: Dataset, validation: Any, run: FitRun) -> None:
         cfg, options = self.config, run.options
-        if options.threads:
-            torch.set_num_threads(options.threads)
-        torch.manual_seed(cfg.seed)
-        generator = torch.Generator().manual_seed(cfg.seed)
+        device = resolve_device(options.device)
+        # Module initialisation draws from torch's global generator: seed it inside a fork so
+        # the caller's generator state (and thread count) are as they were after the fit.
+        with torch_threads(options.threads), torch.random.fork_rng(devices=[]):
+            torch.manual_seed(cfg.seed)
+            matrix = self._prepare(dataset, device)
+            train_rows, held = self._validation_split(matrix, validation, cfg.seed)
+            batches = self._batch_maker(dataset, matrix, train_rows, device)
+            validate = None
+            if held is not None:
+
+                def validate() -> float:
+                    return self._validation_score(held[0], held[1], run.metric)
+
+            stamp = self._checkpoint_stamp(validation, held, _distributed()[0], options)
+            self.train_report_ = self._train(batches, len(train_rows), validate, stamp, run)
+        self.module_.user_table = None  # training users' free vectors: not part of the model
+        self.module_.to("cpu")
+
+    def _prepare(self, dataset: Dataset, device: torch.device) -> sp.csr_matrix:
+        """Binarised interactions; item counts, feature encoders and the module (on device)."""
+        cfg = self.config
         matrix = (dataset.interactions > 0).astype(np.float32).tocsr()
         self.item_counts_ = np.asarray(matrix.sum(axis=0)).ravel().astype(np.float32)
         self.item_encoder_ = (
@@ -72,59 +92,39 @@ class NeuralRecommender(Recommender):
         self.user_encoder_ = (
             FeatureEncoder.fit(dataset.users) if cfg.use_user_features else FeatureEncoder()
         )
-        solve = cfg.fold_in == "solve"
-        self.module_ = self._build(len(dataset.item_ids), matrix.shape[0] if solve else 0)
-        world, rank = _distributed()
-        device = torch.device(options.device)
+        n_free_users = matrix.shape[0] if cfg.fold_in == "solve" else 0
+        self.module_ = self._build(len(dataset.item_ids), n_free_users, self._sparse(matrix))
         self.module_.to(device)
-        items = self._catalog_inputs(dataset.items, device)
-        users = self.user_encoder_.transform(dataset.users)
+        return matrix
 
-        train_rows, held = self._validation_split(matrix, validation, cfg.seed)
-        sampled = self._use_sampled_loss(len(dataset.item_ids))
-        # Items nobody watched in training are unobserved, not negatives: scoring them in the
-        # softmax would teach the content path to push exactly the cold items down.
-        trained = np.flatnonzero(self.item_counts_ > 0)
-        restricted = not sampled and len(trained) < len(self.item_counts_)
-        if restricted:
-            items = _restrict_items(items, trained, device)
-        neg_probs = torch.as_tensor(np.power(self.item_counts_, 0.75), dtype=torch.float32)
-        neg_probs /= neg_probs.sum()
+    def _batch_maker(
+        self, dataset: Dataset, matrix: sp.csr_matrix, train_rows: np.ndarray, device: torch.device
+    ) -> BatchMaker:
+        cfg = self.config
+        return BatchMaker(
+            matrix=matrix,
+            train_rows=train_rows,
+            users=self.user_encoder_.transform(dataset.users),
+            catalog=self._catalog_inputs(dataset.items, device),
+            item_counts=self.item_counts_,
+            unknown_id=self.module_.item_tower.unknown_id,
+            device=device,
+            sampled=self._use_sampled_loss(len(dataset.item_ids)),
+            num_negatives=cfg.num_negatives,
+            dropout=cfg.history_dropout,
+            tied=cfg.tied_history,
+        )
 
-        def make_batch(rows: np.ndarray, gen: torch.Generator) -> dict:
-            rows = train_rows[rows]
-            sub = matrix[rows]
-            batch = self._history_batch(sub, device, gen, cfg.history_dropout)
-            batch.update(self._feature_batch(users, rows, device, prefix="user"))
-            batch["user_rows"] = torch.as_tensor(rows, device=device)
-            batch.update(items)
-            candidates = trained if restricted else None
-            if sampled:
-                positives = np.unique(sub.indices)
-                negatives = torch.multinomial(
-                    neg_probs, cfg.num_negatives, replacement=True, generator=gen
-                ).numpy()
-                candidates = np.union1d(positives, negatives)
-                q = 1.0 - np.power(1.0 - neg_probs.numpy()[candidates], cfg.num_negatives)
-                batch["log_q"] = torch.as_tensor(np.log(np.maximum(q, 1e-12)), device=device)
-                batch = _restrict_items(batch, candidates, device)
-            if candidates is None:
-                batch["targets"] = _dense(sub, device)
-                return batch
-            if cfg.tied_history:
-                indices = batch["history_indices"].cpu().numpy()
-                batch["history_positions"] = torch.as_tensor(
-                    np.searchsorted(candidates, indices), device=device
-                )
-            batch["targets"] = _dense(sub[:, candidates], device)
-            return batch
-
-        validate = None
-        if held is not None:
-
-            def validate() -> float:
-                return self._validation_score(held[0], held[1], run.metric)
-
+    def _train(
+        self,
+        batches: BatchMaker,
+        n_rows: int,
+        validate: Callable[[], float] | None,
+        stamp: dict[str, Any],
+        run: FitRun,
+    ) -> TrainReport:
+        cfg, options = self.config, run.options
+        world, rank = _distributed()
         module: torch.nn.Module = self.module_
         if world > 1:
             module = torch.nn.parallel.DistributedDataParallel(self.module_)
@@ -137,22 +137,21 @@ class NeuralRecommender(Recommender):
             ema_decay=cfg.ema_decay,
             checkpoint_dir=options.checkpoint_dir,
             resume=options.resume,
-            checkpoint_stamp=self._checkpoint_stamp(validation, held, world, options),
+            checkpoint_stamp=stamp,
             rank=rank,
             world_size=world,
         )
-        self.train_report_ = train_loop(
+        generator = torch.Generator().manual_seed(cfg.seed)
+        return train_loop(
             module,
-            make_batch,
-            len(train_rows),
+            batches,
+            n_rows,
             settings,
             generator,
             validate,
             run.callback,
             trainable=self.module_,
         )
-        self.module_.user_table = None  # training users' free vectors: not part of the model
-        self.module_.to("cpu")
 
     def _checkpoint_stamp(
         self,
@@ -167,7 +166,7 @@ class NeuralRecommender(Recommender):
         given = None if validation is None or held is None else matrix_digest(*held)
         return run_stamp(self.config.to_json(), self.fingerprint_, given, world)
 
-    def _build(self, n_items: int, n_free_users: int = 0) -> TwoTower:
+    def _build(self, n_items: int, n_free_users: int = 0, sparse: bool = False) -> TwoTower:
         cfg = self.config
         item_sizes = {k: len(v) for k, v in self.item_encoder_.vocabularies.items()}
         item_dims = {k: (cfg.genre_dim if k in GENRE_ALIASES else cfg.bag_dim) for k in item_sizes}
@@ -180,6 +179,7 @@ class NeuralRecommender(Recommender):
             self.item_encoder_.numeric_width,
             cfg.item_hidden,
             cfg.dim,
+            sparse=sparse,
         )
         user_tower = UserTower(
             n_items,
@@ -190,10 +190,20 @@ class NeuralRecommender(Recommender):
             user_dims,
             self.user_encoder_.numeric_width,
             tied_width=cfg.dim + 1 if cfg.tied_history else 0,
+            sparse=sparse,
         )
         with torch.no_grad():
             user_tower.history.weight[n_items].zero_()
-        return TwoTower(item_tower, user_tower, cfg.cosine_temperature, n_free_users, cfg.vector_l2)
+        return TwoTower(
+            item_tower, user_tower, cfg.cosine_temperature, n_free_users, cfg.vector_l2, sparse
+        )
+
+    def _sparse(self, matrix: sp.csr_matrix) -> bool:
+        """Sparse tables when asked, or ("auto") when an epoch takes enough steps to pay."""
+        cfg = self.config
+        if cfg.sparse_gradients != "auto":
+            return cfg.sparse_gradients == "on"
+        return matrix.shape[0] >= SPARSE_MIN_STEPS * cfg.batch_size
 
     def _use_sampled_loss(self, n_items: int) -> bool:
         if self.config.loss == "auto":
@@ -205,17 +215,25 @@ class NeuralRecommender(Recommender):
     ) -> tuple[np.ndarray, tuple[sp.csr_matrix, sp.csr_matrix] | None]:
         """Training rows, and (fold-in, targets) for early stopping.
 
-        Given held-out users are used as they are; otherwise a seeded slice of training users
-        with ≥ 5 items is set aside (80 % fold-in, 20 % targets) and not trained on.
+        Given held-out users are used as they are (a seeded sample of ``validation_max_users``
+        when there are more); otherwise a seeded slice of training users with ≥ 5 items is set
+        aside (80 % fold-in, 20 % targets) and not trained on. The bound keeps the per-epoch
+        validation solve from growing with the user base (10k users took 87 s at 20M).
         """
         all_rows = np.arange(matrix.shape[0])
+        rng = np.random.default_rng(seed)
+        limit = self.config.validation_max_users
         if validation is not None:
-            return all_rows, (validation.fold_in.tocsr(), validation.targets.tocsr())
+            fold, targets = validation.fold_in.tocsr(), validation.targets.tocsr()
+            if limit is not None and fold.shape[0] > limit:
+                keep = np.sort(rng.choice(fold.shape[0], limit, replace=False))
+                fold, targets = fold[keep], targets[keep]
+            return all_rows, (fold, targets)
         if self.config.validation_users <= 0:
             return all_rows, None
-        rng = np.random.default_rng(seed)
         eligible = np.flatnonzero(np.diff(matrix.indptr) >= INTERNAL_VALIDATION_MIN_ITEMS)
         n_val = min(int(round(self.config.validation_users * matrix.shape[0])), len(eligible) // 2)
+        n_val = n_val if limit is None else min(n_val, limit)
         if n_val < 1:
             return all_rows, None
         chosen = np.sort(rng.choice(eligible, n_val, replace=False))
@@ -264,43 +282,6 @@ class NeuralRecommender(Recommender):
             "item_numeric": torch.as_tensor(encoded.numeric, dtype=torch.float32, device=device),
         }
 
-    def _history_batch(
-        self, sub: sp.csr_matrix, device: torch.device, gen: torch.Generator | None, dropout: float
-    ) -> dict:
-        indices = sub.indices.astype(np.int64)
-        lengths = np.diff(sub.indptr)
-        if gen is not None and dropout > 0 and len(indices):
-            keep = (torch.rand(len(indices), generator=gen) >= dropout).numpy()
-            rows = np.repeat(np.arange(len(lengths)), lengths)
-            indices = indices[keep]
-            lengths = np.bincount(rows[keep], minlength=len(lengths))
-        cold = self.item_counts_[indices] == 0 if len(indices) else np.zeros(0, bool)
-        indices = np.where(cold, self.module_.item_tower.unknown_id, indices)
-        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-        return {
-            "history_indices": torch.as_tensor(indices, device=device),
-            "history_offsets": torch.as_tensor(offsets, device=device),
-        }
-
-    @staticmethod
-    def _feature_batch(
-        encoded: EncodedFeatures, rows: np.ndarray | None, device: torch.device, prefix: str
-    ) -> dict:
-        numeric = encoded.numeric if rows is None else encoded.numeric[rows]
-        bags = {}
-        for name, (indices, offsets) in encoded.bags.items():
-            if rows is not None:
-                gather, offsets = row_positions(offsets, rows)
-                indices = indices[gather]
-            bags[name] = (
-                torch.as_tensor(indices, device=device),
-                torch.as_tensor(offsets, device=device),
-            )
-        return {
-            f"{prefix}_numeric": torch.as_tensor(numeric, dtype=torch.float32, device=device),
-            f"{prefix}_bags": bags,
-        }
-
     # -- vectors ----------------------------------------------------------------------------
     def _require_module(self) -> TwoTower:
         if self.module_ is None:
@@ -318,6 +299,13 @@ class NeuralRecommender(Recommender):
             return vectors.cpu().numpy().astype(np.float32), bias.cpu().numpy().astype(np.float32)
 
         return self._derived("item_tower", compute)
+
+    def to_device(self, name: str) -> NeuralRecommender:
+        """Run the item tower and the fold-in solve on device ``name`` (auto, cpu, cuda,
+        cuda:N); returns self. CUDA asked for where there is none is a one-line ConfigError."""
+        self._require_module().to(resolve_device(name))
+        self._forget_derived()
+        return self
 
     def _item_vectors(self) -> np.ndarray:
         """``(n_items, dim)``: the item tower's output for every catalog item."""
@@ -344,8 +332,8 @@ class NeuralRecommender(Recommender):
             else self.user_encoder_.unknown(matrix.shape[0])
         )
         device = _device(module)
-        batch = self._history_batch(matrix, device, None, 0.0)
-        feats = self._feature_batch(encoded, None, device, prefix="user")
+        batch = history_batch(matrix, self.item_counts_ == 0, module.item_tower.unknown_id, device)
+        feats = feature_batch(encoded, None, device, prefix="user")
         table = None
         if module.user_tower.tied is not None:
             trained = module.item_tower.unknown_id  # items added later pool as the unknown ID
@@ -441,7 +429,7 @@ class NeuralRecommender(Recommender):
         names = [feature] + [a for a in GENRE_ALIASES if feature in GENRE_ALIASES]
         for name in names:
             if name in self.item_encoder_.vocabularies:
-                weight = module.item_tower.bags.tables[name].weight.detach().numpy()
+                weight = module.item_tower.bags.tables[name].weight.detach().cpu().numpy()
                 vocab = self.item_encoder_.vocabularies[name]
                 return {value: weight[k].astype(np.float32) for k, value in enumerate(vocab) if k}
         known = sorted(self.item_encoder_.vocabularies)
@@ -484,28 +472,6 @@ class NeuralRecommender(Recommender):
 
 def _device(module: torch.nn.Module) -> torch.device:
     return next(module.parameters()).device
-
-
-def _dense(sub: sp.csr_matrix, device: torch.device) -> torch.Tensor:
-    return torch.as_tensor(sub.toarray(), dtype=torch.float32, device=device)
-
-
-def _restrict_items(batch: dict, candidates: np.ndarray, device: torch.device) -> dict:
-    """Item-tower inputs for the candidate items only (sampled softmax, or the trained items)."""
-    index = torch.as_tensor(candidates, device=device)
-    bags = {}
-    for name, (indices, offsets) in batch["item_bags"].items():
-        gather, picked = row_positions(offsets.cpu().numpy(), candidates)
-        bags[name] = (
-            indices[torch.as_tensor(gather, device=device)],
-            torch.as_tensor(picked, device=device),
-        )
-    return {
-        **batch,
-        "item_ids": batch["item_ids"][index],
-        "item_bags": bags,
-        "item_numeric": batch["item_numeric"][index],
-    }
 
 
 def _distributed() -> tuple[int, int]:

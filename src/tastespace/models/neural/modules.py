@@ -17,6 +17,9 @@ Score = user · item + bias (or cosine / temperature).
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
@@ -60,10 +63,12 @@ class ItemTower(nn.Module):
         numeric_width: int,
         hidden: int,
         dim: int,
+        sparse: bool = False,
     ) -> None:
         super().__init__()
         self.unknown_id = n_items
-        self.ids = nn.Embedding(n_items + 1, dim + 1)
+        # sparse=True: a step's gradient (and SparseAdam's update) touches only the rows it used.
+        self.ids = nn.Embedding(n_items + 1, dim + 1, sparse=sparse)
         nn.init.normal_(self.ids.weight, std=0.01)
         self.bags = BagBlock(bag_sizes, bag_dims)
         # +1: a constant input keeps the path defined for a catalog without features.
@@ -111,15 +116,20 @@ class UserTower(nn.Module):
         bag_dims: dict[str, int],
         numeric_width: int,
         tied_width: int = 0,
+        sparse: bool = False,
     ) -> None:
         super().__init__()
         self.pooling = pooling
         # Optional second view of each history item: its item vector (ID row or content path),
         # projected to the hidden width, so rarely watched items still say something.
         self.tied = nn.Linear(tied_width, hidden, bias=False) if tied_width else None
-        self.history = nn.EmbeddingBag(n_items + 1, hidden, mode="sum", include_last_offset=True)
+        self.history = nn.EmbeddingBag(
+            n_items + 1, hidden, mode="sum", include_last_offset=True, sparse=sparse
+        )
         nn.init.normal_(self.history.weight, std=0.02)
-        self.attention = nn.Embedding(n_items + 1, 1) if pooling == "attention" else None
+        self.attention = (
+            nn.Embedding(n_items + 1, 1, sparse=sparse) if pooling == "attention" else None
+        )
         if self.attention is not None:
             nn.init.zeros_(self.attention.weight)
         self.features = BagBlock(bag_sizes, bag_dims)
@@ -194,6 +204,7 @@ class TwoTower(nn.Module):
         temperature: float | None,
         n_free_users: int = 0,
         vector_l2: float = 0.0,
+        sparse: bool = False,
     ):
         super().__init__()
         self.item_tower = item_tower
@@ -202,14 +213,20 @@ class TwoTower(nn.Module):
         self.vector_l2 = vector_l2
         self.user_table: nn.Embedding | None = None
         if n_free_users:
-            self.user_table = nn.Embedding(n_free_users, item_tower.dim)
+            self.user_table = nn.Embedding(n_free_users, item_tower.dim, sparse=sparse)
             nn.init.normal_(self.user_table.weight, std=0.01)
 
+    def scoring(
+        self, users: torch.Tensor, items: torch.Tensor, bias: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(u, v, b)`` with score = ``u · v + b``: dot product, or cosine / temperature."""
+        if self.temperature is None:
+            return users, items, bias
+        users = nn.functional.normalize(users, dim=1) / self.temperature
+        return users, nn.functional.normalize(items, dim=1), torch.zeros_like(bias)
+
     def logits(self, users: torch.Tensor, items: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-        if self.temperature is not None:
-            users = nn.functional.normalize(users, dim=1)
-            items = nn.functional.normalize(items, dim=1)
-            return users @ items.T / self.temperature
+        users, items, bias = self.scoring(users, items, bias)
         return users @ items.T + bias
 
     def forward(self, batch: dict) -> torch.Tensor:
@@ -223,8 +240,9 @@ class TwoTower(nn.Module):
         3. The content path on detached users: the whole catalog scored from features alone,
            which is the cold-start problem itself.
 
-        ``batch["candidates"]`` is every item (full softmax) or positives ∪ sampled negatives
-        with their log sampling probability in ``batch["log_q"]`` (log-Q correction).
+        The item inputs are the whole (trained) catalog with dense ``batch["targets"]`` (full
+        softmax), or only the batch's positives ∪ sampled negatives with ``batch["sampled"]``
+        (:class:`SampledTargets`, sampled softmax with log-Q correction).
         """
         content, content_bias = self.item_tower.content(batch["item_bags"], batch["item_numeric"])
         items, bias = self.item_tower.with_ids(batch["item_ids"], content, content_bias)
@@ -254,8 +272,57 @@ class TwoTower(nn.Module):
     def _nll(
         self, users: torch.Tensor, items: torch.Tensor, bias: torch.Tensor, batch: dict
     ) -> torch.Tensor:
-        logits = self.logits(users, items, bias)
-        if batch.get("log_q") is not None:
-            logits = logits - batch["log_q"]
-        log_probs = torch.log_softmax(logits, dim=1)
+        sampled = batch.get("sampled")
+        if sampled is not None:
+            return self._sampled_nll(*self.scoring(users, items, bias), sampled)
+        log_probs = torch.log_softmax(self.logits(users, items, bias), dim=1)
         return -(log_probs * batch["targets"]).sum(dim=1).mean()
+
+    @staticmethod
+    def _sampled_nll(
+        users: torch.Tensor, items: torch.Tensor, bias: torch.Tensor, sampled: SampledTargets
+    ) -> torch.Tensor:
+        """The multinomial likelihood with its normaliser estimated, not summed over the catalog.
+
+        Each user's log-normaliser is ``log(Σ_{i∈P} e^{s_i} + Σ_{j∉P} e^{s_j})``: the first sum
+        is exact over the user's own positives ``P``; the second is estimated from the shared
+        negatives drawn with replacement from ``q``, each weighted ``1 / (n·q_j)`` (log-Q
+        correction), draws that hit one of the user's positives left out. Cost: one dot product
+        per interaction plus ``batch × negatives``, whatever the catalog size.
+        """
+        rows, cols = sampled.positive_rows, sampled.positive_cols
+        n_users = len(users)
+        positive = (users[rows] * items[cols]).sum(dim=1) + bias[cols]
+        negative = torch.addmm(bias[sampled.negative_cols], users, items[sampled.negative_cols].T)
+        negative = negative - sampled.negative_log_q
+        negative = negative.masked_fill(sampled.negative_hits, -math.inf)
+        peak = positive.new_full((n_users,), -math.inf)
+        peak = peak.scatter_reduce(0, rows, positive.detach(), "amax")
+        peak = torch.where(torch.isfinite(peak), peak, torch.zeros_like(peak))
+        sums = torch.zeros_like(peak).index_add(0, rows, (positive - peak[rows]).exp())
+        log_normaliser = torch.logaddexp(
+            sums.clamp(min=1e-30).log() + peak, torch.logsumexp(negative, dim=1)
+        )
+        counts = torch.bincount(rows, minlength=n_users).to(positive.dtype)
+        totals = torch.zeros_like(peak).index_add(0, rows, positive)
+        return (counts * log_normaliser - totals).mean()
+
+
+@dataclass
+class SampledTargets:
+    """One batch's targets for :meth:`TwoTower._sampled_nll`, as positions in its candidates.
+
+    For 2 users with histories {a, b} and {c} and 3 negative draws (c, d, d)::
+
+        candidates        [a, b, c, d]
+        positive_rows     [0, 0, 1]      positive_cols [0, 1, 2]
+        negative_cols     [2, 3, 3]      negative_log_q  log(3 · q) per draw
+        negative_hits     [[F, F, F],    (draw c is user 1's positive: left out)
+                           [T, F, F]]
+    """
+
+    positive_rows: torch.Tensor
+    positive_cols: torch.Tensor
+    negative_cols: torch.Tensor
+    negative_log_q: torch.Tensor
+    negative_hits: torch.Tensor

@@ -106,93 +106,202 @@ def train_loop(
     ``trainable`` is the module whose weights are kept and restored (the DDP wrapper's inner
     module); it defaults to ``module``.
     """
-    inner = trainable if trainable is not None else module
-    optimiser = torch.optim.Adam(
-        module.parameters(),
-        lr=settings.lr,
-        weight_decay=settings.weight_decay,
-        fused=_fused_supported(module),
-    )
-    rows_per_rank = (n_rows - n_rows % settings.world_size) // settings.world_size
-    patience = settings.patience or auto_patience(math.ceil(rows_per_rank / settings.batch_size))
-    averaged = WeightAverage(inner, settings.ema_decay) if settings.ema_decay else None
-    report = TrainReport()
-    best_state = copy.deepcopy(inner.state_dict())
-    checkpoint = checkpoints.prepare(settings.checkpoint_dir) if settings.checkpoint_dir else None
-    stopped = False
-    if checkpoint is not None and settings.resume:
-        if checkpoint.exists():
-            report, best_state, stopped = _resume(
-                checkpoint, inner, optimiser, generator, averaged, settings.checkpoint_stamp
-            )
-        else:
-            log.warning("resume: no checkpoint at %s yet, training from epoch 1", checkpoint)
-    start_epoch = report.epochs_run
-    stale = start_epoch - report.best_epoch
-    last_epoch = start_epoch if stopped else settings.epochs  # a stopped run stays stopped
-    for epoch in range(start_epoch + 1, last_epoch + 1):
-        module.train()
-        order = torch.randperm(n_rows, generator=generator).numpy()
+    run = _Run(module, trainable if trainable is not None else module, settings, generator)
+    last_epoch = run.start(n_rows)
+    for epoch in range(run.report.epochs_run + 1, last_epoch + 1):
+        clock = run.clock(epoch, progress)
+        mean_loss = run.epoch(make_batch, n_rows, clock)
+        if run.score(epoch, mean_loss, validate, clock):
+            log.info("early stop at epoch %d (best %d)", epoch, run.report.best_epoch)
+            break
+    return run.finish()
+
+
+class _Run:
+    """One training run's moving parts: optimiser, weight average, best weights, patience."""
+
+    def __init__(
+        self,
+        module: nn.Module,
+        inner: nn.Module,
+        settings: LoopSettings,
+        generator: torch.Generator,
+    ) -> None:
+        self.module, self.inner, self.settings, self.generator = module, inner, settings, generator
+        self.optimiser = TableAwareAdam(inner, settings.lr, settings.weight_decay)
+        self.averaged = WeightAverage(inner, settings.ema_decay) if settings.ema_decay else None
+        self.report = TrainReport()
+        self.best_state = copy.deepcopy(inner.state_dict())
+        self.checkpoint = (
+            checkpoints.prepare(settings.checkpoint_dir) if settings.checkpoint_dir else None
+        )
+        self.patience = 0
+        self.stale = 0
+        self.batches = 0
+
+    def start(self, n_rows: int) -> int:
+        """Patience from the steps per epoch; resume from the checkpoint when asked. Returns
+        the last epoch to run (a run that had stopped early stays stopped)."""
+        settings = self.settings
+        world = settings.world_size
+        rows_per_rank = (n_rows - n_rows % world) // world
+        self.batches = math.ceil(rows_per_rank / settings.batch_size)
+        self.patience = settings.patience or auto_patience(self.batches)
+        stopped = False
+        if self.checkpoint is not None and settings.resume:
+            if self.checkpoint.exists():
+                self.report, self.best_state, stopped = _resume(
+                    self.checkpoint,
+                    self.inner,
+                    self.optimiser,
+                    self.generator,
+                    self.averaged,
+                    settings.checkpoint_stamp,
+                )
+            else:
+                log.warning(
+                    "resume: no checkpoint at %s yet, training from epoch 1", self.checkpoint
+                )
+        self.stale = self.report.epochs_run - self.report.best_epoch
+        return self.report.epochs_run if stopped else settings.epochs
+
+    def clock(self, epoch: int, progress: ProgressCallback | None) -> StageClock:
+        """The epoch's progress events: one per batch, with the best validation score so far."""
+        best = self.report.best_score if math.isfinite(self.report.best_score) else None
+        return StageClock(
+            progress, "epoch", epoch, self.settings.epochs, self.batches, best_score=best
+        )
+
+    def epoch(
+        self,
+        make_batch: Callable[[np.ndarray, torch.Generator], dict],
+        n_rows: int,
+        clock: StageClock,
+    ) -> float:
+        """One pass over this rank's shard of a fresh shuffle; the mean batch loss."""
+        settings = self.settings
+        self.module.train()
+        order = torch.randperm(n_rows, generator=self.generator).numpy()
         # Every rank must run the same number of steps or DDP's all-reduce would hang.
         order = order[: len(order) - len(order) % settings.world_size]
         order = order[settings.rank :: settings.world_size]
         total, batches = 0.0, 0
-        best = report.best_score if math.isfinite(report.best_score) else None
-        steps = math.ceil(len(order) / settings.batch_size)
-        clock = StageClock(progress, "epoch", epoch, settings.epochs, steps, best_score=best)
-        for start in range(0, len(order), settings.batch_size):
-            loss = module(make_batch(order[start : start + settings.batch_size], generator))
-            optimiser.zero_grad(set_to_none=True)
+        for begin in range(0, len(order), settings.batch_size):
+            loss = self.module(
+                make_batch(order[begin : begin + settings.batch_size], self.generator)
+            )
+            self.optimiser.zero_grad()
             loss.backward()
-            optimiser.step()
-            if averaged is not None:
-                averaged.update(inner)
+            self.optimiser.step()
+            if self.averaged is not None:
+                self.averaged.update(self.inner)
             total += float(loss.detach())
             batches += 1
             clock.step(batches, total / batches)
-        mean_loss = total / max(batches, 1)
-        score = None
+        return total / max(batches, 1)
+
+    def score(
+        self,
+        epoch: int,
+        mean_loss: float,
+        validate: Callable[[], float] | None,
+        clock: StageClock,
+    ) -> bool:
+        """Validate (on the averaged weights if any), keep the best; true when patience is out."""
         live = None
-        if averaged is not None:
-            live = copy.deepcopy(inner.state_dict())
-            inner.load_state_dict(averaged.state)
+        if self.averaged is not None:
+            live = copy.deepcopy(self.inner.state_dict())
+            self.inner.load_state_dict(self.averaged.state)
+        score = None
         if validate is not None:
-            module.eval()
+            self.module.eval()
             with torch.no_grad():
                 score = float(validate())
+        report = self.report
         report.history.append({"epoch": epoch, "loss": mean_loss, "val_recall@20": score})
         report.epochs_run = epoch
         clock.finish(loss=mean_loss, score=score)
         if score is None or score > report.best_score:
             report.best_score = score if score is not None else report.best_score
             report.best_epoch = epoch
-            best_state = copy.deepcopy(inner.state_dict())
-            stale = 0
+            self.best_state = copy.deepcopy(self.inner.state_dict())
+            self.stale = 0
         else:
-            stale += 1
+            self.stale += 1
         if live is not None:
-            inner.load_state_dict(live)
-        stopped = validate is not None and stale >= patience
-        if checkpoint is not None and settings.rank == 0:
+            self.inner.load_state_dict(live)
+        stopped = validate is not None and self.stale >= self.patience
+        if self.checkpoint is not None and self.settings.rank == 0:
             payload = _checkpoint_payload(
-                inner, optimiser, generator, best_state, averaged, report, stopped
+                self.inner,
+                self.optimiser,
+                self.generator,
+                self.best_state,
+                self.averaged,
+                report,
+                stopped,
             )
-            checkpoints.save(checkpoint, payload, settings.checkpoint_stamp)
-        if stopped:
-            log.info("early stop at epoch %d (best %d)", epoch, report.best_epoch)
-            break
-    if averaged is not None and not averaged.ready:
-        # Too few steps to average: the average is still mostly the initial weights.
-        best_state = inner.state_dict()
-        report.best_epoch = report.epochs_run
-    inner.load_state_dict(best_state)
-    module.eval()
-    return report
+            checkpoints.save(self.checkpoint, payload, self.settings.checkpoint_stamp)
+        return stopped
+
+    def finish(self) -> TrainReport:
+        """Restore the best weights (the raw ones when the average never warmed up)."""
+        if self.averaged is not None and not self.averaged.ready:
+            # Too few steps to average: the average is still mostly the initial weights.
+            self.best_state = self.inner.state_dict()
+            self.report.best_epoch = self.report.epochs_run
+        self.inner.load_state_dict(self.best_state)
+        self.module.eval()
+        return self.report
+
+
+class TableAwareAdam:
+    """Adam for the dense weights, ``SparseAdam`` for embedding tables with sparse gradients.
+
+    Why: dense Adam moves every row of a table on every step (its moments decay even where the
+    gradient is zero), so a step costs the size of the tables — 200k free users × 100 plus the
+    catalog's ID and history rows at 20M interactions. ``SparseAdam`` (lazy Adam) reads and
+    writes only the rows a batch used. The tables carry no weight decay (``SparseAdam`` has
+    none); the free user vectors and ID rows are regularised by ``vector_l2`` in the loss.
+    """
+
+    def __init__(self, module: nn.Module, lr: float, weight_decay: float) -> None:
+        tables = {
+            id(m.weight): m.weight
+            for m in module.modules()
+            if isinstance(m, nn.Embedding | nn.EmbeddingBag) and m.sparse
+        }
+        dense = [p for p in module.parameters() if id(p) not in tables]
+        self.dense = torch.optim.Adam(
+            dense, lr=lr, weight_decay=weight_decay, fused=_fused_supported(dense)
+        )
+        self.sparse = torch.optim.SparseAdam(list(tables.values()), lr=lr) if tables else None
+
+    def zero_grad(self) -> None:
+        self.dense.zero_grad(set_to_none=True)
+        if self.sparse is not None:
+            self.sparse.zero_grad(set_to_none=True)
+
+    def step(self) -> None:
+        self.dense.step()
+        if self.sparse is not None:
+            self.sparse.step()
+
+    def state_dict(self) -> dict:
+        return {
+            "dense": self.dense.state_dict(),
+            "sparse": None if self.sparse is None else self.sparse.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.dense.load_state_dict(state["dense"])
+        if self.sparse is not None:
+            self.sparse.load_state_dict(state["sparse"])
 
 
 def _checkpoint_payload(
     inner: nn.Module,
-    optimiser: torch.optim.Optimizer,
+    optimiser: TableAwareAdam,
     generator: torch.Generator,
     best_state: dict,
     averaged: WeightAverage | None,
@@ -218,7 +327,7 @@ def _checkpoint_payload(
 def _resume(
     path: Path,
     inner: nn.Module,
-    optimiser: torch.optim.Optimizer,
+    optimiser: TableAwareAdam,
     generator: torch.Generator,
     averaged: WeightAverage | None,
     stamp: dict[str, Any],
@@ -244,12 +353,10 @@ def _resume(
     return report, saved["best_model"], saved["stopped"]
 
 
-def _fused_supported(module: nn.Module) -> bool:
+def _fused_supported(parameters: list[nn.Parameter]) -> bool:
     """Fused Adam (one kernel for all parameters, ~8 % faster per epoch on CPU) where torch
     offers it for the parameters' device."""
-    return all(
-        p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in module.parameters()
-    )
+    return all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in parameters)
 
 
 class WeightAverage:

@@ -1,0 +1,290 @@
+"""Neural training at scale: the model before issue 18 against today's, in the same run.
+
+"before" is the pre-issue-18 training path, still reachable through options: dense Adam over
+every table (``sparse_gradients="off"``), the full softmax up to 50k items
+(``full_softmax_max_items=50000``) and validation on 5 % of users without a bound
+(``validation_max_users=None``). "after" is the default configuration.
+
+Usage::
+
+    python bench/neural_scale.py quality [--seeds 0,1,2]     # ml-100k, ml-latest-small R@20
+    python bench/neural_scale.py epoch [--sizes 1M,5M]       # one epoch: train + validation s
+    python bench/neural_scale.py softmax                     # full vs sampled per catalog size
+    python bench/neural_scale.py fit --size 5M               # default fit vs ALS (tastespace)
+    python bench/neural_scale.py nproc --size 5M             # fit --nproc 1 vs 2, wall time
+
+Every part prints a Markdown table with ratios against the baseline measured in the same run;
+``--json PATH`` also writes the rows. Sizes: 1M = ``synthetic:medium`` (20k × 5k), 5M = 50k
+users × 15k items, 20M = ``synthetic:large`` (200k × 30k).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+MOVIELENS = ROOT.parent / "shared" / "data" / "movielens"
+SIZES = {
+    "1M": "synthetic:medium",
+    "5M": "synthetic:n_users=50000,n_items=15000,mean_history=100",
+    "20M": "synthetic:large",
+}
+BEFORE = {"sparse_gradients": "off", "full_softmax_max_items": 50_000, "validation_max_users": None}
+VARIANTS = {"before": BEFORE, "after": {}}
+TABLES = {"dense tables": {"sparse_gradients": "off"}, "sparse tables": {"sparse_gradients": "on"}}
+
+
+def machine() -> str:
+    cores = os.cpu_count()
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return f"{platform.processor() or platform.machine()}, {cores} cores, load {load:.1f} at start"
+
+
+def quality(
+    seeds: list[int], threads: int, names: list[str], variants: dict[str, dict]
+) -> list[dict[str, Any]]:
+    """Recall@20 / NDCG@100 of each variant on the identical splits (strong generalisation)."""
+    import torch
+
+    from tastespace.data import load_dataset
+    from tastespace.evaluate.leaderboard import run_leaderboard
+
+    rows = []
+    for name in names:
+        ds = load_dataset(SIZES.get(name) or MOVIELENS / f"{name}.zip")
+        models = {f"neural {k}": {"kind": "neural", **v} for k, v in variants.items()}
+        torch.set_num_threads(threads)
+        board = run_leaderboard(ds, models, seeds=seeds, min_rating=4, progress=print)
+        for variant in variants:
+            row = board.row(f"neural {variant}")
+            rows.append(
+                {
+                    "data": name,
+                    "variant": variant,
+                    "recall@20": row.mean("recall@20"),
+                    "ndcg@100": row.mean("ndcg@100"),
+                    "per_seed_recall@20": row.values("recall@20").round(4).tolist(),
+                    "fit_s": row.mean("fit_seconds"),
+                }
+            )
+    print(f"\n| data | variant | R@20 | NDCG@100 | fit s | (seeds {seeds})")
+    print("|---|---|---|---|---|")
+    for row in rows:
+        print(
+            f"| {row['data']} | {row['variant']} | {row['recall@20']:.4f} |"
+            f" {row['ndcg@100']:.4f} | {row['fit_s']:.1f} |"
+        )
+    return rows
+
+
+def epoch(spec: str, options: dict[str, Any], max_batches: int | None) -> dict[str, Any]:
+    """Seconds of one training epoch and of one validation solve, and the peak RSS.
+
+    Runs the model's own training step (its batch maker, forward, backward, optimiser) over a
+    seeded shuffle; with ``max_batches`` only that many batches run and the epoch is
+    extrapolated from their mean pace (the first, which warms caches, left out).
+    """
+    import torch
+
+    from tastespace.data import load_dataset
+    from tastespace.evaluate.memory import PeakMemory
+    from tastespace.models.fitting import recall_at_20
+    from tastespace.models.neural import NeuralRecommender
+    from tastespace.models.neural.training import TableAwareAdam
+
+    started = time.perf_counter()
+    ds = load_dataset(spec)
+    load_s = time.perf_counter() - started
+    threads = options.pop("threads", 1)
+    model = NeuralRecommender(**options)
+    cfg = model.config
+    with PeakMemory() as memory:
+        torch.set_num_threads(threads)
+        model.item_ids_, model.items_ = ds.item_ids, ds.items
+        matrix = model._prepare(ds, torch.device("cpu"))
+        train_rows, held = model._validation_split(matrix, None, cfg.seed)
+        batches = model._batch_maker(ds, matrix, train_rows, torch.device("cpu"))
+        optimiser = TableAwareAdam(model.module_, cfg.lr, cfg.weight_decay)
+        generator = torch.Generator().manual_seed(cfg.seed)
+        order = torch.randperm(len(train_rows), generator=generator).numpy()
+        starts = list(range(0, len(order), cfg.batch_size))
+        run = starts if max_batches is None else starts[:max_batches]
+        stamps = []
+        for begin in run:
+            loss = model.module_(batches(order[begin : begin + cfg.batch_size], generator))
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            stamps.append(time.perf_counter())
+        pace = (stamps[-1] - stamps[0]) / max(len(stamps) - 1, 1)
+        train_s = pace * len(starts) if len(run) < len(starts) else stamps[-1] - stamps[0] + pace
+        begin = time.perf_counter()
+        if held is not None:
+            model._validation_score(held[0], held[1], recall_at_20)
+        validate_s = time.perf_counter() - begin
+    return {
+        "data": spec,
+        "interactions": ds.n_interactions,
+        "load_s": load_s,
+        "batches": len(starts),
+        "measured_batches": len(run),
+        "train_s": train_s,
+        "validate_s": validate_s,
+        "validation_users": 0 if held is None else held[0].shape[0],
+        "epoch_s": train_s + validate_s,
+        "peak_mib": memory.peak_mib,
+    }
+
+
+def epochs(sizes: list[str], threads: int, max_batches: dict[str, int | None]) -> list[dict]:
+    rows = []
+    for size in sizes:
+        for variant, options in VARIANTS.items():
+            cap = max_batches.get(f"{size}:{variant}", max_batches.get(size))
+            row = epoch(SIZES[size], {"threads": threads, **options}, cap)
+            rows.append({"size": size, "variant": variant, **row})
+            print(json.dumps(rows[-1]), flush=True)
+    print("\n| size | variant | batches | train s | validation s | epoch s | speed-up | peak MiB |")
+    print("|---|---|---|---|---|---|---|---|")
+    for row in rows:
+        base = next(r for r in rows if r["size"] == row["size"] and r["variant"] == "before")
+        cut = (
+            ""
+            if row["measured_batches"] == row["batches"]
+            else f" (from {row['measured_batches']})"
+        )
+        print(
+            f"| {row['size']} | {row['variant']} | {row['batches']}{cut} | {row['train_s']:.1f} |"
+            f" {row['validate_s']:.1f} | {row['epoch_s']:.1f} |"
+            f" {base['epoch_s'] / row['epoch_s']:.2f}× | {row['peak_mib']:.0f} |"
+        )
+    after = [r for r in rows if r["variant"] == "after"]
+    if len(after) >= 2:
+        x = np.log([r["interactions"] for r in after])
+        y = np.log([r["epoch_s"] for r in after])
+        print(f"\nafter: epoch time ∝ interactions^{np.polyfit(x, y, 1)[0]:.2f}")
+    return rows
+
+
+def softmax(threads: int, max_batches: int) -> list[dict]:
+    """Training seconds per batch, full vs sampled softmax, as the catalog grows."""
+    rows = []
+    for n_items in (2_000, 5_000, 10_000, 20_000, 30_000):
+        spec = f"synthetic:n_users=20000,n_items={n_items},mean_history=50"
+        for loss in ("full", "sampled"):
+            row = epoch(
+                spec, {"threads": threads, "loss": loss, "validation_users": 0.0}, max_batches
+            )
+            rows.append({"items": n_items, "loss": loss, **row})
+            print(json.dumps(rows[-1]), flush=True)
+    print("\n| items | full ms/batch | sampled ms/batch | full / sampled |")
+    print("|---|---|---|---|")
+    for n_items in sorted({r["items"] for r in rows}):
+        full, sampled = (
+            next(r for r in rows if r["items"] == n_items and r["loss"] == loss)
+            for loss in ("full", "sampled")
+        )
+        ms = [1000 * r["train_s"] / r["batches"] for r in (full, sampled)]
+        print(f"| {n_items:,} | {ms[0]:.0f} | {ms[1]:.0f} | {ms[0] / ms[1]:.2f} |")
+    return rows
+
+
+def fit_against_als(size: str, threads: int) -> list[dict]:
+    """Whole default fits (early stopping included) of neural and ALS on the same data."""
+    from tastespace.data import load_dataset
+    from tastespace.evaluate.memory import PeakMemory
+    from tastespace.models.fitting import TrainingOptions
+    from tastespace.models.registry import model_class
+
+    ds = load_dataset(SIZES[size])
+    rows = []
+    for kind in ("als", "neural"):
+        with PeakMemory() as memory:
+            model = model_class(kind)().fit(ds, training=TrainingOptions(threads=threads))
+        rows.append({"size": size, "model": kind, "fit_s": model.fit_seconds_})
+        rows[-1]["peak_mib"] = memory.peak_mib
+        report = getattr(model, "train_report_", None)
+        if report is not None:
+            rows[-1].update(epochs=report.epochs_run, best_epoch=report.best_epoch)
+        print(json.dumps(rows[-1]), flush=True)
+    als = rows[0]["fit_s"]
+    print("\n| size | model | fit s | × ALS | peak MiB |")
+    print("|---|---|---|---|---|")
+    for row in rows:
+        print(
+            f"| {size} | {row['model']} | {row['fit_s']:.0f} | {row['fit_s'] / als:.2f} |"
+            f" {row['peak_mib']:.0f} |"
+        )
+    return rows
+
+
+def nproc(size: str, epochs_: int) -> list[dict]:
+    """``tastespace fit --nproc N`` wall time (loading and saving included) for N = 1, 2."""
+    rows = []
+    for n in (1, 2):
+        with tempfile.TemporaryDirectory() as out:
+            command = [sys.executable, "-m", "tastespace", "fit", "--data", SIZES[size]]
+            command += ["--out", f"{out}/m", "--epochs", str(epochs_), "--quiet"]
+            command += ["-p", "validation_users=0", "--nproc", str(n)]
+            if n == 1:
+                command += ["--threads", "1"]  # as each DDP rank: one thread per process
+            started = time.perf_counter()
+            subprocess.run(command, check=True, capture_output=True)
+            rows.append({"size": size, "nproc": n, "wall_s": time.perf_counter() - started})
+            print(json.dumps(rows[-1]), flush=True)
+    print(f"\nfit --nproc 2 speed-up at {size}: {rows[0]['wall_s'] / rows[1]['wall_s']:.2f}×")
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("part", choices=["quality", "epoch", "softmax", "fit", "nproc"])
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--data", default="ml-100k,ml-latest-small", help="quality: datasets")
+    parser.add_argument(
+        "--tables", action="store_true", help="quality: sparse vs dense tables (not before/after)"
+    )
+    parser.add_argument("--sizes", default="1M,5M")
+    parser.add_argument("--size", default="5M")
+    parser.add_argument("--epochs", type=int, default=2, help="nproc: epochs per fit")
+    parser.add_argument(
+        "--max-batches",
+        action="append",
+        default=[],
+        help="SIZE[:VARIANT]=N: cut that epoch after N batches and extrapolate (repeatable)",
+    )
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per fit")
+    args = parser.parse_args()
+    print(f"machine: {machine()}", flush=True)
+    if args.part == "quality":
+        variants = TABLES if args.tables else VARIANTS
+        seeds = [int(s) for s in args.seeds.split(",")]
+        rows = quality(seeds, args.threads, args.data.split(","), variants)
+    elif args.part == "epoch":
+        caps = dict(item.split("=") for item in args.max_batches)
+        rows = epochs(args.sizes.split(","), args.threads, {k: int(v) for k, v in caps.items()})
+    elif args.part == "softmax":
+        rows = softmax(args.threads, 40)
+    elif args.part == "fit":
+        rows = fit_against_als(args.size, args.threads)
+    else:
+        rows = nproc(args.size, args.epochs)
+    print(f"machine at the end: {machine()}", flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()
