@@ -9,6 +9,7 @@ Usage::
 
     python bench/neural_scale.py quality [--seeds 0,1,2]     # ml-100k, ml-latest-small R@20
     python bench/neural_scale.py epoch [--sizes 1M,5M]       # one epoch: train + validation s
+    python bench/neural_scale.py tables                      # dense vs catch-up Adam per table
     python bench/neural_scale.py softmax                     # full vs sampled per catalog size
     python bench/neural_scale.py fit --size 5M               # default fit vs ALS (tastespace)
     python bench/neural_scale.py nproc --size 5M             # fit --nproc 1 vs 2, wall time
@@ -43,6 +44,7 @@ SIZES = {
 BEFORE = {"sparse_gradients": "off", "full_softmax_max_items": 50_000, "validation_max_users": None}
 VARIANTS = {"before": BEFORE, "after": {}}
 TABLES = {"dense tables": {"sparse_gradients": "off"}, "sparse tables": {"sparse_gradients": "on"}}
+EPOCH_VARIANTS = {**VARIANTS, "all tables sparse": {"sparse_gradients": "on"}}
 
 
 def machine() -> str:
@@ -101,7 +103,7 @@ def epoch(spec: str, options: dict[str, Any], max_batches: int | None) -> dict[s
     from tastespace.evaluate.memory import PeakMemory
     from tastespace.models.fitting import recall_at_20
     from tastespace.models.neural import NeuralRecommender
-    from tastespace.models.neural.training import TableAwareAdam
+    from tastespace.models.neural.optim import TableAwareAdam
 
     started = time.perf_counter()
     ds = load_dataset(spec)
@@ -129,6 +131,9 @@ def epoch(spec: str, options: dict[str, Any], max_batches: int | None) -> dict[s
             stamps.append(time.perf_counter())
         pace = (stamps[-1] - stamps[0]) / max(len(stamps) - 1, 1)
         train_s = pace * len(starts) if len(run) < len(starts) else stamps[-1] - stamps[0] + pace
+        flushed = time.perf_counter()
+        optimiser.flush()  # the rows' owed updates, as the loop settles them each epoch
+        train_s += time.perf_counter() - flushed
         begin = time.perf_counter()
         if held is not None:
             model._validation_score(held[0], held[1], recall_at_20)
@@ -144,13 +149,14 @@ def epoch(spec: str, options: dict[str, Any], max_batches: int | None) -> dict[s
         "validation_users": 0 if held is None else held[0].shape[0],
         "epoch_s": train_s + validate_s,
         "peak_mib": memory.peak_mib,
+        "sparse_tables": [n for n, m in model.module_.named_modules() if getattr(m, "sparse", 0)],
     }
 
 
 def epochs(sizes: list[str], threads: int, max_batches: dict[str, int | None]) -> list[dict]:
     rows = []
     for size in sizes:
-        for variant, options in VARIANTS.items():
+        for variant, options in EPOCH_VARIANTS.items():
             cap = max_batches.get(f"{size}:{variant}", max_batches.get(size))
             row = epoch(SIZES[size], {"threads": threads, **options}, cap)
             rows.append({"size": size, "variant": variant, **row})
@@ -175,6 +181,55 @@ def epochs(sizes: list[str], threads: int, max_batches: dict[str, int | None]) -
         y = np.log([r["epoch_s"] for r in after])
         print(f"\nafter: epoch time ∝ interactions^{np.polyfit(x, y, 1)[0]:.2f}")
     return rows
+
+
+def tables(threads: int, steps: int) -> list[dict]:
+    """Milliseconds per step of one embedding table, dense Adam vs catch-up Adam, by the share
+    of its rows a step reads: where ``SPARSE_MAX_SHARE`` comes from."""
+    import torch
+    from torch import nn
+
+    from tastespace.models.neural.optim import CatchUpAdam
+
+    torch.set_num_threads(threads)
+    rows_out = []
+    for n_rows, width in ((20_000, 100), (200_000, 100), (5_000, 600), (30_000, 600)):
+        for share in (0.003, 0.01, 0.03, 0.1, 0.3, 1.0):
+            ms = {}
+            for sparse in (False, True):
+                torch.manual_seed(0)
+                table = nn.EmbeddingBag(
+                    n_rows, width, mode="sum", include_last_offset=True, sparse=sparse
+                )
+                optimiser = (
+                    CatchUpAdam([table], lr=0.01)
+                    if sparse
+                    else torch.optim.Adam(table.parameters(), lr=0.01, fused=True)
+                )
+                generator = torch.Generator().manual_seed(0)
+                touched = max(1, int(share * n_rows))
+                n = max(touched, 2048)
+                offsets = torch.linspace(0, n, 257).long()
+                times = []
+                for _ in range(steps):
+                    pool = torch.randperm(n_rows, generator=generator)[:touched]
+                    indices = pool[torch.randint(0, touched, (n,), generator=generator)]
+                    started = time.perf_counter()
+                    optimiser.zero_grad(set_to_none=True)
+                    table(indices, offsets).square().sum().backward()
+                    optimiser.step()
+                    times.append(time.perf_counter() - started)
+                ms["catch-up" if sparse else "dense"] = 1000 * float(np.median(times[2:]))
+            rows_out.append({"rows": n_rows, "width": width, "share": share, **ms})
+            print(json.dumps(rows_out[-1]), flush=True)
+    print("\n| table | share of rows read | dense Adam ms | catch-up Adam ms | dense / catch-up |")
+    print("|---|---|---|---|---|")
+    for row in rows_out:
+        print(
+            f"| {row['rows']:,} × {row['width']} | {row['share']:.3f} | {row['dense']:.1f} |"
+            f" {row['catch-up']:.1f} | {row['dense'] / row['catch-up']:.2f} |"
+        )
+    return rows_out
 
 
 def softmax(threads: int, max_batches: int) -> list[dict]:
@@ -249,7 +304,7 @@ def nproc(size: str, epochs_: int) -> list[dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("part", choices=["quality", "epoch", "softmax", "fit", "nproc"])
+    parser.add_argument("part", choices=["quality", "epoch", "tables", "softmax", "fit", "nproc"])
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--data", default="ml-100k,ml-latest-small", help="quality: datasets")
     parser.add_argument(
@@ -275,6 +330,8 @@ def main() -> None:
     elif args.part == "epoch":
         caps = dict(item.split("=") for item in args.max_batches)
         rows = epochs(args.sizes.split(","), args.threads, {k: int(v) for k, v in caps.items()})
+    elif args.part == "tables":
+        rows = tables(args.threads, 20)
     elif args.part == "softmax":
         rows = softmax(args.threads, 40)
     elif args.part == "fit":

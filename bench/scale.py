@@ -78,7 +78,7 @@ def run_one(size: str, model: str) -> dict[str, Any]:
             eval_peak_mib=mem.peak_mib,
             recall20=scores["recall@20"],
         )
-        report = getattr(fitted, "report_", None)
+        report = getattr(fitted, "train_report_", None)  # epochs: the neural model's report
         if report is not None:
             out.update(epochs=report.epochs_run, best_epoch=report.best_epoch)
     return out

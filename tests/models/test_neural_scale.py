@@ -13,7 +13,7 @@ from tastespace.models.fitting import TrainingOptions
 from tastespace.models.neural import NeuralRecommender
 from tastespace.models.neural.batches import BatchMaker, take_items
 from tastespace.models.neural.modules import TwoTower
-from tastespace.models.neural.training import TableAwareAdam
+from tastespace.models.neural.optim import TableAwareAdam
 from tastespace.models.progress import Progress
 
 SMALL = dict(dim=8, hidden=16, item_hidden=16, batch_size=32, validation_users=0.0)

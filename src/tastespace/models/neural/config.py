@@ -8,8 +8,12 @@ from typing import ClassVar, Literal
 from tastespace.errors import ConfigError
 from tastespace.models.config import ModelConfig
 
-SPARSE_MIN_STEPS = 50
-"""``sparse_gradients="auto"`` turns sparse tables on from this many steps per epoch."""
+SPARSE_TABLES = ("ids", "history", "users")
+"""The embedding tables that can train on sparse gradients: item IDs, history, free users."""
+SPARSE_MAX_SHARE = 0.05
+"""``sparse_gradients="auto"`` puts a table on sparse gradients when a step reads at most this
+share of its rows: measured (bench/neural_scale.py tables), the catch-up step costs about five
+times dense Adam per row it updates, so it breaks even near 3–10 % of the table."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,9 +77,10 @@ class NeuralConfig(ModelConfig):
     """At most this many validation users are solved per epoch (a seeded sample), so early
     stopping does not grow with the user base (10k users took 87 s an epoch at 20M)."""
     sparse_gradients: Literal["auto", "on", "off"] = "auto"
-    """ID, history and free-user tables on sparse gradients with SparseAdam (a step moves only
-    its batch's rows); auto from SPARSE_MIN_STEPS steps per epoch on. On ml-100k and
-    ml-latest-small (2–3 steps an epoch) lazy Adam cost 0.006 / 0.012 Recall@20 (seeds 0–2)."""
+    """ID, history and free-user tables on sparse gradients, stepped by catch-up Adam (dense
+    Adam's arithmetic at the cost of the rows a step reads; optim.py): on, off, or auto per
+    table, for the tables a step reads at most SPARSE_MAX_SHARE of (the free users of 20k+
+    users; MovieLens sets stay dense)."""
     fold_in: Literal["solve", "encoder"] = "solve"
     """How a user becomes a vector: solve their likelihood with the items fixed, started from
     the tower's prediction, or take the user tower's output as it is (faster, less accurate:

@@ -35,7 +35,7 @@ from tastespace.models.fitting import FitRun, TrainingOptions, ValidationMetric
 from tastespace.models.histories import Histories, as_histories
 from tastespace.models.neural.batches import BatchMaker, feature_batch, history_batch
 from tastespace.models.neural.checkpoint import matrix_digest, run_stamp
-from tastespace.models.neural.config import SPARSE_MIN_STEPS, NeuralConfig
+from tastespace.models.neural.config import SPARSE_MAX_SHARE, SPARSE_TABLES, NeuralConfig
 from tastespace.models.neural.fold_in import solve_on_candidates, solve_user_vectors
 from tastespace.models.neural.modules import ItemTower, TwoTower, UserTower
 from tastespace.models.neural.runtime import resolve_device, torch_threads
@@ -93,7 +93,8 @@ class NeuralRecommender(Recommender):
             FeatureEncoder.fit(dataset.users) if cfg.use_user_features else FeatureEncoder()
         )
         n_free_users = matrix.shape[0] if cfg.fold_in == "solve" else 0
-        self.module_ = self._build(len(dataset.item_ids), n_free_users, self._sparse(matrix))
+        sparse = self._sparse_tables(matrix, self._use_sampled_loss(len(dataset.item_ids)))
+        self.module_ = self._build(len(dataset.item_ids), n_free_users, sparse)
         self.module_.to(device)
         return matrix
 
@@ -166,7 +167,10 @@ class NeuralRecommender(Recommender):
         given = None if validation is None or held is None else matrix_digest(*held)
         return run_stamp(self.config.to_json(), self.fingerprint_, given, world)
 
-    def _build(self, n_items: int, n_free_users: int = 0, sparse: bool = False) -> TwoTower:
+    def _build(
+        self, n_items: int, n_free_users: int = 0, sparse: frozenset[str] = frozenset()
+    ) -> TwoTower:
+        """The module; ``sparse`` names the tables (of SPARSE_TABLES) on sparse gradients."""
         cfg = self.config
         item_sizes = {k: len(v) for k, v in self.item_encoder_.vocabularies.items()}
         item_dims = {k: (cfg.genre_dim if k in GENRE_ALIASES else cfg.bag_dim) for k in item_sizes}
@@ -179,7 +183,7 @@ class NeuralRecommender(Recommender):
             self.item_encoder_.numeric_width,
             cfg.item_hidden,
             cfg.dim,
-            sparse=sparse,
+            sparse="ids" in sparse,
         )
         user_tower = UserTower(
             n_items,
@@ -190,20 +194,41 @@ class NeuralRecommender(Recommender):
             user_dims,
             self.user_encoder_.numeric_width,
             tied_width=cfg.dim + 1 if cfg.tied_history else 0,
-            sparse=sparse,
+            sparse="history" in sparse,
         )
         with torch.no_grad():
             user_tower.history.weight[n_items].zero_()
         return TwoTower(
-            item_tower, user_tower, cfg.cosine_temperature, n_free_users, cfg.vector_l2, sparse
+            item_tower,
+            user_tower,
+            cfg.cosine_temperature,
+            n_free_users,
+            cfg.vector_l2,
+            sparse="users" in sparse,
         )
 
-    def _sparse(self, matrix: sp.csr_matrix) -> bool:
-        """Sparse tables when asked, or ("auto") when an epoch takes enough steps to pay."""
+    def _sparse_tables(self, matrix: sp.csr_matrix, sampled: bool) -> frozenset[str]:
+        """The tables to train on sparse gradients: all or none when asked; with "auto" those
+        a step reads at most SPARSE_MAX_SHARE of, where the catch-up step over the rows read
+        costs less than dense Adam over the whole table (bench/neural_scale.py tables).
+
+        Rows read per step: the batch's users of the free-user table; the distinct items of a
+        seeded sample batch of the history table; of the ID table every trained item under the
+        full softmax, the batch's items plus the negatives under the sampled one.
+        """
         cfg = self.config
         if cfg.sparse_gradients != "auto":
-            return cfg.sparse_gradients == "on"
-        return matrix.shape[0] >= SPARSE_MIN_STEPS * cfg.batch_size
+            return frozenset(SPARSE_TABLES if cfg.sparse_gradients == "on" else ())
+        n_users, n_items = matrix.shape
+        rng = np.random.default_rng(cfg.seed)
+        sample = matrix[rng.choice(n_users, min(cfg.batch_size, n_users), replace=False)]
+        watched = len(np.unique(sample.indices))
+        shares = {
+            "users": cfg.batch_size / n_users if cfg.fold_in == "solve" else 1.0,
+            "history": watched / n_items,
+            "ids": (watched + cfg.num_negatives) / n_items if sampled else 1.0,
+        }
+        return frozenset(k for k, share in shares.items() if share <= SPARSE_MAX_SHARE)
 
     def _use_sampled_loss(self, n_items: int) -> bool:
         if self.config.loss == "auto":

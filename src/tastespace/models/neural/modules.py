@@ -67,7 +67,7 @@ class ItemTower(nn.Module):
     ) -> None:
         super().__init__()
         self.unknown_id = n_items
-        # sparse=True: a step's gradient (and SparseAdam's update) touches only the rows it used.
+        # sparse=True: a step's gradient (and its optimiser update) touches only the rows used.
         self.ids = nn.Embedding(n_items + 1, dim + 1, sparse=sparse)
         nn.init.normal_(self.ids.weight, std=0.01)
         self.bags = BagBlock(bag_sizes, bag_dims)

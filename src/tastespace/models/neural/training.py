@@ -23,6 +23,7 @@ from torch import nn
 
 from tastespace.errors import CheckpointError
 from tastespace.models.neural import checkpoint as checkpoints
+from tastespace.models.neural.optim import TableAwareAdam
 from tastespace.models.progress import ProgressCallback, StageClock
 
 log = logging.getLogger(__name__)
@@ -194,10 +195,12 @@ class _Run:
             loss.backward()
             self.optimiser.step()
             if self.averaged is not None:
+                self.optimiser.flush()  # the average reads every row
                 self.averaged.update(self.inner)
             total += float(loss.detach())
             batches += 1
             clock.step(batches, total / batches)
+        self.optimiser.flush()  # validation, checkpoints and the best weights read every row
         return total / max(batches, 1)
 
     def score(
@@ -250,53 +253,10 @@ class _Run:
             # Too few steps to average: the average is still mostly the initial weights.
             self.best_state = self.inner.state_dict()
             self.report.best_epoch = self.report.epochs_run
+        self.optimiser.close()
         self.inner.load_state_dict(self.best_state)
         self.module.eval()
         return self.report
-
-
-class TableAwareAdam:
-    """Adam for the dense weights, ``SparseAdam`` for embedding tables with sparse gradients.
-
-    Why: dense Adam moves every row of a table on every step (its moments decay even where the
-    gradient is zero), so a step costs the size of the tables — 200k free users × 100 plus the
-    catalog's ID and history rows at 20M interactions. ``SparseAdam`` (lazy Adam) reads and
-    writes only the rows a batch used. The tables carry no weight decay (``SparseAdam`` has
-    none); the free user vectors and ID rows are regularised by ``vector_l2`` in the loss.
-    """
-
-    def __init__(self, module: nn.Module, lr: float, weight_decay: float) -> None:
-        tables = {
-            id(m.weight): m.weight
-            for m in module.modules()
-            if isinstance(m, nn.Embedding | nn.EmbeddingBag) and m.sparse
-        }
-        dense = [p for p in module.parameters() if id(p) not in tables]
-        self.dense = torch.optim.Adam(
-            dense, lr=lr, weight_decay=weight_decay, fused=_fused_supported(dense)
-        )
-        self.sparse = torch.optim.SparseAdam(list(tables.values()), lr=lr) if tables else None
-
-    def zero_grad(self) -> None:
-        self.dense.zero_grad(set_to_none=True)
-        if self.sparse is not None:
-            self.sparse.zero_grad(set_to_none=True)
-
-    def step(self) -> None:
-        self.dense.step()
-        if self.sparse is not None:
-            self.sparse.step()
-
-    def state_dict(self) -> dict:
-        return {
-            "dense": self.dense.state_dict(),
-            "sparse": None if self.sparse is None else self.sparse.state_dict(),
-        }
-
-    def load_state_dict(self, state: dict) -> None:
-        self.dense.load_state_dict(state["dense"])
-        if self.sparse is not None:
-            self.sparse.load_state_dict(state["sparse"])
 
 
 def _checkpoint_payload(
@@ -351,12 +311,6 @@ def _resume(
     )
     log.info("resumed from %s at epoch %d", path, report.epochs_run)
     return report, saved["best_model"], saved["stopped"]
-
-
-def _fused_supported(parameters: list[nn.Parameter]) -> bool:
-    """Fused Adam (one kernel for all parameters, ~8 % faster per epoch on CPU) where torch
-    offers it for the parameters' device."""
-    return all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in parameters)
 
 
 class WeightAverage:
