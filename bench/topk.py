@@ -127,10 +127,21 @@ def exact_part(n_items: int, n_queries: int, peak: float) -> None:
     print(f"\nOne query alone (exact_search, padded 16-row block): {single * 1e3:.2f} ms")
 
 
-def approximate_part(n_items: int, n_queries: int) -> None:
+APPROXIMATE = {  # kind: build parameters, search knob, its values (None: as built, tuned)
+    "hnsw": ({"M": 32, "ef_construction": 80}, "ef_search", (32, 64, 128, 256)),
+    "ivfpq": ({}, "nprobe", (None, 16, 64, 256)),
+}
+
+
+QUIET = ("seed", "memory_share", "target_recall")
+"""Build parameters left out of the table's setting column (the same for every row)."""
+
+
+def approximate_part(n_items: int, n_queries: int, kinds: list[str]) -> None:
     items, queries = low_rank_catalog(n_items, n_queries, seed=1)
     started = time.perf_counter()
     exact = build_index("exact", items, "dot")
+    exact_build = time.perf_counter() - started
     exact_seconds = best_of(lambda: exact.search(queries, K), 2)
     truth, _ = exact.search(queries, K)
     print(
@@ -143,23 +154,21 @@ def approximate_part(n_items: int, n_queries: int) -> None:
     )
     print("|---|---|---|---|---|---|---|")
     print(
-        f"| exact | {time.perf_counter() - started:.1f} | 1.00 | — | "
+        f"| exact | {exact_build:.1f} | 1.00 | — | "
         f"{n_queries / exact_seconds:,.0f} | 1.0× | 1.000 |"
     )
-    candidates = [
-        ("hnsw", {"M": 32, "ef_construction": 80}, "ef_search", (32, 64, 128)),
-        ("ivfpq", {}, "nprobe", (8, 32, 128)),
-    ]
-    for kind, params, knob, values in candidates:
+    for kind in kinds:
+        params, knob, values = APPROXIMATE[kind]
         started = time.perf_counter()
         index = build_index(kind, items, "dot", **params)
         build = time.perf_counter() - started
         memory = index.memory_bytes() / items.nbytes
+        built = index.params[knob]
         for value in values:
-            index.params[knob] = value
+            index.params[knob] = built if value is None else value
             seconds = best_of(lambda ix=index: ix.search(queries, K), 2)
             found, _ = index.search(queries, K)
-            setting = ", ".join(f"{k}={v}" for k, v in index.params.items() if k != "seed")
+            setting = ", ".join(f"{k}={v}" for k, v in index.params.items() if k not in QUIET)
             print(
                 f"| {kind} | {build:.1f} | {memory:.3f} | {setting} | {n_queries / seconds:,.0f} "
                 f"| {exact_seconds / seconds:.1f}× | {recall_at_k(found, truth):.3f} |"
@@ -171,17 +180,21 @@ def main() -> None:
     parser.add_argument("--part", choices=("exact", "approximate", "all"), default="all")
     parser.add_argument("--items", type=int, default=None, help="catalog size of the part run")
     parser.add_argument("--queries", type=int, default=None)
+    parser.add_argument(
+        "--kinds", default="hnsw,ivfpq", help="approximate indexes to measure, comma-separated"
+    )
     args = parser.parse_args()
     import torch
 
     print(
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores "
-        f"(shared with other jobs), torch threads {torch.get_num_threads()}"
+        f"(shared with other jobs), torch threads {torch.get_num_threads()}, load average "
+        f"{' '.join(f'{x:.1f}' for x in os.getloadavg())} at the start"
     )
     if args.part in ("exact", "all"):
         exact_part(args.items or 100_000, args.queries or 4096, sgemm_peak())
     if args.part in ("approximate", "all"):
-        approximate_part(args.items or 1_000_000, args.queries or 2000)
+        approximate_part(args.items or 1_000_000, args.queries or 2000, args.kinds.split(","))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Approximate top-k with faiss: HNSW graphs and IVF-PQ (compressed) indexes.
+"""Approximate top-k with faiss: the shared shell and HNSW graphs (IVF lives in ``index/ivf.py``).
 
 faiss is optional: it is imported when one of these is built or loaded, and a missing faiss is
 a one-line :class:`~tastespace.errors.ConfigError`. Seen-item exclusion stays exact: a search
@@ -6,7 +6,7 @@ fetches ``k`` plus the most items any query in the block excludes, then drops th
 so no excluded item is ever returned and no query comes back short because of them.
 
 ``dot`` indexes use faiss's inner-product metric; ``cosine`` ones the same over unit vectors.
-Returned scores are faiss's (for IVF-PQ, computed from the compressed codes).
+Returned scores are faiss's (for IVF, computed from the compressed codes).
 """
 
 from __future__ import annotations
@@ -123,66 +123,6 @@ class HNSWIndex(FaissIndex):
 
     def _parameters(self, faiss: Any, fetch: int) -> Any:
         return faiss.SearchParametersHNSW(efSearch=max(self.params["ef_search"], fetch))
-
-
-class IVFPQIndex(FaissIndex):
-    """Inverted file over ``nlist`` k-means cells, vectors stored as ``pq_m``-byte product
-    quantiser codes (faiss ``IndexIVFPQ``); ``nprobe`` cells are scanned per query.
-
-    With ``opq`` the vectors are first rotated by a learned orthogonal matrix (faiss
-    ``OPQMatrix``: inner products unchanged) that spreads their variance over the ``pq_m``
-    sub-quantisers: on 30k low-rank 64-d vectors, nprobe 64, recall@10 0.73 against 0.61
-    without, but training took 2,658 s against 17 s on the loaded 2-core machine, so it is
-    off by default. Vectors are zero-padded to a multiple of ``pq_m``."""
-
-    kind = "ivfpq"
-
-    @classmethod
-    def defaults(cls, n_items: int, dim: int) -> dict[str, Any]:
-        nlist = int(min(max(1, n_items // 39), max(1, 4 * round(np.sqrt(n_items)))))
-        return {"nlist": nlist, "pq_m": max(1, -(-dim // 4)), "nprobe": 32, "opq": False, "seed": 0}
-
-    @classmethod
-    def _engine(cls, faiss: Any, vectors: np.ndarray, settings: dict[str, Any]) -> Any:
-        padded = _pad(vectors, settings["pq_m"])
-        nbits = 8 if len(vectors) >= 256 * 39 else max(1, int(np.log2(max(len(vectors), 2) / 39)))
-        quantizer = faiss.IndexFlatIP(padded.shape[1])
-        engine = faiss.IndexIVFPQ(
-            quantizer,
-            padded.shape[1],
-            settings["nlist"],
-            settings["pq_m"],
-            nbits,
-            faiss.METRIC_INNER_PRODUCT,
-        )
-        engine.cp.seed = settings["seed"]
-        engine.pq.cp.seed = settings["seed"]
-        if settings["opq"]:
-            rotation = faiss.OPQMatrix(padded.shape[1], settings["pq_m"])
-            rotation.pq = faiss.ProductQuantizer(padded.shape[1], settings["pq_m"], nbits)
-            rotation.pq.cp.seed = settings["seed"]
-            engine = faiss.IndexPreTransform(rotation, engine)
-        engine.train(padded)
-        engine.add(padded)
-        return engine
-
-    def _parameters(self, faiss: Any, fetch: int) -> Any:
-        nprobe = min(self.params["nprobe"], self.params["nlist"])
-        if self.params.get("opq"):
-            return faiss.SearchParametersPreTransform(
-                index_params=faiss.SearchParametersIVF(nprobe=nprobe)
-            )
-        return faiss.SearchParametersIVF(nprobe=nprobe)
-
-    def _prepare(self, queries: np.ndarray) -> np.ndarray:
-        return _pad(queries, self.params["pq_m"])
-
-
-def _pad(vectors: np.ndarray, multiple: int) -> np.ndarray:
-    width = -(-vectors.shape[1] // multiple) * multiple
-    if width == vectors.shape[1]:
-        return vectors
-    return np.ascontiguousarray(np.pad(vectors, ((0, 0), (0, width - vectors.shape[1]))))
 
 
 def _excluded(ids: np.ndarray, exclude: sp.csr_matrix) -> np.ndarray:

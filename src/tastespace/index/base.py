@@ -104,10 +104,14 @@ def index_class(kind: str) -> type[Index]:
         from tastespace.index.exact import ExactIndex
 
         return ExactIndex
-    if kind in ("hnsw", "ivfpq"):
-        from tastespace.index.approximate import HNSWIndex, IVFPQIndex
+    if kind == "hnsw":
+        from tastespace.index.approximate import HNSWIndex
 
-        return HNSWIndex if kind == "hnsw" else IVFPQIndex
+        return HNSWIndex
+    if kind == "ivfpq":
+        from tastespace.index.ivf import IVFPQIndex
+
+        return IVFPQIndex
     raise ConfigError(f"unknown index kind {kind!r}; choose one of {', '.join(KINDS)}")
 
 
