@@ -2,7 +2,7 @@
 
 What it does:
 
-1. builds (or reuses, ``--bundle``) a neural bundle of the synthetic catalog
+1. builds (or reuses, ``--bundle``) a neural (or ``--model als``) bundle of the synthetic catalog
    ``synthetic:users=20000,items=N`` (``--items``, default a 4k-item catalog), trained for a
    couple of epochs
    (serving cost does not depend on how well it was trained);
@@ -49,16 +49,23 @@ from typing import IO
 import numpy as np
 
 
-def build_bundle(path: Path, epochs: int, items: int) -> None:
+def build_bundle(path: Path, epochs: int, items: int, model: str, candidates: int) -> None:
     from tastespace.data import load_dataset
+    from tastespace.models.mf import ALS
     from tastespace.models.neural import NeuralRecommender
 
     started = time.perf_counter()
     source = f"synthetic:users=20000,items={items}"
     dataset = load_dataset(source)
-    NeuralRecommender(epochs=epochs, seed=0, validation_users=0).fit(dataset).save(path)
+    if model == "als":
+        ALS(seed=0).fit(dataset).save(path)
+    else:
+        neural = NeuralRecommender(
+            epochs=epochs, seed=0, validation_users=0, fold_in_candidates=candidates
+        )
+        neural.fit(dataset).save(path)
     print(
-        f"trained neural on {source} ({dataset.n_users:,} users × {dataset.n_items:,} items, "
+        f"trained {model} on {source} ({dataset.n_users:,} users × {dataset.n_items:,} items, "
         f"{epochs} epochs) in {time.perf_counter() - started:.0f} s → {path}",
         flush=True,
     )
@@ -311,7 +318,11 @@ async def main_async(args: argparse.Namespace, bundle: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bundle", type=Path, help="Neural bundle to serve (built if missing).")
+    parser.add_argument("--bundle", type=Path, help="Bundle to serve (built if missing).")
+    parser.add_argument("--model", choices=("neural", "als"), default="neural", help="Built model.")
+    parser.add_argument(
+        "--fold-in-candidates", type=int, default=0, help="Neural fold_in_candidates when built."
+    )
     parser.add_argument("--epochs", type=int, default=2, help="Epochs when building the bundle.")
     parser.add_argument("--items", type=int, default=4000, help="Catalog size of a built bundle.")
     parser.add_argument("--index", default="auto", help="Server's --index (auto, exact, hnsw…).")
@@ -335,7 +346,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="tastespace-serve-") as scratch:
         bundle = args.bundle or Path(scratch) / f"synth{args.items}"
         if not (bundle / "manifest.json").exists():
-            build_bundle(bundle, args.epochs, args.items)
+            build_bundle(bundle, args.epochs, args.items, args.model, args.fold_in_candidates)
         asyncio.run(main_async(args, bundle))
 
 
