@@ -62,5 +62,9 @@ class DataWarning(TastespaceWarning):
     """Rows were filtered or merged while loading; the message says how many and why."""
 
 
+class ConfigWarning(TastespaceWarning):
+    """An option cannot do what it is for on this data; the message says what it does instead."""
+
+
 class BundleWarning(TastespaceWarning):
     """A bundle loads but cannot be fully checked (e.g. an old format without file digests)."""

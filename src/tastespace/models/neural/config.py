@@ -21,9 +21,10 @@ class NeuralConfig(ModelConfig):
     """Item tower, user tower, fold-in, loss and training schedule of the two-tower model.
 
     Shapes: the user tower maps a history bag through ``hidden`` units to ``dim``; each warm
-    item has a free ``dim`` + 1 ID row (vector, bias); the content path concatenates a
-    ``genre_dim`` genre bag, ``bag_dim`` per other categorical and the numeric block, then an MLP
-    of width ``item_hidden`` to ``dim`` + 1, and gives items unseen in training their vectors.
+    item has an ID row (``dim`` + 1: vector, bias; ``dim`` under ``item_tower="concat"``); the
+    content path concatenates a ``genre_dim`` genre bag, ``bag_dim`` per other categorical and
+    the numeric block, then an MLP of width ``item_hidden`` to ``dim`` + 1, and gives items
+    unseen in training their vectors; ``item_tower`` says how it meets the ID row.
     How each default was measured: docs/neural.md.
     """
 
@@ -40,6 +41,12 @@ class NeuralConfig(ModelConfig):
     """Embedding size of every other categorical bag (tags, user features)."""
     item_hidden: int = 256
     """Width of the content path's MLP (features → item vector)."""
+    item_tower: Literal["free", "concat", "sum"] = "free"
+    """How a warm item's ID and features combine: ``free`` ID rows (features feed only cold
+    items), ``concat`` (the ID embedding concatenated with the features in one MLP, the seed's
+    design) or ``sum`` (ID row + the features' MLP vector, LightFM-style). Items without an ID
+    row take the content path under all three. Without item features ``concat`` and ``sum``
+    reduce to an ID embedding (a ConfigWarning says so). Measured: docs/benchmarks.md."""
     pooling: Literal["sqrtn", "mean", "attention"] = "mean"
     """How the user tower pools the history bag (mean beat sqrt-n on validation users)."""
     tied_history: bool = True

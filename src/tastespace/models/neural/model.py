@@ -5,8 +5,9 @@ multinomial likelihood over the whole catalog and an L2 (multinomial matrix fact
 likelihood of Mult-DAE, Liang et al. 2018). A user never seen in training is folded in by solving
 the same objective for their vector with the items fixed, started from the user tower's
 prediction from the history bag — no retraining, and no amortisation gap. Warm items have a
-free ID row; a content path (genre/tag bags ⊕ numerics → MLP), trained on its own loss, gives
-items never seen in training their vectors from features alone (cold start).
+free ID row by default; a content path (genre/tag bags ⊕ numerics → MLP), trained on its own
+loss, gives items never seen in training their vectors from features alone (cold start).
+``item_tower="concat"`` / ``"sum"`` feed the features into warm items too (``modules.py``).
 
 >>> from tastespace.data import load_dataset
 >>> ds = load_dataset("synthetic:tiny")
@@ -18,6 +19,7 @@ items never seen in training their vectors from features alone (cold start).
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -26,7 +28,13 @@ import scipy.sparse as sp
 import torch
 
 from tastespace.data.dataset import Dataset, FeatureTable
-from tastespace.errors import ConfigError, DataError, NotFittedError, UnknownIdError
+from tastespace.errors import (
+    ConfigError,
+    ConfigWarning,
+    DataError,
+    NotFittedError,
+    UnknownIdError,
+)
 from tastespace.features.encoders import FeatureEncoder
 from tastespace.index.blocks import dot_scores
 from tastespace.index.topk import mask_rows
@@ -92,6 +100,9 @@ class NeuralRecommender(Recommender):
         self.user_encoder_ = (
             FeatureEncoder.fit(dataset.users) if cfg.use_user_features else FeatureEncoder()
         )
+        encoder = self.item_encoder_
+        if cfg.item_tower != "free" and not (encoder.numeric_width or encoder.vocabularies):
+            _warn_featureless(cfg.item_tower)
         n_free_users = matrix.shape[0] if cfg.fold_in == "solve" else 0
         sparse = self._sparse_tables(matrix, self._use_sampled_loss(len(dataset.item_ids)))
         self.module_ = self._build(len(dataset.item_ids), n_free_users, sparse)
@@ -183,6 +194,7 @@ class NeuralRecommender(Recommender):
             self.item_encoder_.numeric_width,
             cfg.item_hidden,
             cfg.dim,
+            form=cfg.item_tower,
             sparse="ids" in sparse,
         )
         user_tower = UserTower(
@@ -493,6 +505,20 @@ class NeuralRecommender(Recommender):
         self.module_.eval()
         report = extra.get("train_report")
         self.train_report_ = None if report is None else TrainReport.from_json(report)
+
+
+def _warn_featureless(form: str) -> None:
+    """``concat`` / ``sum`` on a catalog without item features: say what the model becomes."""
+    becomes = {
+        "concat": "each item is its ID embedding through the MLP",
+        "sum": "each item is its ID row plus one vector shared by all items",
+    }[form]
+    warnings.warn(
+        f"item_tower={form!r}: the catalog has no item features to combine with the IDs"
+        f" (or use_item_features is off), so {becomes}; cold items all get the same vector",
+        ConfigWarning,
+        stacklevel=5,
+    )
 
 
 def _device(module: torch.nn.Module) -> torch.device:

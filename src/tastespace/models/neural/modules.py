@@ -1,11 +1,13 @@
 """PyTorch modules of the two-tower model; no training logic here (see ``training.py``).
 
-Item tower, for ``n`` items::
+Item tower, for ``n`` items; ``f`` = EmbeddingBag(|vocab|, dim_f) per categorical feature,
+mean-pooled ⊕ numerics (normalised values + missing flags) ⊕ 1, and MLP = Linear → ReLU →
+Linear → (n, dim + 1) (vector, bias). Row ``n_items`` of the ID table is the "unknown" ID of
+items never seen in training; ``item_tower`` picks how an ID and its features combine::
 
-    id      Embedding(n_items + 1, dim + 1)       a free vector + bias per warm item
-    content EmbeddingBag(|vocab|, dim_f) per categorical feature, mean-pooled ⊕ numerics
-            (normalised values + missing flags) → Linear → ReLU → Linear → (n, dim + 1)
-    items whose ID is n_items ("unknown": never seen in training) take the content row
+    free    Embedding(n_items + 1, dim + 1)        warm: its ID row     cold: MLP(f)
+    concat  Embedding(n_items + 1, dim)            MLP(ID row ⊕ f)      (the unknown row ⊕ f)
+    sum     Embedding(n_items + 1, dim + 1)        ID row + MLP(f)      (the unknown row + MLP(f))
 
 User tower, for ``b`` histories given as one bag (indices, offsets)::
 
@@ -44,15 +46,21 @@ class BagBlock(nn.Module):
         return [self.tables[name](*bags[name]) for name in self.names]
 
 
-class ItemTower(nn.Module):
-    """A learned ID embedding (vector + bias) per warm item, and a content path — categorical
-    bags ⊕ numerics → MLP → (vector, bias) — that gives items without an ID (``unknown_id``,
-    never seen in training) their vectors from features alone.
+ITEM_TOWERS = ("free", "concat", "sum")
 
-    The ID rows are free, as the decoder rows of Mult-DAE: feeding the ID through the feature
-    MLP instead cost ml-latest-small 0.015 Recall@20 (docs/neural.md). The content
-    path learns from its own loss (:meth:`TwoTower.forward`), so cold start does not tax warm
-    items.
+
+class ItemTower(nn.Module):
+    """Item vectors (vector + bias) from an ID table and a content path (categorical bags ⊕
+    numerics → MLP), combined as ``form`` says (module docstring); an item whose ID is
+    ``unknown_id`` (never seen in training) gets the content path's answer, so every form
+    serves cold items.
+
+    ``free`` (the default): warm items are free ID rows, as the decoder rows of Mult-DAE, and
+    the features reach only cold items; feeding the ID through the feature MLP cost
+    ml-latest-small 0.015 Recall@20 (docs/neural.md). ``concat`` is the seed's design, the ID
+    embedding concatenated with the features in one net; ``sum`` is LightFM's, the ID row added
+    to the features' vector. In both the features shape warm items too (docs/benchmarks.md,
+    "Item tower"). The content path also learns from its own loss (:meth:`TwoTower.forward`).
     """
 
     def __init__(
@@ -63,26 +71,22 @@ class ItemTower(nn.Module):
         numeric_width: int,
         hidden: int,
         dim: int,
+        form: str = "free",
         sparse: bool = False,
     ) -> None:
         super().__init__()
+        self.form = form
         self.unknown_id = n_items
-        # sparse=True: a step's gradient (and its optimiser update) touches only the rows used.
-        self.ids = nn.Embedding(n_items + 1, dim + 1, sparse=sparse)
+        id_width = dim if form == "concat" else dim + 1
+        # sparse=True: a step's gradient (and its optimiser update) touches only the rows used,
+        # under every form (concat and sum index the table as free does).
+        self.ids = nn.Embedding(n_items + 1, id_width, sparse=sparse)
         nn.init.normal_(self.ids.weight, std=0.01)
         self.bags = BagBlock(bag_sizes, bag_dims)
         # +1: a constant input keeps the path defined for a catalog without features.
-        width = self.bags.width + numeric_width + 1
+        width = self.bags.width + numeric_width + 1 + (id_width if form == "concat" else 0)
         self.mlp = nn.Sequential(nn.Linear(width, hidden), nn.ReLU(), nn.Linear(hidden, dim + 1))
         self.dim = dim
-
-    def content(
-        self, item_bags: dict[str, tuple[torch.Tensor, torch.Tensor]], item_numeric: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(vectors, bias) from features alone: what a cold item gets."""
-        ones = item_numeric.new_ones(len(item_numeric), 1)
-        out = self.mlp(torch.cat([*self.bags(item_bags), item_numeric, ones], dim=1))
-        return out[:, : self.dim], out[:, self.dim]
 
     def forward(
         self,
@@ -90,17 +94,55 @@ class ItemTower(nn.Module):
         item_bags: dict[str, tuple[torch.Tensor, torch.Tensor]],
         item_numeric: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """ID rows for warm items, the content path for items whose ID is ``unknown_id``."""
-        return self.with_ids(item_ids, *self.content(item_bags, item_numeric))
+        """Each item's ``(vectors, bias)``; items whose ID is ``unknown_id`` get :meth:`content`."""
+        features = self._features(item_bags, item_numeric)
+        return self._split(self._combine(item_ids, features))
 
-    def with_ids(
-        self, item_ids: torch.Tensor, vectors: torch.Tensor, bias: torch.Tensor
+    def content(
+        self, item_bags: dict[str, tuple[torch.Tensor, torch.Tensor]], item_numeric: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The content path's ``(vectors, bias)`` with every known ID's row put in its place."""
-        known = item_ids != self.unknown_id
+        """(vectors, bias) from features alone: what a cold item gets."""
+        features = self._features(item_bags, item_numeric)
+        return self._split(self._combine(self._unknown(features), features))
+
+    def with_content(
+        self,
+        item_ids: torch.Tensor,
+        item_bags: dict[str, tuple[torch.Tensor, torch.Tensor]],
+        item_numeric: torch.Tensor,
+    ) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+        """:meth:`forward` and :meth:`content` of the same items, for training: the features
+        are encoded once, and ``free`` / ``sum`` run their MLP once."""
+        features = self._features(item_bags, item_numeric)
+        unknown = self._unknown(features)
+        shared = None if self.form == "concat" else self.mlp(features)
+        warm = self._combine(item_ids, features, shared)
+        return self._split(warm), self._split(self._combine(unknown, features, shared))
+
+    def _features(
+        self, item_bags: dict[str, tuple[torch.Tensor, torch.Tensor]], item_numeric: torch.Tensor
+    ) -> torch.Tensor:
+        ones = item_numeric.new_ones(len(item_numeric), 1)
+        return torch.cat([*self.bags(item_bags), item_numeric, ones], dim=1)
+
+    def _unknown(self, features: torch.Tensor) -> torch.Tensor:
+        return torch.full((len(features),), self.unknown_id, device=features.device)
+
+    def _combine(
+        self, item_ids: torch.Tensor, features: torch.Tensor, shared: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``(n, dim + 1)`` rows as the form says; ``shared`` is ``mlp(features)`` if computed."""
         rows = self.ids(item_ids)
-        vectors = torch.where(known[:, None], rows[:, : self.dim], vectors)
-        return vectors, torch.where(known, rows[:, self.dim], bias)
+        if self.form == "concat":
+            return self.mlp(torch.cat([rows, features], dim=1))
+        shared = self.mlp(features) if shared is None else shared
+        if self.form == "sum":
+            return rows + shared
+        known = item_ids != self.unknown_id
+        return torch.where(known[:, None], rows, shared)
+
+    def _split(self, out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return out[:, : self.dim], out[:, self.dim]
 
 
 class UserTower(nn.Module):
@@ -233,19 +275,21 @@ class TwoTower(nn.Module):
         """Training loss: multinomial log-likelihood of each user's full history over the
         candidate items, summed over three parts that each train their own parameters.
 
-        1. Warm item rows with the users: the free user vectors (solve fold-in) under
+        1. Warm item vectors with the users: the free user vectors (solve fold-in) under
            ``vector_l2``, or the user tower's encoding of the masked history (encoder fold-in).
         2. Solve fold-in only: the user tower learns to predict each free vector from the masked
            history (squared error), so the fold-in solve starts close to its answer.
-        3. The content path on detached users: the whole catalog scored from features alone,
-           which is the cold-start problem itself.
+        3. The content path on detached users: the whole catalog scored from features alone
+           (every ID unknown), which is the cold-start problem itself. With ``item_tower``
+           ``concat`` or ``sum`` its MLP is shared with the warm vectors of part 1.
 
         The item inputs are the whole (trained) catalog with dense ``batch["targets"]`` (full
         softmax), or only the batch's positives ∪ sampled negatives with ``batch["sampled"]``
         (:class:`SampledTargets`, sampled softmax with log-Q correction).
         """
-        content, content_bias = self.item_tower.content(batch["item_bags"], batch["item_numeric"])
-        items, bias = self.item_tower.with_ids(batch["item_ids"], content, content_bias)
+        (items, bias), (content, content_bias) = self.item_tower.with_content(
+            batch["item_ids"], batch["item_bags"], batch["item_numeric"]
+        )
         table = torch.cat([items, bias[:, None]], dim=1) if self.user_tower.tied else None
         if self.user_table is not None:
             table = None if table is None else table.detach()
