@@ -9,7 +9,7 @@ Per dataset and seed, every form is fitted on the identical splits (ratings >= 4
    and NDCG@20, and the share of held-out targets found in the top 20 by the target's
    popularity bucket (head = top 20 % of items by training interactions, torso = next 30 %,
    tail = the rest; :func:`tastespace.evaluate.insight.recall_by_item_popularity`, the numbers
-   ``tastespace report`` shows), and Recall@20 with each bucket's items ranked among
+   ``tastespace report`` shows), and Recall@20 with each bucket's warm items ranked among
    themselves (a catalog-wide top 20 almost never reaches the tail;
    :func:`~tastespace.evaluate.insight.recall_within_buckets`). "cos" is the mean cosine
    between a warm item's vector and its features-only vector (``embed_items``): how much the
@@ -74,6 +74,7 @@ def warm_run(form: str, split, seed: int) -> dict[str, float]:
     scores = model.score(fold_in)
     for bucket, row in recall_within_buckets(scores, fold_in, targets, counts).items():
         out[f"{bucket} R@20 within"] = row["recall@20"]
+        out[f"{bucket} users"] = row["users"]
     warm = counts > 0
     vectors = model.item_vectors()[warm]
     content = model.embed_items(split.train.items.take(np.flatnonzero(warm)))

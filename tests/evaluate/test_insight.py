@@ -71,16 +71,17 @@ def test_recall_buckets_count_what_was_found():
 
 
 def test_within_a_bucket_the_tail_is_ranked_on_its_own_and_seen_items_stay_out():
-    counts = np.arange(10, dtype=float)  # head = items 8, 9; torso 5–7; tail 0–4
-    targets = sp.csr_matrix(np.array([[0] * 9 + [1], [1] + [0] * 9]))
+    counts = np.arange(10, dtype=float)  # head = items 8, 9; torso 5–7; tail 0–4 (0 is cold)
+    targets = sp.csr_matrix(np.array([[0] * 9 + [1], [0, 1] + [0] * 8]))
     fold_in = sp.csr_matrix(np.array([[0] * 10, [0, 0, 0, 1, 0, 0, 0, 0, 0, 0]]))
     # Popular items score highest for everyone, so a catalog-wide top 1 never shows the tail;
-    # among the tail, user 1's best unseen item is their target (item 3 is in their history).
-    scores = np.array([np.arange(10.0), [4.0, 1, 2, 5, 3, 6, 7, 8, 9, 10]])
+    # among the warm tail, user 1's best unseen item is their target (item 3 is in their
+    # history; item 0, never seen in training, is cold and left out).
+    scores = np.array([np.arange(10.0), [9.0, 4, 2, 5, 3, 6, 7, 8, 9, 10]])
     ranked = np.argsort(-np.where(fold_in.toarray() > 0, -np.inf, scores), axis=1)
     assert recall_by_item_popularity(ranked, targets, counts, k=1)["tail"]["hit@1"] == 0.0
     within = recall_within_buckets(scores, fold_in, targets, counts, k=1)
-    assert within["tail"] == {"items": 5, "users": 1, "recall@1": 1.0}
+    assert within["tail"] == {"items": 4, "users": 1, "recall@1": 1.0}
     assert within["head"] == {"items": 2, "users": 1, "recall@1": 1.0}
     assert "torso" not in within  # nobody's target is there
     assert scores[1, 3] == 5.0  # the caller's scores are not masked in place

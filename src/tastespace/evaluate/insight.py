@@ -150,14 +150,17 @@ def recall_within_buckets(
     counts: np.ndarray,
     k: int = 20,
 ) -> dict[str, dict[str, float]]:
-    """Recall@k of each user's targets in a popularity bucket, ranked among that bucket's items.
+    """Recall@k of each user's targets in a popularity bucket, ranked among that bucket's
+    warm items (``counts`` > 0).
 
     Why beside :func:`recall_by_item_popularity`: a catalog-wide top 20 almost never reaches
     the tail, so its hit rate there is ~0 for every model; ranking each bucket on its own asks
     whether a model orders the tail items it would show in a tail shelf or after filtering.
-    ``scores`` is ``(users, n_items)``; items in ``fold_in`` are excluded.
+    Items without training interactions are left out: they are cold, not tail (on ml-100k a
+    third of the tail bucket), and :mod:`.coldstart` measures them. ``scores`` is
+    ``(users, n_items)``; items in ``fold_in`` are excluded.
     """
-    bucket = popularity_buckets(counts)
+    bucket = np.where(counts > 0, popularity_buckets(counts), -1)
     seen = fold_in.tocsr()
     out = {}
     for code, name in enumerate(BUCKETS):
