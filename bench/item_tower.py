@@ -77,7 +77,7 @@ def warm_run(form: str, split, seed: int) -> dict[str, float]:
         out[f"{bucket} users"] = row["users"]
     warm = counts > 0
     vectors = model.item_vectors()[warm]
-    content = model.embed_items(split.train.items.take(np.flatnonzero(warm)))
+    content = model.embed_items(split.train.items.take(np.flatnonzero(warm)))[0]
     cosine = (vectors * content).sum(1) / (
         np.linalg.norm(vectors, axis=1) * np.linalg.norm(content, axis=1) + 1e-12
     )

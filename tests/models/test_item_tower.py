@@ -12,6 +12,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 import torch
 
 from tastespace.data import load_dataset
@@ -70,16 +71,22 @@ def test_cold_items_are_served_and_the_bundle_round_trips(form, planted_split, t
     train = with_cold_items(planted_split.train, cold)
     model = NeuralRecommender(item_tower=form, **SMALL).fit(train)
     assert np.all(model.item_counts_[cold] == 0)
-    features_only = model.embed_items(train.items.take(cold))
-    np.testing.assert_allclose(model.item_vectors()[cold], features_only, rtol=1e-5, atol=1e-6)
-    model.save(tmp_path / "bundle")
+    vectors, bias = model.embed_items(train.items.take(cold))
+    np.testing.assert_allclose(model.item_vectors()[cold], vectors, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(model.item_bias()[cold], bias, rtol=1e-5, atol=1e-6)
+    # New items join without refitting (add-items) and take the same path.
+    grown = model.with_items([10_001, 10_002], train.items.take(cold[:2]))
+    np.testing.assert_allclose(grown.item_vectors()[-2:], vectors[:2], rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(grown.item_vectors()[: train.n_items], model.item_vectors())
+    grown.save(tmp_path / "bundle")
     loaded = Recommender.load(tmp_path / "bundle")
     assert loaded.config.item_tower == form
-    np.testing.assert_array_equal(loaded.item_vectors(), model.item_vectors())
-    np.testing.assert_array_equal(loaded.item_bias(), model.item_bias())
-    np.testing.assert_array_equal(loaded.embed_items(train.items.take(cold)), features_only)
-    held = planted_split.test.fold_in
-    np.testing.assert_array_equal(loaded.recommend(held, k=5)[0], model.recommend(held, k=5)[0])
+    np.testing.assert_array_equal(loaded.item_vectors(), grown.item_vectors())
+    np.testing.assert_array_equal(loaded.item_bias(), grown.item_bias())
+    np.testing.assert_array_equal(loaded.embed_items(train.items.take(cold))[0], vectors)
+    fold_in = planted_split.test.fold_in
+    held = sp.hstack([fold_in, sp.csr_matrix((fold_in.shape[0], 2))]).tocsr()  # + 2 new items
+    np.testing.assert_array_equal(loaded.recommend(held, k=5)[0], grown.recommend(held, k=5)[0])
 
 
 def bare(dataset):
@@ -101,7 +108,8 @@ def test_no_item_features_degrade_to_the_id_and_say_so(form, becomes, planted_sp
         model = NeuralRecommender(item_tower=form, **SMALL).fit(train)
     vectors = model.item_vectors()
     assert vectors.shape == (train.n_items, 16) and np.all(np.isfinite(vectors))
-    np.testing.assert_allclose(vectors[5], model.embed_items(train.items.take([5]))[0], atol=1e-6)
+    cold_vector = model.embed_items(train.items.take([5]))[0][0]
+    np.testing.assert_allclose(vectors[5], cold_vector, atol=1e-6)
     ids, _ = model.recommend(planted_split.test.fold_in, k=5)
     assert ids.shape == (planted_split.test.fold_in.shape[0], 5) and (ids >= 0).all()
 
