@@ -177,3 +177,33 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "tastespace", *args], capture_output=True, text=True, timeout=300
     )
+
+
+@pytest.mark.parametrize("form", ITEM_TOWERS)
+def test_sparse_id_tables_move_only_the_batch_rows_under_every_form(form):
+    """With sparse gradients a step moves the ID rows of its candidates (and, under concat /
+    sum, the unknown row the content pass used), never the rest of the catalog."""
+    from tastespace.models.neural.training import TableAwareAdam
+
+    ds = load_dataset("synthetic:tiny")
+    model = NeuralRecommender(item_tower=form, sparse_gradients="on", **{**SMALL, "epochs": 1})
+    matrix = model._prepare(ds, torch.device("cpu"))
+    module = model.module_
+    assert module.item_tower.ids.sparse
+    batches = model._batch_maker(ds, matrix, np.arange(matrix.shape[0]), torch.device("cpu"))
+    batches.sampled, batches.num_negatives = True, 16
+    batches.__post_init__()
+    optimiser = TableAwareAdam(module, lr=0.01, weight_decay=1e-6)
+    before = module.item_tower.ids.weight.detach().clone()
+    batch = batches(np.arange(10, 42), torch.Generator().manual_seed(0))
+    loss = module(batch)
+    optimiser.zero_grad()
+    loss.backward()
+    optimiser.step()
+    after = module.item_tower.ids.weight.detach()
+    moved = np.flatnonzero((before != after).any(dim=1).numpy())
+    used = np.unique(batch["item_ids"].numpy())
+    if form != "free":
+        used = np.union1d(used, [module.item_tower.unknown_id])
+    np.testing.assert_array_equal(moved, used)
+    assert len(used) < ds.n_items
