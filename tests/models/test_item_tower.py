@@ -183,7 +183,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
 def test_sparse_id_tables_move_only_the_batch_rows_under_every_form(form):
     """With sparse gradients a step moves the ID rows of its candidates (and, under concat /
     sum, the unknown row the content pass used), never the rest of the catalog."""
-    from tastespace.models.neural.training import TableAwareAdam
+    from tastespace.models.neural.optim import TableAwareAdam
 
     ds = load_dataset("synthetic:tiny")
     model = NeuralRecommender(item_tower=form, sparse_gradients="on", **{**SMALL, "epochs": 1})
