@@ -268,7 +268,10 @@ class GensimWord2Vec:
 
 
 def gensim_same_as_tastespace() -> dict[str, Any]:
-    """gensim options equal to tastespace item2vec's defaults (window 0 = whole history)."""
+    """gensim options equal to tastespace item2vec's defaults (window 0 = whole history,
+    workers 0 = every core); its 50 epochs are what the default pair budget gives MovieLens."""
+    from tastespace.models.item2vec import available_cores
+
     cfg = tastespace_defaults("item2vec")
     return {
         "vector_size": cfg["dim"],
@@ -280,7 +283,7 @@ def gensim_same_as_tastespace() -> dict[str, Any]:
         "alpha": cfg["lr"],
         "min_alpha": cfg["min_lr"],
         "min_count": cfg["min_count"],
-        "workers": cfg["workers"],
+        "workers": cfg["workers"] or available_cores(),
     }
 
 

@@ -19,11 +19,12 @@ from tastespace.models.item2vec import (
     _Corpus,
     _histories,
     context_pairs,
+    pair_budget,
     plan_training,
 )
 from tests.models.contract import ModelContract
 
-FAST = dict(dim=16, epochs=5)
+FAST = dict(dim=16, epochs=5, workers=1)  # one gensim thread: the reproducible route
 
 
 class TestItem2Vec(ModelContract):
@@ -40,19 +41,20 @@ _FIT_ELSEWHERE = """
 import sys, numpy as np
 from tastespace.data import load_dataset
 from tastespace.models.item2vec import Item2Vec
-m = Item2Vec(dim=8, epochs=2, seed=5).fit(load_dataset("synthetic:tiny"))
+m = Item2Vec(dim=8, epochs=2, seed=5, workers=1).fit(load_dataset("synthetic:tiny"))
 np.save(sys.argv[1], m.item_vectors())
 """
 
 
 def test_same_seed_gives_identical_vectors_in_another_process(tmp_path):
     """gensim's result must not depend on Python's per-process string hashing."""
-    here = Item2Vec(dim=8, epochs=2, seed=5).fit(load_dataset("synthetic:tiny")).item_vectors()
+    tiny = load_dataset("synthetic:tiny")
+    here = Item2Vec(dim=8, epochs=2, seed=5, workers=1).fit(tiny).item_vectors()
     out = tmp_path / "vectors.npy"
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
     subprocess.run([sys.executable, "-c", _FIT_ELSEWHERE, str(out)], check=True, env=env)
     np.testing.assert_array_equal(np.load(out), here)
-    other = Item2Vec(dim=8, epochs=2, seed=6).fit(load_dataset("synthetic:tiny")).item_vectors()
+    other = Item2Vec(dim=8, epochs=2, seed=6, workers=1).fit(tiny).item_vectors()
     assert not np.allclose(other, here)
 
 
@@ -102,6 +104,15 @@ def test_bad_options_are_clear_errors():
     with pytest.raises(ConfigError, match=r"Item2VecConfig\.min_count must be > 0, got 0"):
         Item2Vec(min_count=0)
     assert Item2Vec(window="none").config.window is None  # CLI spelling of "whole history"
+    with pytest.raises(ConfigError, match=r"max_pairs='many': expected int or one of 'auto'"):
+        Item2Vec(max_pairs="many")
+    with pytest.raises(ConfigError, match=r"max_pairs must be > 0, got 0"):
+        Item2Vec(max_pairs=0)
+    assert [Item2Vec(max_pairs=v).config.max_pairs for v in ("auto", "none", "1000")] == [
+        "auto",
+        None,
+        1000,
+    ]
 
 
 def test_the_budget_trims_epochs_then_cuts_histories_into_pieces():
@@ -144,3 +155,33 @@ def test_fit_trains_within_the_pair_budget():
     cut = Item2Vec(dim=4, epochs=3, max_pairs=10 * n).fit(ds)
     assert cut.epochs_ == 1 and 0 < cut.pairs_per_epoch_ <= 11 * n < every / 5
     assert np.all(np.linalg.norm(cut.item_vectors()[heavy], axis=1) > 0)
+
+
+def test_the_default_budget_falls_as_one_over_n_then_grows_linearly():
+    small, pairs = item2vec.SMALL_DATA, item2vec.SMALL_DATA_PAIRS
+    assert pair_budget(small) == pairs
+    assert pair_budget(small // 2) == 2 * pairs  # small data: fewer interactions, more passes
+    crossover = int(np.sqrt(pairs * small / 50))
+    assert pair_budget(4 * crossover) == 50 * 4 * crossover  # large data: 50 per interaction
+    assert pair_budget(4 * crossover, pairs_per_interaction=10) == 10 * 4 * crossover
+    budgets = [pair_budget(n) for n in (crossover // 2, crossover, 2 * crossover)]
+    assert budgets[1] < min(budgets[0], budgets[2])
+
+
+def test_the_automatic_budget_cuts_large_data_to_pairs_per_interaction(monkeypatch):
+    rng = np.random.default_rng(1)
+    users = np.repeat(np.arange(40), 30)
+    items = np.concatenate([rng.choice(100, 30, replace=False) for _ in range(40)])
+    ds = build_dataset(users, items, item_ids=np.arange(100))
+    n, every = 1200, 40 * 30 * 29
+    roomy = Item2Vec(dim=4, epochs=3, workers=1).fit(ds)  # 1,200 interactions: small data
+    assert (roomy.epochs_, roomy.pairs_per_epoch_) == (3, every)
+    monkeypatch.setattr(item2vec, "SMALL_DATA_PAIRS", 100)  # as if 1,200 were large data
+    cut = Item2Vec(dim=4, epochs=3, workers=1, pairs_per_interaction=4).fit(ds)
+    assert cut.epochs_ == 1 and 4 * n <= cut.pairs_per_epoch_ <= 5 * n
+    # piece_lr is the cut epoch's learning rate, and only its: whole epochs keep lr.
+    faster = Item2Vec(dim=4, epochs=3, workers=1, pairs_per_interaction=4, piece_lr=0.3).fit(ds)
+    assert not np.allclose(faster.item_vectors(), cut.item_vectors())
+    monkeypatch.setattr(item2vec, "SMALL_DATA_PAIRS", 10**9)
+    whole = [Item2Vec(dim=4, epochs=2, workers=1, piece_lr=r).fit(ds) for r in (0.1, 0.3)]
+    np.testing.assert_array_equal(whole[0].item_vectors(), whole[1].item_vectors())

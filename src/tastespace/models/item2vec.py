@@ -12,23 +12,28 @@ histories are sorted by timestamp (when the dataset has them), so neighbours in 
 contexts; otherwise they are shuffled per epoch too.
 
 Cost: the whole-history window trains on every pair, ``Σ_u n_u (n_u − 1)`` per epoch, which
-grows with the square of history length (``synthetic:medium``, 1M interactions: 223 pairs
-per interaction and epoch). ``max_pairs`` (500M) bounds the whole fit, see
-:func:`plan_training`: whole-history epochs while they fit in the budget (all 50 on the
-leaderboard's MovieLens splits, which train exactly as before), fewer epochs on larger data
-(2 at 1M), and once a single epoch would exceed it, one epoch over pieces of the shuffled
-histories (each item meets a random share of its co-watched items instead of all of them).
-A fit then costs at most ``max_pairs`` pair updates plus a linear pass over the
-interactions per epoch. Measured on ml-100k's validation users (seed 0,
-``bench/item2vec_window.py``), every cheaper way to spend pairs ranked worse than whole
-epochs: sliding windows of 5 or 20 over shuffled histories reached Recall@20 0.13 at 5 epochs
-and 0.12 at 57 (as many pairs as 5 whole epochs, which reach 0.23), and 10 whole epochs at a
-4× learning rate 0.34 against 0.40 for the 50 default epochs.
+grows with the square of history length (``synthetic:medium``, 1M interactions: 224 pairs
+per interaction and epoch), and gensim's time is those pair updates: reading the histories
+is 0.2 s of a 97 CPU-second epoch at 1M (``bench/item2vec_window.py``), so the fit is
+bounded by a budget of pairs, ``max_pairs``, see :func:`plan_training`: whole-history epochs
+while they fit (at most ``epochs``), and once a single epoch would exceed it, one epoch over
+pieces of the shuffled histories (each item meets a random share of its co-watched items
+instead of all of them). The default budget, :func:`pair_budget`, falls as ``1 / N`` for
+small data, which needs many passes (both MovieLens leaderboard sets keep their 50 whole
+epochs), and is ``pairs_per_interaction`` (50) per interaction on large data, so a fit costs
+a linear pass plus at most ``50 N`` pair updates (at 1M, 0.04 of the previous default's
+pairs). Measured on ml-100k's validation users (seed 0, ``bench/item2vec_window.py``), every
+cheaper way to spend pairs ranked worse there than whole epochs: sliding windows of 5 or 20
+over shuffled histories reached Recall@20 0.13 at 5 epochs and 0.12 at 57 (as many pairs as
+5 whole epochs, which reach 0.23), and 10 whole epochs at a 4× learning rate 0.34 against
+0.40 for the 50 default epochs.
 
-Determinism: gensim is only reproducible with ``workers=1`` (the default); vector
-initialisation, negative draws and the shuffles are then all seeded by ``seed``, and a
-process-independent ``hashfxn`` replaces Python's salted ``hash``. Items that never share a
-history with another item (or have fewer than ``min_count`` interactions) get zero vectors.
+Determinism: gensim runs on every core by default (``workers=0``), and its threads
+interleave their updates, so two fits differ slightly; ``workers=1`` is the reproducible
+route: vector initialisation, negative draws and the shuffles are then all seeded by
+``seed``, and a process-independent ``hashfxn`` replaces Python's salted ``hash``. Items that
+never share a history with another item (or have fewer than ``min_count`` interactions) get
+zero vectors.
 
 Defaults follow Caselles-Dupré et al. (2018), "Word2vec applied to recommendation:
 hyperparameters matter" (many epochs; the negative-sampling exponent and window matter),
@@ -50,10 +55,11 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import warnings
 import zlib
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -73,6 +79,9 @@ log = logging.getLogger(__name__)
 
 #: gensim silently truncates longer sentences; longer histories are cut into pieces this long.
 MAX_SENTENCE = 10_000
+#: pair_budget's small-data point: this many pairs for the whole fit at SMALL_DATA interactions
+#: (ml-latest-small's 50 whole epochs, 434M pairs at 37,945, fit in it), falling as 1 / N.
+SMALL_DATA, SMALL_DATA_PAIRS = 40_000, 450_000_000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,24 +105,34 @@ class Item2VecConfig(ItemEmbeddingConfig):
     """Passes over the histories, at most (max_pairs may allow fewer)."""
     lr: float = 0.025
     """Initial learning rate, decayed linearly to min_lr."""
+    piece_lr: float = 0.1
+    """Initial learning rate when the budget cuts the fit to one epoch over pieces (large data,
+    where each pair is seen once)."""
     min_lr: float = 1e-4
     """Final learning rate."""
     min_count: int = 1
     """Items seen fewer times are left out of training (zero vectors)."""
     time_ordered: bool = False
     """With a finite window, order histories by timestamp instead of shuffling them."""
-    workers: int = 1
-    """gensim threads (> 1 is faster but not reproducible)."""
-    max_pairs: int | None = 500_000_000
-    """Context pairs the whole fit may train on (None = no bound), see plan_training."""
+    workers: int = 0
+    """gensim threads; 0 = every core this process may use. Only workers=1 is reproducible
+    (threads interleave their updates in whatever order they run)."""
+    max_pairs: int | Literal["auto"] | None = "auto"
+    """Context pairs the whole fit may train on: 'auto' = pair_budget(interactions), a number =
+    that many, None = no bound; see plan_training."""
+    pairs_per_interaction: float = 50.0
+    """With max_pairs='auto', the fewest pairs per interaction a fit trains on (large data)."""
 
     def validate(self) -> None:
         super().validate()
         if self.window is not None and self.window < 0:
             raise ConfigError(f"window must be ≥ 0 (0 = whole history), got {self.window}")
-        self.check_positive("negative", "epochs", "min_count", "workers", "lr")
-        self.check_positive("sample", allow_zero=True)
-        self.check_positive("max_pairs")
+        self.check_positive(
+            "negative", "epochs", "min_count", "lr", "piece_lr", "pairs_per_interaction"
+        )
+        self.check_positive("sample", "workers", allow_zero=True)
+        if self.max_pairs != "auto":
+            self.check_positive("max_pairs")
 
 
 class Item2Vec(ItemEmbeddingModel):
@@ -137,7 +156,10 @@ class Item2Vec(ItemEmbeddingModel):
             ordered = False
         histories = _histories(dataset, use_time=ordered)
         lengths = np.fromiter((len(h) for h in histories), np.int64, len(histories))
-        plan = plan_training(lengths, cfg.window or 0, cfg.epochs, cfg.max_pairs)
+        budget = cfg.max_pairs
+        if budget == "auto":
+            budget = pair_budget(int(lengths.sum()), cfg.pairs_per_interaction)
+        plan = plan_training(lengths, cfg.window or 0, cfg.epochs, budget)
         log.info("item2vec: %s", plan)
         corpus = _Corpus(histories, plan.pieces, shuffle=not ordered, seed=cfg.seed)
         tracker = _EpochProgress(run.callback, plan.epochs, len(corpus))
@@ -152,10 +174,10 @@ class Item2Vec(ItemEmbeddingModel):
             negative=cfg.negative,
             ns_exponent=cfg.ns_exponent,
             sample=cfg.sample,
-            alpha=cfg.lr,
+            alpha=cfg.piece_lr if plan.cut else cfg.lr,
             min_alpha=cfg.min_lr,
             seed=cfg.seed,
-            workers=cfg.workers,
+            workers=cfg.workers or available_cores(),
             hashfxn=_stable_hash,
             epochs=plan.epochs,
         )
@@ -180,6 +202,28 @@ class Item2Vec(ItemEmbeddingModel):
         self._finish_fit(vectors, known)
 
 
+def pair_budget(interactions: int, pairs_per_interaction: float = 50.0) -> int:
+    """The default ``max_pairs`` for ``N`` interactions: the larger of
+    ``pairs_per_interaction · N`` and ``SMALL_DATA_PAIRS · SMALL_DATA / N``.
+
+    Small data needs many passes (ml-100k's validation Recall@20 climbs from 0.23 at 5 whole
+    epochs to 0.40 at 50), so below the crossover (600k interactions at 50 per interaction)
+    the budget falls only as ``1 / N``; above it a fraction of one epoch does (at 1M, 0.02
+    validation Recall@20 below one whole epoch for 0.2 of its pairs), and the cost grows
+    linearly with the interactions.
+    """
+    n = max(int(interactions), 1)
+    return int(max(pairs_per_interaction * n, SMALL_DATA_PAIRS * SMALL_DATA / n))
+
+
+def available_cores() -> int:
+    """Cores this process may run on (its affinity mask, else the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def context_pairs(lengths: np.ndarray, window: int) -> int:
     """Context pairs of one pass over sentences of ``lengths`` with a ``window`` half-width.
 
@@ -201,6 +245,11 @@ class TrainingPlan:
     epochs: int
     pieces: list[np.ndarray]
     pairs_per_epoch: int
+
+    @property
+    def cut(self) -> bool:
+        """Whether histories are cut into pieces (the single-epoch fallback)."""
+        return any(len(p) > 1 for p in self.pieces)
 
     def __str__(self) -> str:
         cut = sum(len(p) > 1 for p in self.pieces)
