@@ -14,19 +14,20 @@ contexts; otherwise they are shuffled per epoch too.
 Cost: the whole-history window trains on every pair, ``Σ_u n_u (n_u − 1)`` per epoch, which
 grows with the square of history length (``synthetic:medium``, 1M interactions: 224 pairs
 per interaction and epoch), and gensim's time is those pair updates: reading the histories
-is 0.2 s of a 97 CPU-second epoch at 1M (``bench/item2vec_window.py``), so the fit is
+is 0.2 s of a 96 CPU-second epoch at 1M (``bench/item2vec_window.py``), so the fit is
 bounded by a budget of pairs, ``max_pairs``, see :func:`plan_training`: whole-history epochs
 while they fit (at most ``epochs``), and once a single epoch would exceed it, one epoch over
 pieces of the shuffled histories (each item meets a random share of its co-watched items
 instead of all of them). The default budget, :func:`pair_budget`, falls as ``1 / N`` for
 small data, which needs many passes (both MovieLens leaderboard sets keep their 50 whole
-epochs), and is ``pairs_per_interaction`` (50) per interaction on large data, so a fit costs
-a linear pass plus at most ``50 N`` pair updates (at 1M, 0.04 of the previous default's
-pairs). Measured on ml-100k's validation users (seed 0, ``bench/item2vec_window.py``), every
-cheaper way to spend pairs ranked worse there than whole epochs: sliding windows of 5 or 20
-over shuffled histories reached Recall@20 0.13 at 5 epochs and 0.12 at 57 (as many pairs as
-5 whole epochs, which reach 0.23), and 10 whole epochs at a 4× learning rate 0.34 against
-0.40 for the 50 default epochs.
+epochs), and is ``pairs_per_interaction`` (50) per interaction on large data, with a
+higher learning rate for that single cut epoch (``piece_lr``), so a fit costs a linear pass
+plus at most ``50 N`` pair updates (at 1M, a tenth of the previous default's 2 whole epochs,
+at the same test Recall@20, 0.165, in 2.2× ALS's time). On ml-100k's validation users
+(seed 0, ``bench/item2vec_window.py``) every cheaper way to spend pairs ranked worse than
+whole epochs: sliding windows of 5 or 20 over shuffled histories reached Recall@20 0.13 at 5
+epochs and 0.12 at 57 (as many pairs as 5 whole epochs, which reach 0.23), and 10 whole
+epochs at a 4× learning rate 0.34 against 0.40 for the 50 default epochs.
 
 Determinism: gensim runs on every core by default (``workers=0``), and its threads
 interleave their updates, so two fits differ slightly; ``workers=1`` is the reproducible
@@ -208,9 +209,9 @@ def pair_budget(interactions: int, pairs_per_interaction: float = 50.0) -> int:
 
     Small data needs many passes (ml-100k's validation Recall@20 climbs from 0.23 at 5 whole
     epochs to 0.40 at 50), so below the crossover (600k interactions at 50 per interaction)
-    the budget falls only as ``1 / N``; above it a fraction of one epoch does (at 1M, 0.02
-    validation Recall@20 below one whole epoch for 0.2 of its pairs), and the cost grows
-    linearly with the interactions.
+    the budget falls only as ``1 / N``; above it a fraction of one epoch does (at 1M, one cut
+    epoch at ``piece_lr`` ranks 0.168 validation Recall@20 against 0.143 for a whole epoch at
+    ``lr``, for a fifth of its pairs), and the cost grows linearly with the interactions.
     """
     n = max(int(interactions), 1)
     return int(max(pairs_per_interaction * n, SMALL_DATA_PAIRS * SMALL_DATA / n))
