@@ -316,14 +316,54 @@ def _genre_counts(n_items: int, n_genres: int) -> np.ndarray:
 
 
 def _make_world(config: SyntheticConfig) -> _World:
-    rng = np.random.default_rng([config.seed, 0])
-    n_items, n_users, n_genres = config.n_items, config.n_users, config.n_genres
-    names = config.genre_names
-    traits = np.array([_GENRE_TRAITS.get(name, _DEFAULT_TRAITS) for name in names], np.float64)
+    """Draw every item and user trait from one seeded stream, in a fixed order.
 
-    # Items: primary genre, popularity order within genre, secondary genres.
-    counts = _genre_counts(n_items, n_genres)
-    item_genre = rng.permutation(np.repeat(np.arange(n_genres), counts))
+    The steps below share ``rng`` and must keep their order: reordering them changes every
+    dataset generated for a given seed.
+    """
+    rng = np.random.default_rng([config.seed, 0])
+    traits = np.array(
+        [_GENRE_TRAITS.get(name, _DEFAULT_TRAITS) for name in config.genre_names], np.float64
+    )
+    counts = _genre_counts(config.n_items, config.n_genres)
+    item_genre, items_by_genre, cum_popularity = _item_popularity(rng, counts, config)
+    secondary = _secondary_genres(rng, item_genre, config.n_genres)
+    years = _truncated_normal(rng, traits[item_genre, 0], traits[item_genre, 1], 1950, 2024)
+    runtimes = np.clip(rng.normal(traits[item_genre, 2], traits[item_genre, 3]), 60, 240)
+    item_quality = rng.normal(0.0, 0.35, config.n_items)
+    year = np.rint(years).astype(np.int64)
+    title_codes = _title_codes(rng, year)
+    taste_genres, taste_weights, taste_cum = _user_tastes(rng, counts, config)
+    history_length = _history_lengths(rng, config)
+    user_bias = rng.normal(0.0, 0.3, config.n_users)
+    dominant = taste_genres[np.arange(config.n_users), np.argmax(taste_weights, axis=1)]
+    age = np.clip(np.rint(34 + traits[dominant, 4] + rng.normal(0, 10, config.n_users)), 14, 85)
+    return _World(
+        item_genre=item_genre.astype(np.int64),
+        item_secondary=secondary.astype(np.int64),
+        items_by_genre=items_by_genre.astype(np.int64),
+        cum_popularity=cum_popularity,
+        item_quality=item_quality,
+        taste_genres=taste_genres,
+        taste_cum=taste_cum,
+        taste_weights=taste_weights,
+        history_length=history_length,
+        user_bias=user_bias,
+        year=year,
+        runtime=np.rint(runtimes).astype(np.int64),
+        title_codes=title_codes,
+        age=age.astype(np.int64),
+    )
+
+
+def _item_popularity(
+    rng: np.random.Generator, counts: np.ndarray, config: SyntheticConfig
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Primary genre per item, items sorted by (genre, popularity rank), and the cumulative
+    Zipf share within each genre offset by the genre number (so one ``searchsorted`` on
+    ``genre + u`` draws an item of that genre by popularity)."""
+    n_items = config.n_items
+    item_genre = rng.permutation(np.repeat(np.arange(config.n_genres), counts))
     items_by_genre = np.lexsort((rng.random(n_items), item_genre))
     genre_start = np.concatenate([[0], np.cumsum(counts)[:-1]])
     sorted_genre = item_genre[items_by_genre]
@@ -334,34 +374,47 @@ def _make_world(config: SyntheticConfig) -> _World:
     totals = np.add.reduceat(weight, genre_start)
     within = (csum - before[sorted_genre]) / totals[sorted_genre]
     within[genre_start + counts - 1] = 1.0  # exact ends, so a draw never leaves its genre
-    cum_popularity = sorted_genre + within
+    return item_genre, items_by_genre, sorted_genre + within
 
+
+def _secondary_genres(
+    rng: np.random.Generator, item_genre: np.ndarray, n_genres: int
+) -> np.ndarray:
+    """0–2 secondary genres per item, other than its primary one; (n_items, 2), -1 padded."""
+    n_items = len(item_genre)
     n_secondary = rng.choice(3, size=n_items, p=[0.4, 0.4, 0.2])
-    if n_genres > 1:
-        keys = rng.random((n_items, n_genres))
-        keys[np.arange(n_items), item_genre] = np.inf
-        secondary = np.argsort(keys, axis=1)[:, : min(2, n_genres - 1)]
-        secondary = np.pad(secondary, ((0, 0), (0, 2 - secondary.shape[1])), constant_values=-1)
-        secondary[np.arange(2)[None, :] >= n_secondary[:, None]] = -1
-    else:
-        secondary = np.full((n_items, 2), -1, np.int64)
+    if n_genres == 1:
+        return np.full((n_items, 2), -1, np.int64)
+    keys = rng.random((n_items, n_genres))
+    keys[np.arange(n_items), item_genre] = np.inf
+    secondary = np.argsort(keys, axis=1)[:, : min(2, n_genres - 1)]
+    secondary = np.pad(secondary, ((0, 0), (0, 2 - secondary.shape[1])), constant_values=-1)
+    secondary[np.arange(2)[None, :] >= n_secondary[:, None]] = -1
+    return secondary
 
-    years = _truncated_normal(rng, traits[item_genre, 0], traits[item_genre, 1], 1950, 2024)
-    runtimes = np.clip(rng.normal(traits[item_genre, 2], traits[item_genre, 3]), 60, 240)
-    item_quality = rng.normal(0.0, 0.35, n_items)
 
+def _title_codes(rng: np.random.Generator, year: np.ndarray) -> np.ndarray:
+    """(adjective, noun, sequel number) per item; items sharing a title are numbered as
+    sequels in release order (0 = the first)."""
+    n_items = len(year)
     adjective = rng.integers(0, len(_ADJECTIVES), n_items)
     noun = rng.integers(0, len(_NOUNS), n_items)
-    year = np.rint(years).astype(np.int64)
     code = adjective * len(_NOUNS) + noun
-    order = np.lexsort((np.arange(n_items), year, code))  # sequels numbered in release order
+    order = np.lexsort((np.arange(n_items), year, code))
     sorted_code = code[order]
     first = np.flatnonzero(np.concatenate([[True], sorted_code[1:] != sorted_code[:-1]]))
     run_start = np.repeat(first, np.diff(np.append(first, n_items)))
     sequel = np.empty(n_items, np.int64)
     sequel[order] = np.arange(n_items) - run_start
+    return np.stack([adjective, noun, sequel], axis=1)
 
-    # Users: taste mixture over 1..T genres chosen by genre prevalence, history length, age.
+
+def _user_tastes(
+    rng: np.random.Generator, counts: np.ndarray, config: SyntheticConfig
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each user's mixture over 1..T genres, chosen by genre prevalence (Gumbel top-k):
+    genres (-1 padded), weights (0 in padding) and cumulative weights (1.0 from the last slot)."""
+    n_users, n_genres = config.n_users, config.n_genres
     n_tastes = min(config.max_tastes, n_genres)
     k = rng.integers(1, n_tastes + 1, n_users)
     prevalence = np.log(counts / counts.sum())
@@ -376,34 +429,17 @@ def _make_world(config: SyntheticConfig) -> _World:
     taste_genres[slots >= k[:, None]] = -1
     taste_cum = np.cumsum(taste_weights, axis=1)
     taste_cum[slots >= (k[:, None] - 1)] = 1.0
+    return taste_genres, taste_weights, taste_cum
 
-    cap = max(config.min_history, n_items // 3)
+
+def _history_lengths(rng: np.random.Generator, config: SyntheticConfig) -> np.ndarray:
+    """Power-law (capped Lomax) history lengths whose capped mean is ``mean_history``."""
+    cap = max(config.min_history, config.n_items // 3)
     scale = _lomax_scale(
         config.mean_history - config.min_history, config.activity_exponent, cap - config.min_history
     )
-    extra = np.rint(scale * rng.pareto(config.activity_exponent, n_users))
-    history_length = np.minimum(config.min_history + extra, cap).astype(np.int64)
-    user_bias = rng.normal(0.0, 0.3, n_users)
-
-    dominant = taste_genres[np.arange(n_users), np.argmax(taste_weights, axis=1)]
-    age = np.clip(np.rint(34 + traits[dominant, 4] + rng.normal(0, 10, n_users)), 14, 85)
-
-    return _World(
-        item_genre=item_genre.astype(np.int64),
-        item_secondary=secondary.astype(np.int64),
-        items_by_genre=items_by_genre.astype(np.int64),
-        cum_popularity=cum_popularity,
-        item_quality=item_quality,
-        taste_genres=taste_genres,
-        taste_cum=taste_cum,
-        taste_weights=taste_weights,
-        history_length=history_length,
-        user_bias=user_bias,
-        year=year,
-        runtime=np.rint(runtimes).astype(np.int64),
-        title_codes=np.stack([adjective, noun, sequel], axis=1),
-        age=age.astype(np.int64),
-    )
+    extra = np.rint(scale * rng.pareto(config.activity_exponent, config.n_users))
+    return np.minimum(config.min_history + extra, cap).astype(np.int64)
 
 
 def _lomax_scale(target: float, shape: float, cap: float) -> float:
