@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -177,76 +177,83 @@ def place_labels(
     """
     if n_labels <= 0 or len(xy) == 0:
         return []
-    renderer = ax.figure.canvas.get_renderer()
-    frame = ax.get_window_extent(renderer)
-    placed: list[tuple[float, float, float, float]] = []
-    chosen: list[int] = []
+    labeller = _Labeller(ax, xy, fontsize, offset, boxed)
     pool = len(xy) if keep_all else max(8 * n_labels, 50)
-    candidates = np.argsort(-np.asarray(popularity), kind="stable")[:pool]
-    screen = ax.transData.transform(xy)
-    box_style = (
-        {"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.75}
-        if boxed
-        else None
-    )
-    for index in candidates:
-        if len(chosen) >= n_labels:
+    for index in np.argsort(-np.asarray(popularity), kind="stable")[:pool]:
+        if len(labeller.chosen) >= n_labels:
             break
-        px, py = screen[index]
-        if not keep_all and any(b[0] < px < b[2] and b[1] < py < b[3] for b in placed):
-            continue  # the point lies under a label already placed
-        text = _short(titles[index])
-        for attempt, (sx, sy, ha, va) in enumerate(_SPOTS):
-            shift = (sx * offset, sy * 0.75 * offset)
-            artist = ax.annotate(
-                text,
-                xy[index],
-                xytext=shift,
-                textcoords="offset points",
-                ha=ha,
-                va=va,
-                fontsize=fontsize,
-                color="#222222",
-                bbox=box_style,
-            )
-            box = artist.get_window_extent(renderer).expanded(1.05, 1.15)
+        if not keep_all and labeller.under_a_label(int(index)):
+            continue
+        labeller.place(int(index), _short(titles[index]), keep_all)
+    return labeller.chosen
+
+
+class _Labeller:
+    """The labels accepted so far on one axes, in screen coordinates."""
+
+    def __init__(self, ax: Axes, xy: np.ndarray, fontsize: float, offset: float, boxed: bool):
+        self.ax, self.xy, self.fontsize, self.offset = ax, xy, fontsize, offset
+        self.renderer = ax.figure.canvas.get_renderer()
+        self.frame = ax.get_window_extent(self.renderer)
+        self.screen = ax.transData.transform(xy)
+        self.box_style = (
+            {"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.75}
+            if boxed
+            else None
+        )
+        self.placed: list[tuple[float, float, float, float]] = []
+        self.chosen: list[int] = []
+
+    def under_a_label(self, index: int) -> bool:
+        px, py = self.screen[index]
+        return any(b[0] < px < b[2] and b[1] < py < b[3] for b in self.placed)
+
+    def place(self, index: int, text: str, keep_all: bool) -> None:
+        """Try each spot in turn; keep the first that fits (with ``keep_all``, the first spot
+        when none does)."""
+        for attempt, spot in enumerate(_SPOTS):
+            artist = self._annotate(index, text, spot, self.box_style)
+            box = artist.get_window_extent(self.renderer).expanded(1.05, 1.15)
             bounds = (box.x0, box.y0, box.x1, box.y1)
-            inside = (
-                box.x0 >= frame.x0
-                and box.x1 <= frame.x1
-                and box.y0 >= frame.y0
-                and box.y1 <= frame.y1
-            )
-            # a label may not cover another labelled point (its own is outside the box)
-            points = screen[chosen]
-            hides_point = bool(
-                np.any(
-                    (points[:, 0] > box.x0)
-                    & (points[:, 0] < box.x1)
-                    & (points[:, 1] > box.y0)
-                    & (points[:, 1] < box.y1)
-                )
-            )
-            fits = inside and not hides_point and not any(_overlap(bounds, b) for b in placed)
+            fits = self._fits(bounds)
             if fits or (keep_all and attempt == len(_SPOTS) - 1):
                 if not fits:  # nowhere free: fall back to the first spot
                     artist.remove()
-                    sx, sy, ha, va = _SPOTS[0]
-                    ax.annotate(
-                        text,
-                        xy[index],
-                        xytext=(sx * offset, sy * 0.75 * offset),
-                        textcoords="offset points",
-                        ha=ha,
-                        va=va,
-                        fontsize=fontsize,
-                        color="#222222",
-                    )
-                placed.append(bounds)
-                chosen.append(int(index))
-                break
+                    self._annotate(index, text, _SPOTS[0], None)
+                self.placed.append(bounds)
+                self.chosen.append(index)
+                return
             artist.remove()
-    return chosen
+
+    def _annotate(self, index: int, text: str, spot: tuple, bbox: dict | None) -> Any:
+        sx, sy, ha, va = spot
+        return self.ax.annotate(
+            text,
+            self.xy[index],
+            xytext=(sx * self.offset, sy * 0.75 * self.offset),
+            textcoords="offset points",
+            ha=ha,
+            va=va,
+            fontsize=self.fontsize,
+            color="#222222",
+            bbox=bbox,
+        )
+
+    def _fits(self, bounds: tuple[float, float, float, float]) -> bool:
+        """Inside the axes, over no labelled point (its own is outside the box) and no label."""
+        x0, y0, x1, y1 = bounds
+        frame = self.frame
+        inside = x0 >= frame.x0 and x1 <= frame.x1 and y0 >= frame.y0 and y1 <= frame.y1
+        points = self.screen[self.chosen]
+        hides_point = bool(
+            np.any(
+                (points[:, 0] > x0)
+                & (points[:, 0] < x1)
+                & (points[:, 1] > y0)
+                & (points[:, 1] < y1)
+            )
+        )
+        return inside and not hides_point and not any(_overlap(bounds, b) for b in self.placed)
 
 
 def _overlap(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
