@@ -161,61 +161,34 @@ def _pct(value: float | None) -> str:
 
 
 def _page(n: dict[str, Any], images: dict[str, str], title: str) -> str:
-    rec, nb = n["recommendations"], n["neighbours"]
-    purity = n["genre_purity"]
-    sections = [
-        (
-            "Genre purity of neighbourhoods",
-            _table(
-                [
-                    ("k-NN purity (cosine)", _pct(purity["purity"])),
-                    ("with shuffled genres", _pct(purity["shuffled"])),
-                    ("lift", f"{purity['lift']:.2f}×"),
-                ]
-            )
-            if purity
-            else "<p>No genres in this catalog.</p>",
-        ),
-        (
-            "Popularity bias",
-            _table(
-                [
-                    (
-                        "recommendations from the top 1 % items "
-                        f"({_pct(rec['head_share_of_catalog'])} of the catalog)",
-                        _pct(rec["head_share"]),
-                    ),
-                    ("neighbours from the top 1 % items", _pct(nb["head_share"])),
-                    ("Gini of recommendation exposure", f"{rec['gini']:.3f}"),
-                    ("Gini of neighbour exposure", f"{nb['gini']:.3f}"),
-                    (f"catalog coverage of top-{n['k']} recommendations", _pct(rec["coverage"])),
-                    (
-                        "vector norm vs popularity (Spearman)",
-                        "—"
-                        if n["norm_popularity_spearman"] is None
-                        else f"{n['norm_popularity_spearman']:.3f}",
-                    ),
-                ]
-            ),
-        ),
-        (
-            "Hubness",
-            _table(
-                [
-                    ("k-occurrence skew", f"{nb['k_occurrence_skew']:.2f}"),
-                    ("items that are nobody's neighbour", _pct(nb["nobodys_neighbour"])),
-                    (
-                        "most frequent neighbours",
-                        "; ".join(
-                            f"{t} ({int(c)})"
-                            for t, c in zip(
-                                n["top_hub_titles"][:5], nb["top_hub_occurrence"][:5], strict=False
-                            )
-                        ),
-                    ),
-                ]
-            ),
-        ),
+    pictures = "".join(
+        f'<figure><img alt="{name}" src="data:image/png;base64,{data}">'
+        f"<figcaption>{name}</figcaption></figure>"
+        for name, data in images.items()
+    )
+    body = "".join(
+        f"<section><h2>{html.escape(h)}</h2>{content}</section>" for h, content in _sections(n)
+    )
+    embedded = json.dumps(n, default=float).replace("</", "<\\/")  # safe inside <script>
+    return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
+<title>{html.escape(title)}</title><style>
+body{{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}}
+table{{border-collapse:collapse;margin:.5em 0}}
+th,td{{padding:.25em .8em;border-bottom:1px solid #ddd;text-align:left}}
+th{{font-weight:500;color:#555}}figure{{display:inline-block;margin:.5em}}img{{max-width:520px}}
+</style></head><body><h1>{html.escape(title)}</h1>
+<p>{n["kind"]} model, {n["items"]:,} items, {n["users"]:,} held-out users, k = {n["k"]}.</p>
+{body}<section><h2>Pictures</h2>{pictures}</section>
+<script type="application/json" id="numbers">{embedded}</script>
+</body></html>"""
+
+
+def _sections(n: dict[str, Any]) -> list[tuple[str, str]]:
+    """(heading, HTML) of each section of the page, in order."""
+    return [
+        ("Genre purity of neighbourhoods", _purity_section(n["genre_purity"])),
+        ("Popularity bias", _popularity_section(n)),
+        ("Hubness", _hubness_section(n)),
         (
             "Held-out users by activity",
             _table(
@@ -245,23 +218,49 @@ def _page(n: dict[str, Any], images: dict[str, str], title: str) -> str:
             _table([(p["title"], "; ".join(p["neighbours"])) for p in n["popular_neighbours"]]),
         ),
     ]
-    pictures = "".join(
-        f'<figure><img alt="{name}" src="data:image/png;base64,{data}">'
-        f"<figcaption>{name}</figcaption></figure>"
-        for name, data in images.items()
+
+
+def _purity_section(purity: dict[str, float] | None) -> str:
+    if not purity:
+        return "<p>No genres in this catalog.</p>"
+    return _table(
+        [
+            ("k-NN purity (cosine)", _pct(purity["purity"])),
+            ("with shuffled genres", _pct(purity["shuffled"])),
+            ("lift", f"{purity['lift']:.2f}×"),
+        ]
     )
-    body = "".join(
-        f"<section><h2>{html.escape(h)}</h2>{content}</section>" for h, content in sections
+
+
+def _popularity_section(n: dict[str, Any]) -> str:
+    rec, nb = n["recommendations"], n["neighbours"]
+    spearman = n["norm_popularity_spearman"]
+    return _table(
+        [
+            (
+                "recommendations from the top 1 % items "
+                f"({_pct(rec['head_share_of_catalog'])} of the catalog)",
+                _pct(rec["head_share"]),
+            ),
+            ("neighbours from the top 1 % items", _pct(nb["head_share"])),
+            ("Gini of recommendation exposure", f"{rec['gini']:.3f}"),
+            ("Gini of neighbour exposure", f"{nb['gini']:.3f}"),
+            (f"catalog coverage of top-{n['k']} recommendations", _pct(rec["coverage"])),
+            (
+                "vector norm vs popularity (Spearman)",
+                "—" if spearman is None else f"{spearman:.3f}",
+            ),
+        ]
     )
-    embedded = json.dumps(n, default=float).replace("</", "<\\/")  # safe inside <script>
-    return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
-<title>{html.escape(title)}</title><style>
-body{{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}}
-table{{border-collapse:collapse;margin:.5em 0}}
-th,td{{padding:.25em .8em;border-bottom:1px solid #ddd;text-align:left}}
-th{{font-weight:500;color:#555}}figure{{display:inline-block;margin:.5em}}img{{max-width:520px}}
-</style></head><body><h1>{html.escape(title)}</h1>
-<p>{n["kind"]} model, {n["items"]:,} items, {n["users"]:,} held-out users, k = {n["k"]}.</p>
-{body}<section><h2>Pictures</h2>{pictures}</section>
-<script type="application/json" id="numbers">{embedded}</script>
-</body></html>"""
+
+
+def _hubness_section(n: dict[str, Any]) -> str:
+    nb = n["neighbours"]
+    hubs = zip(n["top_hub_titles"][:5], nb["top_hub_occurrence"][:5], strict=False)
+    return _table(
+        [
+            ("k-occurrence skew", f"{nb['k_occurrence_skew']:.2f}"),
+            ("items that are nobody's neighbour", _pct(nb["nobodys_neighbour"])),
+            ("most frequent neighbours", "; ".join(f"{t} ({int(c)})" for t, c in hubs)),
+        ]
+    )
