@@ -359,35 +359,63 @@ def run_leaderboard(
             if row.error is not None:
                 continue
             if progress is not None:
-                points = len(contender.grid_points())
-                grid = f" ({points} grid points)" if points > 1 else ""
-                progress(f"{clock.status(job)} — seed {seed}: {contender.name}{grid}")
+                progress(f"{clock.status(job)} — seed {seed}: {_contender_label(contender)}")
             fit_started = time.perf_counter()
-            try:
-                run, method = _run_one(contender, split, int(seed), cutoffs, genres)
-            except (ImportError, TastespaceError) as err:
-                log.warning("%s failed: %s", contender.name, err)
-                row.error = f"{type(err).__name__}: {err}"
-                row.runs.clear()
+            fitted = _run_into_row(contender, row, split, int(seed), cutoffs, genres)
+            if fitted is None:
                 continue
+            method = fitted
             clock.finished(job, time.perf_counter() - fit_started)
-            row.runs.append(run)
-            log.info("seed %s %s: %s", seed, contender.name, run.metrics)
     return Leaderboard(
         dataset=dataset.name,
         rows=list(rows.values()),
-        protocol={
-            "kind": "strong-generalization",
-            "seeds": [int(s) for s in seeds],
-            "n_heldout": n_heldout,
-            "min_rating": min_rating,
-            "fold_in_fraction": 0.8,
-            "selection": f"validation {SELECTION_METRIC}",
-            "cutoffs": list(cutoffs),
-        },
+        protocol=_protocol(seeds, n_heldout, min_rating, cutoffs),
         memory_method=method,
         seconds=time.perf_counter() - started,
     )
+
+
+def _contender_label(contender: Contender) -> str:
+    points = len(contender.grid_points())
+    return contender.name + (f" ({points} grid points)" if points > 1 else "")
+
+
+def _run_into_row(
+    contender: Contender,
+    row: LeaderboardRow,
+    split: StrongSplit,
+    seed: int,
+    cutoffs: Sequence[int],
+    genres: Any,
+) -> str | None:
+    """Run one contender on one seed into its row; the memory method, or ``None`` when it
+    failed (the row then records the error and drops its runs: a row never mixes seeds it
+    could and could not run)."""
+    try:
+        run, method = _run_one(contender, split, seed, cutoffs, genres)
+    except (ImportError, TastespaceError) as err:
+        log.warning("%s failed: %s", contender.name, err)
+        row.error = f"{type(err).__name__}: {err}"
+        row.runs.clear()
+        return None
+    row.runs.append(run)
+    log.info("seed %s %s: %s", seed, contender.name, run.metrics)
+    return method
+
+
+def _protocol(
+    seeds: Sequence[int], n_heldout: int | float, min_rating: float | None, cutoffs: Sequence[int]
+) -> dict[str, Any]:
+    """How the split was made, recorded with the board so two boards can be compared."""
+    return {
+        "kind": "strong-generalization",
+        "seeds": [int(s) for s in seeds],
+        "n_heldout": n_heldout,
+        "min_rating": min_rating,
+        "fold_in_fraction": 0.8,
+        "selection": f"validation {SELECTION_METRIC}",
+        "cutoffs": list(cutoffs),
+    }
 
 
 def fit_measured(model: Any, split: StrongSplit) -> tuple[float, PeakMemory]:
