@@ -30,6 +30,7 @@ import pandas as pd
 
 from tastespace.data.catalog import AmbiguousItemError, ItemResolver, display_titles
 from tastespace.errors import ConfigError, DataError, TastespaceError
+from tastespace.index.base import check_k
 from tastespace.index.blocks import QUERY_BLOCK, fixed_blocks
 from tastespace.index.topk import mask_rows, topk_rows
 from tastespace.models.base import Recommender
@@ -214,7 +215,7 @@ class Session:
 
         Ties (e.g. cold items with identical features) rank by catalog order.
         """
-        _check_k(k)
+        check_k(k, MAX_K)
         index = self.resolve(item)
         ids, scores = self.model.similar_items(index, k=k)
         keep = ids >= 0
@@ -285,7 +286,7 @@ class Session:
     # -- shared by the CLI and the HTTP API -------------------------------------------------
     def similar_records(self, item: Any, k: int = 10) -> tuple[dict[str, Any], list[dict]]:
         """The item ``item`` names and its ``k`` nearest neighbours, as records."""
-        _check_k(k)
+        check_k(k, MAX_K)
         index = self.resolve(item)
         ids, scores = self.model.similar_items(index, k=k)
         return self.record(index), self.records(ids, scores)
@@ -415,7 +416,7 @@ class Session:
 
         ``blocked`` (bool per item) removes items from every row.
         """
-        _check_k(k)
+        check_k(k, MAX_K)
         n = len(rows)
         ids = np.full((n, k), -1, np.int64)
         scores = np.full((n, k), -np.inf, np.float32)
@@ -550,8 +551,3 @@ def _keep_attrs(frame: pd.DataFrame, source: pd.DataFrame) -> pd.DataFrame:
 def _check_policy(unknown: str) -> None:
     if unknown not in ("error", "skip"):
         raise ConfigError(f"unknown must be 'error' or 'skip', got {unknown!r}")
-
-
-def _check_k(k: int) -> None:
-    if isinstance(k, bool) or not isinstance(k, int | np.integer) or not 1 <= k <= MAX_K:
-        raise DataError(f"k must be an integer between 1 and {MAX_K}, got {k!r}")

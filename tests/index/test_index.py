@@ -11,7 +11,7 @@ import scipy.sparse as sp
 
 from tastespace.errors import BundleError, ConfigError, DataError
 from tastespace.index import build_index, index_from_bytes, measure_recall, resolve_kind
-from tastespace.index.base import AUTO_EXACT_MAX_ITEMS
+from tastespace.index.base import AUTO_EXACT_MAX_ITEMS, check_k
 from tastespace.models.histories import ItemIndices
 
 pytest.importorskip("faiss")
@@ -98,6 +98,21 @@ def test_bad_k_is_a_clear_error(clustered, k):
     items, queries = clustered
     with pytest.raises(DataError, match="k must be a positive integer"):
         build_index("exact", items).search(queries, k)
+
+
+@pytest.mark.parametrize(
+    ("k", "most", "message"),
+    [
+        (True, None, "k must be a positive integer, got True"),
+        (-2, None, "k must be a positive integer, got -2"),
+        (1001, 1000, "k must be an integer between 1 and 1000, got 1001"),
+        (0, 1000, "k must be an integer between 1 and 1000, got 0"),
+    ],
+)
+def test_check_k_refuses_booleans_non_positive_and_above_the_callers_limit(k, most, message):
+    with pytest.raises(DataError, match=f"^{message}$"):
+        check_k(k, most)
+    check_k(np.int32(5), 5)  # numpy integers up to the limit pass
 
 
 @pytest.mark.fault("index", "queries of the wrong width", "DataError naming the shape")

@@ -160,9 +160,17 @@ def index_from_bytes(data: np.ndarray | bytes) -> Index:
 # -- shared input checks and helpers -------------------------------------------------------------
 
 
-def check_k(k: int) -> None:
+def check_k(k: int, most: int | None = None) -> None:
+    """Refuse a ``k`` that is not a positive integer (or above ``most``, a caller's limit).
+
+    One check for every ``k`` a user can pass (index search, ``recommend``, the server), so
+    they all refuse the same values in the same words.
+    """
     if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-        raise DataError(f"k must be a positive integer, got {k!r}")
+        wanted = "a positive integer" if most is None else f"an integer between 1 and {most}"
+        raise DataError(f"k must be {wanted}, got {k!r}")
+    if most is not None and k > most:
+        raise DataError(f"k must be an integer between 1 and {most}, got {k}")
 
 
 def check_queries(queries: np.ndarray, dim: int) -> np.ndarray:

@@ -41,7 +41,14 @@ from tastespace.data.catalog import ItemCatalog
 from tastespace.data.dataset import Dataset, FeatureTable
 from tastespace.data.vocab import Vocabulary
 from tastespace.errors import BundleError, ConfigError, DataError, NotFittedError, TastespaceError
-from tastespace.index.base import Index, Metric, build_index, index_from_bytes, resolve_kind
+from tastespace.index.base import (
+    Index,
+    Metric,
+    build_index,
+    check_k,
+    index_from_bytes,
+    resolve_kind,
+)
 from tastespace.index.blocks import QUERY_BLOCK, fixed_blocks
 from tastespace.index.recall import measure_recall
 from tastespace.index.topk import mask_rows, topk_rows
@@ -514,11 +521,3 @@ def _read_only(value: T) -> T:
         view.flags.writeable = False
         return view  # type: ignore[return-value]
     return value
-
-
-def check_k(k: int, most: int | None = None) -> None:
-    """Refuse a ``k`` that is not a positive integer (or above ``most``, a caller's limit)."""
-    if not isinstance(k, int | np.integer) or isinstance(k, bool) or k < 1:
-        raise DataError(f"k must be a positive integer, got {k!r}")
-    if most is not None and k > most:
-        raise DataError(f"k must be between 1 and {most}, got {k}")

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tastespace.errors import DataError
+from tastespace.index.base import check_k
 
 
 @dataclass(frozen=True)
@@ -39,9 +40,8 @@ def neighbours(coords: np.ndarray, k: int, metric: str = "euclidean") -> np.ndar
     x = np.asarray(coords, dtype=np.float64)
     if x.ndim != 2 or len(x) < 2:
         raise DataError(f"need an (n, d) array with n >= 2, got shape {x.shape}")
+    check_k(k)
     k = min(int(k), len(x) - 1)
-    if k < 1:
-        raise DataError(f"k must be a positive integer, got {k}")
     if metric == "cosine":
         norms = np.linalg.norm(x, axis=1, keepdims=True)
         x = x / np.where(norms > 0, norms, 1.0)
