@@ -310,3 +310,42 @@ def test_library_errors_name_options_and_the_cli_adds_the_flag(tmp_path):
         "error: top must be at least 10 items, got 3 (option --top)"
     ]
     assert ConfigError("x", options=("min_rating",)).options == ("min_rating",)
+
+
+def test_flag_hint_spells_library_options_as_the_cli_flags_that_set_them():
+    from tastespace.cli.common import flag_hint
+
+    assert flag_hint(()) == ""
+    assert flag_hint(("min_rating", "nonpositive")) == " (options --min-rating, --nonpositive)"
+    assert flag_hint(("path", "force")) == " (options --out, --force)"  # save(path) is fit --out
+    assert flag_hint(("source",)) == " (option --data)"  # load_dataset(source) is --data
+    assert flag_hint(("param",)) == " (option --param/-p)"
+
+
+@pytest.mark.parametrize(
+    ("message", "options", "shown"),
+    [
+        (
+            "pass min_rating=N to keep them, or nonpositive='drop' to drop them",
+            ("min_rating", "nonpositive"),
+            "pass --min-rating N to keep them, or --nonpositive drop to drop them",
+        ),
+        ("no column 'x' (given as item_col)", ("item_col",), "no column 'x' (given as --item-col)"),
+        (
+            "choose another path, or pass force=True",
+            ("path", "force"),
+            "choose another path, or pass --force (option --out)",
+        ),
+        # a plain word is left alone, even inside a file name; the flag is listed after
+        (
+            "top must be at least 10, got 3",
+            ("top",),
+            "top must be at least 10, got 3 (option --top)",
+        ),
+        ("/data/item_col.csv: bad", ("item_col",), "/data/item_col.csv: bad (option --item-col)"),
+    ],
+)
+def test_cli_message_turns_code_spellings_into_flags(message, options, shown):
+    from tastespace.cli.common import cli_message
+
+    assert cli_message(message, options) == shown

@@ -7,6 +7,7 @@ both call, so it sits upstream of both.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -41,4 +42,41 @@ def test_upstream_never_imports_downstream(package):
             parts = name.split(".")
             if parts[0] == "tastespace" and len(parts) > 1 and parts[1] in FORBIDDEN[package]:
                 bad.append(f"{path.relative_to(PACKAGE)} imports {name}")
+    assert not bad, "; ".join(bad)
+
+
+#: Library packages whose messages name parameters, never command-line flags (the CLI adds the
+#: flag from an error's ``options``). ``distributed.py`` builds a torchrun command line.
+LIBRARY = ("data", "features", "models", "index", "evaluate", "io")
+COMMAND_LINES = {"models/neural/distributed.py"}
+FLAG = re.compile(r"(?<![\w-])(--[a-z]|-p\b)")
+
+
+def _strings_outside_docstrings(tree: ast.AST) -> list[ast.Constant]:
+    docstrings = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            first = node.body[0] if node.body else None
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                docstrings.add(id(first.value))
+    return [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and id(node) not in docstrings
+    ]
+
+
+@pytest.mark.parametrize("package", LIBRARY)
+def test_library_messages_do_not_quote_cli_flags(package):
+    bad = []
+    for path in sorted((PACKAGE / package).rglob("*.py")):
+        name = str(path.relative_to(PACKAGE))
+        if name in COMMAND_LINES:
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in _strings_outside_docstrings(tree):
+            if FLAG.search(node.value):
+                bad.append(f"{name}:{node.lineno} {node.value[:60]!r}")
     assert not bad, "; ".join(bad)

@@ -55,7 +55,15 @@ class UnknownIdError(TastespaceError, KeyError):
 
 
 class TastespaceWarning(UserWarning):
-    """Base class of tastespace's warnings (raise them with ``stacklevel=2``)."""
+    """Base class of tastespace's warnings (raise them with ``stacklevel=2``).
+
+    ``options`` works as for :class:`TastespaceError`: the library options the advice in the
+    message names, which a front end may translate to its own spelling.
+    """
+
+    def __init__(self, *args: object, options: tuple[str, ...] = ()) -> None:
+        super().__init__(*args)
+        self.options = tuple(options)
 
 
 class DataWarning(TastespaceWarning):

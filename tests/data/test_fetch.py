@@ -234,7 +234,7 @@ def test_interrupted_download(tmp_path: Path) -> None:
 @pytest.mark.fault(
     "fetch",
     "offline (DNS failure, refused, timeout, reset)",
-    "FetchError naming --data /path/to/zip; nothing kept",
+    "FetchError naming /path/to/zip to load instead; nothing kept",
 )
 @pytest.mark.parametrize(
     "failure",
@@ -255,7 +255,8 @@ def test_offline_says_how_to_pass_a_local_copy(tmp_path: Path, failure: Exceptio
     message = str(err.value)
     assert "\n" not in message
     assert "could not reach files.grouplens.org" in message
-    assert "--data /path/to/ml-1m.zip" in message
+    assert message.endswith("by hand and load /path/to/ml-1m.zip")
+    assert err.value.options == ("source",)  # the CLI adds "(option --data)"
     assert not (tmp_path / "ml-1m.zip").exists()
     assert leftovers(tmp_path) == []
 
@@ -279,9 +280,9 @@ def test_connection_lost_mid_download(tmp_path: Path) -> None:
     assert leftovers(tmp_path) == []
 
 
-@pytest.mark.fault("fetch", "HTTP 404 from GroupLens", "FetchError naming the status and --data")
+@pytest.mark.fault("fetch", "HTTP 404 from GroupLens", "FetchError naming the status and the path")
 def test_http_error(tmp_path: Path) -> None:
-    with pytest.raises(FetchError, match=r"HTTP 404 Not Found.*--data /path/to/ml-32m\.zip"):
+    with pytest.raises(FetchError, match=r"HTTP 404 Not Found.*load /path/to/ml-32m\.zip"):
         fetch_movielens("ml-32m", tmp_path, opener=FakeServer({}))
 
 

@@ -187,12 +187,16 @@ def test_duplicate_policies(tmp_path, policy, expected):
 @pytest.mark.fault(
     "data",
     "duplicate (user, item) rows with duplicates=error",
-    "DataError naming the pair, both lines and --duplicates",
+    "DataError naming the pair, both lines and the duplicates policies",
 )
 def test_duplicate_policy_error_names_lines(tmp_path):
     path = write(tmp_path / "d.csv", "user,item,rating\n1,9,2\n2,9,5\n1,9,3\n")
-    with pytest.raises(DataError, match=at(path, "(1, 9)", "line 2", "line 4", "--duplicates")):
+    with pytest.raises(
+        DataError, match=at(path, "(1, 9)", "line 2", "line 4", "duplicates")
+    ) as err:
         load_interactions(path, duplicates="error")
+    assert str(err.value).endswith("choose a duplicates policy: sum, max, last or first")
+    assert err.value.options == ("duplicates",)
 
 
 @pytest.mark.fault(
@@ -468,21 +472,23 @@ def test_empty_after_filtering(tmp_path):
 
 
 @pytest.mark.fault(
-    "data", "--min-rating on a file without a rating column", "DataError naming --rating-col"
+    "data", "--min-rating on a file without a rating column", "DataError naming rating_col"
 )
 def test_min_rating_needs_rating_column(tmp_path):
     path = write(tmp_path / "x.csv", "user,item\n1,2\n")
-    with pytest.raises(DataError, match=at(path, "--rating-col")):
+    with pytest.raises(DataError, match=at(path, "name it with rating_col")) as err:
         load_interactions(path, min_rating=4)
+    assert err.value.options == ("rating_col",)
 
 
 @pytest.mark.fault(
-    "data", "no recognisable item column", "DataError listing the columns and --item-col"
+    "data", "no recognisable item column", "DataError listing the columns and item_col"
 )
-def test_missing_item_column_names_flag(tmp_path):
+def test_missing_item_column_names_the_option(tmp_path):
     path = write(tmp_path / "x.csv", "user_id,sku,qty\n1,2,3\n")
-    with pytest.raises(DataError, match=at(path, "no item column", "'sku'", "--item-col")):
+    with pytest.raises(DataError, match=at(path, "no item column", "'sku'", "item_col")) as err:
         load_interactions(path)
+    assert err.value.options == ("item_col",)
 
 
 @pytest.mark.fault(
@@ -490,7 +496,7 @@ def test_missing_item_column_names_flag(tmp_path):
 )
 def test_explicit_column_not_found(tmp_path):
     path = write(tmp_path / "x.csv", "user,item\n1,2\n")
-    with pytest.raises(DataError, match=at(path, "'stars'", "--rating-col", "'user', 'item'")):
+    with pytest.raises(DataError, match=at(path, "'stars'", "rating_col", "'user', 'item'")):
         load_interactions(path, rating_col="stars")
 
 

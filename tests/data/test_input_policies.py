@@ -65,11 +65,15 @@ def test_negative_rating_is_an_error_naming_line_and_options(tmp_path, monkeypat
         load_interactions(path)
     assert str(info.value) == (
         f"{path}: rating -1 at line 3 (column 'rating'): 2 of 5 rows are ≤ 0, and ratings are "
-        "read as positive weights; pass --min-rating N to keep ratings ≥ N as positives, or "
-        "--nonpositive drop to drop the rows ≤ 0"
+        "read as positive weights; pass min_rating=N to keep ratings ≥ N as positives, or "
+        "nonpositive='drop' to drop the rows ≤ 0"
     )
+    assert info.value.options == ("min_rating", "nonpositive")
     err = one_line_error(monkeypatch, capsys, "data", "info", str(path))
-    assert "line 3" in err and "--min-rating" in err and "--nonpositive drop" in err
+    assert "line 3" in err and err.rstrip().endswith(
+        "pass --min-rating N to keep ratings ≥ N as positives, or --nonpositive drop to drop "
+        "the rows ≤ 0"
+    )
 
 
 @fault("rating 0 (a 'not rated' marker)", "DataError naming file:line, like a negative rating")
@@ -271,8 +275,9 @@ def test_generic_options_on_movielens(monkeypatch, capsys):
 
 @fault("--item-features on the synthetic catalog", "DataError: applies only to CSV / Parquet")
 def test_feature_file_on_synthetic():
-    with pytest.raises(DataError, match="--item-features applies only to CSV / Parquet"):
+    with pytest.raises(DataError, match="item_features applies only to CSV / Parquet") as err:
         load_dataset("synthetic:tiny", item_features="items.csv")
+    assert err.value.options == ("item_features",)
 
 
 # -- feature files keyed by other ids ---------------------------------------------------------
@@ -301,9 +306,10 @@ def test_unrated_feature_rows_are_left_out_with_a_warning(tmp_path):
     with pytest.warns(DataWarning) as caught:
         ds = load_interactions(ratings, item_features=items)
     assert [str(w.message) for w in caught] == [
-        f"{items}: 4 item ids have no interactions (e.g. 12, 13, 14, …); left out, pass "
-        "--keep-unrated to keep them"
+        f"{items}: 4 item ids have no interactions (e.g. 12, 13, 14, …); left out; "
+        "pass keep_unrated=True to keep them"
     ]
+    assert caught[0].message.options == ("keep_unrated",)
     assert ds.n_items == 2 and ds.items.frame["year"].tolist() == [1990, 1991]
 
 
@@ -362,21 +368,20 @@ def test_warnings_reach_the_cli_as_one_line(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert done.stderr.strip().splitlines() == [
-        f"warning: {items}: 1 item ids have no interactions (e.g. 12); left out, pass "
-        "--keep-unrated to keep them"
+        f"warning: {items}: 1 item ids have no interactions (e.g. 12); left out; "
+        "pass --keep-unrated to keep them"
     ]
 
 
 # -- more shapes a user brings ----------------------------------------------------------------
 
 
-@fault(
-    "no rating column but an unrecognised 'clicked' column", "warning naming it and --rating-col"
-)
+@fault("no rating column but an unrecognised 'clicked' column", "warning naming it and rating_col")
 def test_unrecognised_weight_column_is_warned(tmp_path):
     path = write(tmp_path / "clicks.csv", "user,item,clicked\n1,10,1\n2,11,0\n")
     with pytest.warns(
-        DataWarning, match=r"no rating column recognised.*'clicked' unused.*--rating-col"
+        DataWarning,
+        match=r"no rating column recognised.*'clicked' unused; name one with rating_col",
     ):
         ds = load_interactions(path)
     assert ds.n_interactions == 2  # documented: without a rating column every row weighs 1.0

@@ -612,7 +612,7 @@ def test_resave_keeps_user_files(saved, ease):
 @fault(
     "save",
     "--out is a folder of other files, not a bundle",
-    "BundleError naming the files and --force; nothing written",
+    "BundleError naming the files and force; nothing written",
 )
 def test_foreign_folder_is_refused_unless_forced(popularity, tmp_path):
     folder = tmp_path / "mine"
@@ -620,9 +620,10 @@ def test_foreign_folder_is_refused_unless_forced(popularity, tmp_path):
     own_notes(folder)
     with pytest.raises(
         BundleError,
-        match=r"not a tastespace bundle and holds 2 other entries \(NOTES.md, eval/\).*--force",
-    ):
+        match=r"not a tastespace bundle and holds 2 other entries \(NOTES.md, eval/\).*force=True",
+    ) as err:
         popularity.save(folder)
+    assert err.value.options == ("path", "force")
     assert sorted(p.name for p in folder.iterdir()) == ["NOTES.md", "eval"]
     popularity.save(folder, force=True)
     assert_notes_kept(folder)
@@ -659,8 +660,9 @@ def test_unwritable_out_is_refused_before_anything(tmp_path, setup):
     }[setup]
     if setup == "proc" and not Path("/proc/self").exists():
         pytest.skip("no /proc here")
-    with pytest.raises(BundleError, match="choose another --out"):
+    with pytest.raises(BundleError, match="choose another path$") as err:
         check_target(target)
+    assert err.value.options == ("path",)
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
@@ -946,7 +948,9 @@ def test_cli_fit_into_a_foreign_folder_needs_force(tmp_path):
     folder.mkdir()
     own_notes(folder)
     args = ("fit", "--model", "popularity", "--data", "synthetic:tiny", "--out", str(folder))
-    assert_one_line_error(cli(*args), "NOTES.md, eval/", "--force")
+    assert_one_line_error(
+        cli(*args), "NOTES.md, eval/", "pass --force to write the bundle beside them (option --out)"
+    )
     done = cli(*args, "--force")
     assert done.returncode == 0, done.stderr
     assert_notes_kept(folder)

@@ -97,7 +97,8 @@ def test_memory_guard_fails_before_allocating(monkeypatch):
     message = str(err.value)
     assert "\n" not in message
     assert message.startswith("EASE on 40 items needs about 0.0 GiB at its peak but 0.0 GiB")
-    assert "-p max_items=N" in message and "another model" in message
+    assert "set max_items=N" in message and "another model" in message
+    assert err.value.options == ("param",)  # the CLI adds "(option --param/-p)"
     monkeypatch.setattr(memory, "available_bytes", lambda: needed)
     with pytest.raises(AssertionError, match="allocated"):
         EASE().fit(ds)

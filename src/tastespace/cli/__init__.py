@@ -17,7 +17,7 @@ import typer
 from rich.markup import escape
 
 from tastespace import __version__
-from tastespace.cli.common import console, err_console, flag_hint
+from tastespace.cli.common import cli_message, console, err_console
 from tastespace.errors import TastespaceError, TastespaceWarning
 
 app = typer.Typer(
@@ -60,9 +60,8 @@ def _show_warning(
 ) -> None:
     """tastespace's own warnings as one ``warning: ...`` line; others as Python prints them."""
     if issubclass(category, TastespaceWarning):
-        err_console.print(
-            f"[yellow]warning:[/] {escape(str(message))}", highlight=False, soft_wrap=True
-        )
+        text = cli_message(message, getattr(message, "options", ()))
+        err_console.print(f"[yellow]warning:[/] {escape(text)}", highlight=False, soft_wrap=True)
     else:
         _python_showwarning(message, category, filename, lineno, file, line)
 
@@ -82,7 +81,7 @@ def main() -> None:
     try:
         app()
     except TastespaceError as err:
-        message = f"{err}{flag_hint(err.options)}"
+        message = cli_message(err, err.options)
         err_console.print(f"[red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
         sys.exit(2)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 import typer
@@ -71,7 +72,12 @@ IndexOption = Annotated[
 
 
 #: Library option names whose flag is not ``--`` + the name with dashes.
-FLAGS: dict[str, str] = {"k": "-k", "param": "--param/-p"}
+FLAGS: dict[str, str] = {"k": "-k", "param": "--param/-p", "path": "--out", "source": "--data"}
+
+
+def flag_for(option: str) -> str:
+    """The flag that sets library option ``option`` (``min_rating`` → ``--min-rating``)."""
+    return FLAGS.get(option, "--" + option.replace("_", "-"))
 
 
 def flag_hint(options: tuple[str, ...]) -> str:
@@ -79,8 +85,37 @@ def flag_hint(options: tuple[str, ...]) -> str:
     speak its own names, the command line adds the flag that sets each."""
     if not options:
         return ""
-    flags = [FLAGS.get(name, "--" + name.replace("_", "-")) for name in options]
+    flags = [flag_for(name) for name in options]
     return f" ({'option' if len(flags) == 1 else 'options'} {', '.join(flags)})"
+
+
+def cli_message(message: object, options: tuple[str, ...]) -> str:
+    """A library message in the command line's words.
+
+    Where the message spells an option as code — ``min_rating=N``, ``nonpositive='drop'``,
+    ``force=True`` or a bare ``item_col`` — that spelling becomes the flag (``--min-rating N``,
+    ``--nonpositive drop``, ``--force``, ``--item-col``); options named only in prose (``top``,
+    ``path``: plain words a file name may also contain) are listed after it by
+    :func:`flag_hint`.
+    """
+    text = str(message)
+    unspelled = []
+    for option in options:
+        pattern = re.compile(
+            rf"(?<![\w/.-]){re.escape(option)}(?:=(['\"]?)([\w.-]+)\1)?(?![\w/.-])"
+        )
+
+        def as_flag(match: re.Match[str], option: str = option) -> str:
+            value = match.group(2)
+            if value is None and "_" not in option:
+                return match.group(0)  # a plain word, not the option's code spelling
+            return flag_for(option) + ("" if value in (None, "True") else f" {value}")
+
+        spelled = pattern.sub(as_flag, text)
+        if spelled == text:
+            unspelled.append(option)
+        text = spelled
+    return text + flag_hint(tuple(unspelled))
 
 
 def load(

@@ -153,8 +153,9 @@ def nonpositive_error(where: str, weights: np.ndarray) -> DataError:
     count = int((weights <= 0).sum())
     return DataError(
         f"rating {weights[row]:g} at {where}: {count} of {len(weights)} rows are ≤ 0, and "
-        "ratings are read as positive weights; pass --min-rating N to keep ratings ≥ N as "
-        "positives, or --nonpositive drop to drop the rows ≤ 0"
+        "ratings are read as positive weights; pass min_rating=N to keep ratings ≥ N as "
+        "positives, or nonpositive='drop' to drop the rows ≤ 0",
+        options=("min_rating", "nonpositive"),
     )
 
 
@@ -182,7 +183,8 @@ def _resolve_duplicates(
         first = order[starts[np.flatnonzero(np.diff(np.append(starts, len(key))) > 1)[0]]]
         raise DataError(
             f"{merged} duplicate (user, item) rows, first at data row {first + 1}; "
-            "choose a policy with --duplicates sum|max|last|first"
+            "choose a duplicates policy: sum, max, last or first",
+            options=("duplicates",),
         )
     ends = np.append(starts[1:], len(key)) - 1
     if policy == "sum":

@@ -42,6 +42,8 @@ logger = logging.getLogger(__name__)
 BASE_URL = "https://files.grouplens.org/datasets/movielens"
 CACHE_ENV = "TASTESPACE_CACHE"
 _CHUNK = 1 << 20
+#: What a FetchError's advice is about: the source to load (a copy downloaded by hand) instead.
+_LOCAL_COPY = ("source",)
 _MD5 = re.compile(r"\b([0-9a-fA-F]{32})\b")
 
 Opener = Callable[..., Any]  # urllib.request.urlopen-like: opener(url, timeout=s) -> response
@@ -147,8 +149,9 @@ def fetch_movielens(
     Raises
     ------
     FetchError
-        Unknown release, GroupLens unreachable (the message says how to pass a local copy with
-        ``--data``), an HTTP error, or a checksum mismatch (naming expected and actual).
+        Unknown release, GroupLens unreachable (the message says to load a copy downloaded by
+        hand; ``options`` names ``source``), an HTTP error, or a checksum mismatch (naming
+        expected and actual).
     """
     info = release_info(release)
     if cache_dir is None:
@@ -211,8 +214,9 @@ def _published_md5(info: ReleaseInfo, opener: Opener, timeout: float) -> str:
     match = _MD5.search(text)
     if match is None:
         raise FetchError(
-            f"{info.md5_url} holds no MD5 checksum; cannot verify {info.filename} — download it "
-            f"by hand and pass it with --data /path/to/{info.filename}"
+            f"{info.md5_url} holds no MD5 checksum; cannot verify {info.filename} — "
+            f"{_by_hand(info)}",
+            options=_LOCAL_COPY,
         )
     return match.group(1).lower()
 
@@ -260,8 +264,8 @@ def _download(
             if total is not None and done != total:
                 raise FetchError(
                     f"download of {info.url} stopped after {done:,} of {total:,} bytes; "
-                    "try again, or download it by hand and pass it with "
-                    f"--data /path/to/{info.filename}"
+                    f"try again, or {_by_hand(info)}",
+                    options=_LOCAL_COPY,
                 )
             out.flush()
             os.fsync(out.fileno())
@@ -270,7 +274,8 @@ def _download(
             raise FetchError(
                 f"checksum mismatch for {info.url}: expected md5 {expected_md5.lower()}, got "
                 f"{actual}; the download is damaged or the file changed upstream — try again, "
-                f"or pass a copy you trust with --data /path/to/{info.filename}"
+                f"or load a copy you trust from /path/to/{info.filename}",
+                options=_LOCAL_COPY,
             )
         if info.sha256 is not None and sha256.hexdigest() != info.sha256.lower():
             raise FetchError(
@@ -289,19 +294,26 @@ def _download(
 def _network(info: ReleaseInfo, url: str) -> Iterator[None]:
     """Turn every way a request can fail into one :class:`FetchError` line saying what to do."""
     host = urlsplit(url).hostname or url
-    by_hand = f"download {info.url} by hand and pass it with --data /path/to/{info.filename}"
+    by_hand = _by_hand(info)
     try:
         yield
     except FetchError:
         raise
     except urllib.error.HTTPError as exc:
         raise FetchError(
-            f"{url}: the server answered HTTP {exc.code} {exc.reason}; {by_hand}"
+            f"{url}: the server answered HTTP {exc.code} {exc.reason}; {by_hand}",
+            options=_LOCAL_COPY,
         ) from None
     except (OSError, ValueError) as exc:  # URLError, timeouts, DNS, TLS, refused connections
         reason = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or exc
         text = (str(reason).splitlines() or [type(exc).__name__])[0]
-        raise FetchError(f"could not reach {host} ({text}); {by_hand}") from None
+        raise FetchError(
+            f"could not reach {host} ({text}); {by_hand}", options=_LOCAL_COPY
+        ) from None
+
+
+def _by_hand(info: ReleaseInfo) -> str:
+    return f"download {info.url} by hand and load /path/to/{info.filename}"
 
 
 def _content_length(response: IO[bytes]) -> int | None:

@@ -81,7 +81,7 @@ COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
     "rating": ("rating", "weight", "score", "count", "clicks", "value"),
     "timestamp": ("timestamp", "time", "ts", "datetime", "date"),
 }
-_FLAGS = {role: f"--{role}-col" for role in COLUMN_ALIASES}
+_OPTION = {role: f"{role}_col" for role in COLUMN_ALIASES}  # the option naming each role's column
 _SNIFF_ORDER = ("::", "\t", ",", ";", "|")
 _SEP_NAMES = {"\t": "tab", ",": "comma", ";": "semicolon", "|": "pipe", "::": "'::'"}
 _UNIT_SEP = "\x1f"  # stand-in delimiter for multi-character separators such as '::'
@@ -184,7 +184,8 @@ def _read_rows(source: _Source, columns: dict[str, str | None], min_rating: floa
     if min_rating is not None and columns["rating"] is None:
         raise DataError(
             f"{source.path}: min_rating needs a rating column but none was recognised (columns: "
-            f"{_listing(source.columns)}); pass {_FLAGS['rating']} NAME"
+            f"{_listing(source.columns)}); name it with {_OPTION['rating']}",
+            options=(_OPTION["rating"],),
         )
     id_columns = [c for c in (columns["user"], columns["item"]) if c is not None]
     table = source.read([c for c in columns.values() if c is not None], id_columns)
@@ -214,7 +215,8 @@ def _warn_unweighted(source: _Source, columns: dict[str, str | None]) -> None:
     if unused:
         _warn(
             f"{source.path}: no rating column recognised, so every row weighs 1.0; column(s) "
-            f"{_listing(unused)} unused (pass {_FLAGS['rating']} NAME to weigh rows by one)"
+            f"{_listing(unused)} unused; name one with {_OPTION['rating']} to weigh rows by it",
+            options=(_OPTION["rating"],),
         )
 
 
@@ -223,7 +225,7 @@ def _check_positive(source: _Source, weights: np.ndarray, column: str) -> None:
     row = first_nonpositive(weights)
     if row is not None:
         error = nonpositive_error(f"{source.where(row)} (column {column!r})", weights)
-        raise DataError(f"{source.path}: {error}")
+        raise DataError(f"{source.path}: {error}", options=error.options)
 
 
 def _build(
@@ -254,7 +256,7 @@ def _build(
     except DataError as err:
         if str(path) in str(err):
             raise
-        raise DataError(f"{path}: {err}") from err
+        raise DataError(f"{path}: {err}", options=err.options) from err
     logger.info(
         "loaded %s: %d rows -> %d users x %d items",
         path,
@@ -266,7 +268,9 @@ def _build(
     if merged:
         _warn(
             f"{path}: {merged} repeated (user, item) rows merged by keeping the "
-            f"{options['duplicates']!r} one; choose with --duplicates sum|max|last|first|error"
+            f"{options['duplicates']!r} one; choose another duplicates policy: sum, max, last, "
+            "first or error",
+            options=("duplicates",),
         )
     return dataset
 
@@ -538,8 +542,9 @@ def _resolve_columns(source: _Source, explicit: dict[str, str | None]) -> dict[s
         ]
         if not matches:
             raise DataError(
-                f"{source.path}: no column {wanted!r} (given as {_FLAGS[role]}); "
-                f"columns found: {_listing(names)}"
+                f"{source.path}: no column {wanted!r} (given as {_OPTION[role]}); "
+                f"columns found: {_listing(names)}",
+                options=(_OPTION[role],),
             )
         resolved[role] = matches[0]
     used = {n for n in resolved.values() if n is not None}
@@ -563,8 +568,9 @@ def _resolve_columns(source: _Source, explicit: dict[str, str | None]) -> dict[s
                     "a header row naming the columns (e.g. user,item,rating,timestamp)"
                 )
             raise DataError(
-                f"{source.path}: no {role} column found (columns: {_listing(names)}); pass "
-                f"{_FLAGS[role]} NAME{hint}"
+                f"{source.path}: no {role} column found (columns: {_listing(names)}); name it "
+                f"with {_OPTION[role]}{hint}",
+                options=(_OPTION[role],),
             )
     for name in used:
         if names.count(name) > 1:
@@ -641,7 +647,8 @@ def _rating_array(source: _Source, table: pa.Table, column: str) -> np.ndarray:
     ):
         raise DataError(
             f"{source.path}: rating column {column!r} holds {kind}, expected numbers; pick "
-            f"another with {_FLAGS['rating']}"
+            f"another with {_OPTION['rating']}",
+            options=(_OPTION["rating"],),
         )
     weights = pc.cast(values, pa.float64()).to_numpy(zero_copy_only=False)
     bad = ~np.isfinite(weights)
@@ -724,7 +731,8 @@ def _check_no_duplicates(source: _Source, users: np.ndarray, items: np.ndarray) 
     raise DataError(
         f"{source.path}: {int(later.sum())} duplicate (user, item) rows, first the pair "
         f"({user!r}, {item!r}) at {source.where(first)} and {source.where(second)}; choose a "
-        "policy with --duplicates sum|max|last|first"
+        "duplicates policy: sum, max, last or first",
+        options=("duplicates",),
     )
 
 
@@ -921,7 +929,8 @@ def _match_ids(
         return declared, table
     _warn(
         f"{path}: {len(unrated)} {role} ids have no interactions (e.g. {_examples(unrated)}); "
-        "left out, pass --keep-unrated to keep them"
+        "left out; pass keep_unrated=True to keep them",
+        options=("keep_unrated",),
     )
     return declared[rated], table.take(np.flatnonzero(rated))
 
@@ -971,8 +980,8 @@ def _examples(ids: np.ndarray, limit: int = 3) -> str:
     return shown + (", …" if len(ids) > limit else "")
 
 
-def _warn(message: str) -> None:
-    warnings.warn(message, DataWarning, stacklevel=3)
+def _warn(message: str, options: tuple[str, ...] = ()) -> None:
+    warnings.warn(DataWarning(message, options=options), stacklevel=3)
 
 
 def _listing(names: list[str]) -> str:

@@ -17,18 +17,18 @@ from typing import Any
 from tastespace.data.dataset import Dataset
 from tastespace.errors import DataError
 
-#: Options only the generic CSV / Parquet loader takes, with the CLI flag that sets each.
-GENERIC_ONLY: dict[str, str] = {
-    "user_col": "--user-col",
-    "item_col": "--item-col",
-    "rating_col": "--rating-col",
-    "timestamp_col": "--timestamp-col",
-    "sep": "--sep",
-    "item_features": "--item-features",
-    "user_features": "--user-features",
-    "multi_valued": "--multi-valued",
-    "keep_unrated": "--keep-unrated",
-}
+#: Options only the generic CSV / Parquet loader takes.
+GENERIC_ONLY: tuple[str, ...] = (
+    "user_col",
+    "item_col",
+    "rating_col",
+    "timestamp_col",
+    "sep",
+    "item_features",
+    "user_features",
+    "multi_valued",
+    "keep_unrated",
+)
 
 
 def load_dataset(source: str | Path | Any, **options: Any) -> Dataset:
@@ -141,9 +141,10 @@ def _refuse_generic_options(source: str, what: str, options: dict[str, Any]) -> 
     one), so the policy has nothing to act on.
     """
     options.pop("nonpositive", None)
-    given = [flag for key, flag in GENERIC_ONLY.items() if key in options]
+    given = tuple(key for key in GENERIC_ONLY if key in options)
     if given:
         raise DataError(
             f"{source}: {', '.join(given)} {'applies' if len(given) == 1 else 'apply'} only to "
-            f"CSV / Parquet files; {what} brings its own columns and feature files"
+            f"CSV / Parquet files; {what} brings its own columns and feature files",
+            options=given,
         )

@@ -70,7 +70,10 @@ def variants(table: FeatureTable, seed: int) -> dict[str, FeatureTable]:
     """``all``, ``no <group>`` for each group, ``shuffled``, ``none``."""
     groups = feature_groups(table)
     if not groups:
-        raise DataError("the catalog has no item features to ablate (give --item-features)")
+        raise DataError(
+            "the catalog has no item features to ablate; give item features",
+            options=("item_features",),
+        )
     out = {"all": table}
     out.update({f"no {g}": without_group(table, g) for g in groups})
     out["shuffled"] = shuffled(table, seed)

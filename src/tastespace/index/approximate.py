@@ -28,7 +28,8 @@ def import_faiss() -> Any:
     except ImportError as err:
         raise ConfigError(
             "approximate indexes (hnsw, ivfpq) need faiss: pip install faiss-cpu "
-            "(or tastespace[engines]); --index exact works without it"
+            "(or tastespace[engines]); the exact index works without it",
+            options=("index",),
         ) from err
     return faiss
 

@@ -152,8 +152,7 @@ def read_bundle(path: str | Path) -> BundleContents:
     manifest_path = root / MANIFEST
     if not manifest_path.is_file():
         raise BundleError(
-            f"{root}: not a tastespace bundle (no {MANIFEST}); train one with "
-            "`tastespace fit --out DIR`"
+            f"{root}: not a tastespace bundle (no {MANIFEST}); fit a model and save it there"
         )
     for attempt in range(_READ_ATTEMPTS):
         raw = manifest_path.read_bytes()
@@ -185,7 +184,7 @@ def _read_verified(root: Path, raw: bytes) -> BundleContents:
         warnings.warn(
             f"{root}: bundle format {manifest['format_version']} has no file digests, so damage "
             "cannot be detected; save the model again to add them "
-            "(Recommender.load(p).save(p) or `tastespace fit --out`)",
+            "(Recommender.load(p).save(p))",
             BundleWarning,
             stacklevel=4,
         )

@@ -78,7 +78,8 @@ def write_word2vec(path: Path, keys: list[str], vectors: np.ndarray) -> Path:
     if bad is not None:
         raise DataError(
             f"item id {bad!r} is empty or holds whitespace, which word2vec text cannot key; "
-            "export --format parquet or projector instead"
+            "export the parquet or projector format instead",
+            options=("format",),
         )
     body = io.StringIO()
     np.savetxt(body, vectors, fmt="%.9g", delimiter=" ")

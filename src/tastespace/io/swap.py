@@ -47,15 +47,18 @@ def check_target(path: str | Path, *, force: bool = False) -> Path:
     """
     target = Path(path).expanduser().absolute()
     if target.exists() and not target.is_dir():
-        raise BundleError(f"{target} is a file, not a bundle folder; choose another --out")
+        raise BundleError(
+            f"{target} is a file, not a bundle folder; choose another path", options=("path",)
+        )
     if target.is_dir() and not (target / MANIFEST).is_file() and not force:
         others = sorted(p.name + ("/" if p.is_dir() else "") for p in _user_entries(target))
         if others:
             shown = ", ".join(others[:_SHOWN]) + (", …" if len(others) > _SHOWN else "")
             raise BundleError(
                 f"{target} is not a tastespace bundle and holds {len(others)} other "
-                f"entr{'y' if len(others) == 1 else 'ies'} ({shown}); choose another --out, "
-                "or pass --force to write the bundle beside them"
+                f"entr{'y' if len(others) == 1 else 'ies'} ({shown}); choose another path, "
+                "or pass force=True to write the bundle beside them",
+                options=("path", "force"),
             )
     _probe_writable(target)
     return target
@@ -73,14 +76,16 @@ def _probe_writable(target: Path) -> None:
     if not existing.is_dir():
         raise BundleError(
             f"cannot write a bundle at {target}: {existing} is a file, not a folder; "
-            "choose another --out"
+            "choose another path",
+            options=("path",),
         )
     try:
         os.rmdir(tempfile.mkdtemp(prefix=".tastespace-probe-", dir=existing))
     except OSError as err:
         raise BundleError(
             f"cannot write a bundle at {target}: {existing} is not writable "
-            f"({err.strerror or err}); choose another --out"
+            f"({err.strerror or err}); choose another path",
+            options=("path",),
         ) from err
 
 

@@ -303,7 +303,8 @@ class Recommender(ABC):
             if restored.n_items != self.n_items:
                 raise BundleError(
                     f"the stored {role} index covers {restored.n_items:,} items, the model "
-                    f"{self.n_items:,}; rebuild it with build_index (or --index exact)"
+                    f"{self.n_items:,}; rebuild it with build_index, or search the exact index",
+                    options=("index",),
                 )
             self._built_indexes[role] = restored
         if not exact and role in self._built_indexes:

@@ -108,8 +108,9 @@ class EASE(Recommender):
         require_memory(
             ease_peak_bytes(m, x.nnz),
             f"EASE on {m:,} items",
-            "keep fewer items (filter rare items, or -p max_items=N to keep the N most "
+            "keep fewer items (filter rare items, or set max_items=N to keep the N most "
             "interacted), or use another model (als, item2vec)",
+            options=("param",),
         )
         self.weights_ = ease_weights(x, self.config.l2, run.callback)
         self.kept_ = kept

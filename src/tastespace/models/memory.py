@@ -41,15 +41,17 @@ def available_bytes() -> int | None:
     return available
 
 
-def require_memory(needed: int, what: str, advice: str) -> None:
+def require_memory(needed: int, what: str, advice: str, options: tuple[str, ...] = ()) -> None:
     """Raise :class:`ConfigError` when ``needed`` bytes exceed what is available.
 
-    ``what`` names the allocation ("EASE on 30,000 items"), ``advice`` what to do instead;
-    the message is one line. Unknown availability (not Linux) lets the fit go ahead.
+    ``what`` names the allocation ("EASE on 30,000 items"), ``advice`` what to do instead
+    (``options``: the options it names); the message is one line. Unknown availability
+    (not Linux) lets the fit go ahead.
     """
     available = available_bytes()
     if available is not None and needed > available:
         raise ConfigError(
             f"{what} needs about {needed / GIB:.1f} GiB at its peak but "
-            f"{available / GIB:.1f} GiB is available; {advice}"
+            f"{available / GIB:.1f} GiB is available; {advice}",
+            options=options,
         )
