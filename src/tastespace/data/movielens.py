@@ -37,7 +37,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Literal
+from typing import IO, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -483,8 +483,23 @@ def _read_dat(source: _Release, release: str) -> _Parts:
     ratings = _read_ratings(
         source, "ratings.dat", "::", ("UserID", "MovieID", "Rating", "Timestamp")
     )
-    ids, titles, genres = [], [], []
     label = source.label("movies.dat")
+    ids, titles, genres = _dat_movies(source, label, encoding)
+    parts = _Parts(**ratings, movie_ids=_catalog_ids(ids, label), titles=titles, genres=genres)
+    if release == "ml-1m":
+        label = source.label("users.dat")
+        parts.user_ids, parts.user_table = _user_table(_dat_users(source, label, encoding), label)
+    elif source.has("tags.dat"):
+        parts.tags_label = source.label("tags.dat")
+        parts.tags = _dat_tags(source, parts.tags_label, encoding)
+    return parts
+
+
+def _dat_movies(
+    source: _Release, label: str, encoding: str
+) -> tuple[list[int], list[str], list[list[str]]]:
+    """movies.dat: ``MovieID::Title::Genres`` (a title may itself hold ``::``)."""
+    ids, titles, genres = [], [], []
     for lineno, line in _text_lines(source, "movies.dat", encoding):
         movie, sep1, rest = line.partition("::")
         title, sep2, genre_text = rest.rpartition("::")
@@ -495,50 +510,49 @@ def _read_dat(source: _Release, release: str) -> _Parts:
         ids.append(_parse_int(movie, label, lineno, "movie id"))
         titles.append(title)
         genres.append(_split_genres(genre_text))
-    parts = _Parts(**ratings, movie_ids=_catalog_ids(ids, label), titles=titles, genres=genres)
+    return ids, titles, genres
 
-    if release == "ml-1m":
-        label = source.label("users.dat")
-        rows = []
-        for lineno, line in _text_lines(source, "users.dat", encoding):
-            fields = line.split("::")
-            if len(fields) != 5:
-                raise DataError(
-                    f"{label}, line {lineno}: expected 5 fields "
-                    f"UserID::Gender::Age::Occupation::Zip-code, found {len(fields)}"
-                )
-            code = _parse_int(fields[3], label, lineno, "occupation code")
-            if not 0 <= code < len(ML1M_OCCUPATIONS):
-                raise DataError(
-                    f"{label}, line {lineno}: occupation code must be 0-20, found {code}"
-                )
-            rows.append(
-                (
-                    _parse_int(fields[0], label, lineno, "user id"),
-                    _parse_int(fields[2], label, lineno, "age code"),
-                    fields[1],
-                    ML1M_OCCUPATIONS[code],
-                    fields[4],
-                )
+
+def _dat_users(source: _Release, label: str, encoding: str) -> list[tuple[int, int, str, str, str]]:
+    """ml-1m users.dat rows as ``(user id, age code, gender, occupation, zip code)``."""
+    rows = []
+    for lineno, line in _text_lines(source, "users.dat", encoding):
+        fields = line.split("::")
+        if len(fields) != 5:
+            raise DataError(
+                f"{label}, line {lineno}: expected 5 fields "
+                f"UserID::Gender::Age::Occupation::Zip-code, found {len(fields)}"
             )
-        parts.user_ids, parts.user_table = _user_table(rows, label)
-    elif source.has("tags.dat"):
-        label = source.label("tags.dat")
-        movies, texts = [], []
-        for lineno, line in _text_lines(source, "tags.dat", encoding):
-            _user, sep1, rest = line.partition("::")
-            movie, sep2, rest = rest.partition("::")
-            tag, sep3, _ts = rest.rpartition("::")  # a tag may itself contain "::"
-            if not (sep1 and sep2 and sep3):
-                raise DataError(
-                    f"{label}, line {lineno}: expected UserID::MovieID::Tag::Timestamp, "
-                    f"found {line[:80]!r}"
-                )
-            movies.append(_parse_int(movie, label, lineno, "movie id"))
-            texts.append(tag)
-        parts.tags = (np.asarray(movies, np.int64), pd.Series(texts, dtype=object))
-        parts.tags_label = label
-    return parts
+        code = _parse_int(fields[3], label, lineno, "occupation code")
+        if not 0 <= code < len(ML1M_OCCUPATIONS):
+            raise DataError(f"{label}, line {lineno}: occupation code must be 0-20, found {code}")
+        rows.append(
+            (
+                _parse_int(fields[0], label, lineno, "user id"),
+                _parse_int(fields[2], label, lineno, "age code"),
+                fields[1],
+                ML1M_OCCUPATIONS[code],
+                fields[4],
+            )
+        )
+    return rows
+
+
+def _dat_tags(source: _Release, label: str, encoding: str) -> tuple[np.ndarray, pd.Series]:
+    """ml-10m tags.dat: ``UserID::MovieID::Tag::Timestamp`` as (movie ids, tag texts)."""
+    movies, texts = [], []
+    for lineno, line in _text_lines(source, "tags.dat", encoding):
+        _user, sep1, rest = line.partition("::")
+        movie, sep2, rest = rest.partition("::")
+        tag, sep3, _ts = rest.rpartition("::")  # a tag may itself contain "::"
+        if not (sep1 and sep2 and sep3):
+            raise DataError(
+                f"{label}, line {lineno}: expected UserID::MovieID::Tag::Timestamp, "
+                f"found {line[:80]!r}"
+            )
+        movies.append(_parse_int(movie, label, lineno, "movie id"))
+        texts.append(tag)
+    return np.asarray(movies, np.int64), pd.Series(texts, dtype=object)
 
 
 def _read_csv_release(source: _Release, release: str) -> _Parts:
@@ -736,7 +750,6 @@ def _read_table(
     (object array of str) or ``skip``; one array per field that is not skipped comes back.
     Any failure of the fast parser re-reads the file line by line to report the first bad line.
     """
-    import pyarrow as pa
     import pyarrow.csv as pacsv
 
     label = source.label(name)
@@ -745,6 +758,37 @@ def _read_table(
             first = stream.readline()
         first_text = _decode(first, label, encoding).rstrip("\r\n")
         _check_header(next(csv.reader([first_text]), None) if first_text else None, header, label)
+    names, read_options, parse_options, convert_options = _arrow_options(sep, columns, header)
+    try:
+        with source.open(name) as stream, _archive_errors(label):
+            table = pacsv.read_csv(stream, read_options, parse_options, convert_options)
+    except DataError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any parser failure is diagnosed below
+        if _diagnose(source, name, sep, columns, encoding, header) == 0:
+            numpy_types = {"id": np.int32, "rating": np.float32, "time": np.int64, "text": object}
+            return [np.empty(0, numpy_types[kind]) for _, kind in names.values()]
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataError(f"{label}: could not be parsed ({message})") from None
+
+    out = []
+    for key, (col, kind) in names.items():
+        array = table.column(key)
+        values = array.to_numpy(zero_copy_only=False)
+        if array.null_count or (kind == "rating" and not np.isfinite(values).all()):
+            _diagnose(source, name, sep, columns, encoding, header)
+            raise DataError(f"{label}: column {col!r} has missing or invalid values")
+        out.append(values)
+    return out
+
+
+def _arrow_options(
+    sep: str, columns: Sequence[tuple[str, Kind]], header: Sequence[str] | None
+) -> tuple[dict[str, tuple[str, Kind]], Any, Any, Any]:
+    """pyarrow's read, parse and convert options for a MovieLens member, and the columns kept
+    (arrow's generated name → (documented name, kind))."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
 
     step = 2 if sep == "::" else 1  # "a::b" read with ':' gives the empty column between
     arrow_types = {
@@ -769,27 +813,7 @@ def _read_table(
         strings_can_be_null=False,
         quoted_strings_can_be_null=False,
     )
-    try:
-        with source.open(name) as stream, _archive_errors(label):
-            table = pacsv.read_csv(stream, read_options, parse_options, convert_options)
-    except DataError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - any parser failure is diagnosed below
-        if _diagnose(source, name, sep, columns, encoding, header) == 0:
-            numpy_types = {"id": np.int32, "rating": np.float32, "time": np.int64, "text": object}
-            return [np.empty(0, numpy_types[kind]) for _, kind in names.values()]
-        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise DataError(f"{label}: could not be parsed ({message})") from None
-
-    out = []
-    for key, (col, kind) in names.items():
-        array = table.column(key)
-        values = array.to_numpy(zero_copy_only=False)
-        if array.null_count or (kind == "rating" and not np.isfinite(values).all()):
-            _diagnose(source, name, sep, columns, encoding, header)
-            raise DataError(f"{label}: column {col!r} has missing or invalid values")
-        out.append(values)
-    return out
+    return names, read_options, parse_options, convert_options
 
 
 def _diagnose(
