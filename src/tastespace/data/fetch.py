@@ -235,59 +235,71 @@ def _download(
     )
     temp = Path(temp_name)
     try:
-        md5 = hashlib.md5(usedforsecurity=False)
-        sha256 = hashlib.sha256()
-        done = 0
         with os.fdopen(handle, "wb") as out:
             logger.info("downloading %s", info.url)
             with _network(info, info.url):
                 response = opener(info.url, timeout=timeout)
             with response:
-                total = _content_length(response)
-                while True:
-                    with _network(info, info.url):
-                        chunk = response.read(_CHUNK)
-                    if not chunk:
-                        break
-                    try:
-                        out.write(chunk)
-                    except OSError as exc:
-                        raise FetchError(
-                            f"cannot write {temp} ({exc.strerror or exc}); free some space or "
-                            f"set {CACHE_ENV} to another folder"
-                        ) from None
-                    md5.update(chunk)
-                    sha256.update(chunk)
-                    done += len(chunk)
-                    if progress is not None:
-                        progress(done, total)
-            if total is not None and done != total:
-                raise FetchError(
-                    f"download of {info.url} stopped after {done:,} of {total:,} bytes; "
-                    f"try again, or {_by_hand(info)}",
-                    options=_LOCAL_COPY,
-                )
+                md5, sha256 = _stream(info, response, out, temp, progress)
             out.flush()
             os.fsync(out.fileno())
-        actual = md5.hexdigest()
-        if actual != expected_md5.lower():
-            raise FetchError(
-                f"checksum mismatch for {info.url}: expected md5 {expected_md5.lower()}, got "
-                f"{actual}; the download is damaged or the file changed upstream — try again, "
-                f"or load a copy you trust from /path/to/{info.filename}",
-                options=_LOCAL_COPY,
-            )
-        if info.sha256 is not None and sha256.hexdigest() != info.sha256.lower():
-            raise FetchError(
-                f"checksum mismatch for {info.url}: expected sha256 {info.sha256.lower()}, got "
-                f"{sha256.hexdigest()}"
-            )
+        _verify(info, expected_md5, md5, sha256)
         os.replace(temp, target)
     except BaseException:
         with contextlib.suppress(OSError):
             temp.unlink()
         raise
-    return actual
+    return md5
+
+
+def _stream(
+    info: ReleaseInfo, response: IO[bytes], out: IO[bytes], temp: Path, progress: Progress | None
+) -> tuple[str, str]:
+    """Copy the response to ``out`` chunk by chunk, hashing as it goes; a short read (fewer
+    bytes than Content-Length) is an error. Returns the MD5 and SHA-256 hex digests."""
+    md5 = hashlib.md5(usedforsecurity=False)
+    sha256 = hashlib.sha256()
+    total = _content_length(response)
+    done = 0
+    while True:
+        with _network(info, info.url):
+            chunk = response.read(_CHUNK)
+        if not chunk:
+            break
+        try:
+            out.write(chunk)
+        except OSError as exc:
+            raise FetchError(
+                f"cannot write {temp} ({exc.strerror or exc}); free some space or "
+                f"set {CACHE_ENV} to another folder"
+            ) from None
+        md5.update(chunk)
+        sha256.update(chunk)
+        done += len(chunk)
+        if progress is not None:
+            progress(done, total)
+    if total is not None and done != total:
+        raise FetchError(
+            f"download of {info.url} stopped after {done:,} of {total:,} bytes; "
+            f"try again, or {_by_hand(info)}",
+            options=_LOCAL_COPY,
+        )
+    return md5.hexdigest(), sha256.hexdigest()
+
+
+def _verify(info: ReleaseInfo, expected_md5: str, md5: str, sha256: str) -> None:
+    """The published MD5 (and the SHA-256 we pin, where we do) must match the download."""
+    if md5 != expected_md5.lower():
+        raise FetchError(
+            f"checksum mismatch for {info.url}: expected md5 {expected_md5.lower()}, got "
+            f"{md5}; the download is damaged or the file changed upstream — try again, "
+            f"or load a copy you trust from /path/to/{info.filename}",
+            options=_LOCAL_COPY,
+        )
+    if info.sha256 is not None and sha256 != info.sha256.lower():
+        raise FetchError(
+            f"checksum mismatch for {info.url}: expected sha256 {info.sha256.lower()}, got {sha256}"
+        )
 
 
 @contextlib.contextmanager
