@@ -70,7 +70,6 @@ def draw_map(
     """A 16:9 figure of ``coords`` (``(n, 2)``) coloured by ``catalog.primary``."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-    from matplotlib.lines import Line2D
 
     xy = np.asarray(coords, dtype=np.float64)
     labels = display_labels(catalog.primary)
@@ -91,6 +90,25 @@ def draw_map(
     _pad_limits(ax, xy)
     if title:
         fig.suptitle(title, fontsize=16, x=0.42, y=0.975)
+
+    _genre_legend(fig, labels, colours)
+    chosen = place_labels(ax, xy, catalog.titles, catalog.popularity, n_labels)
+    if chosen:  # ring the labelled points so each label visibly belongs to one
+        ax.scatter(
+            xy[chosen, 0],
+            xy[chosen, 1],
+            s=14,
+            facecolors="none",
+            edgecolors="#222222",
+            linewidths=0.7,
+        )
+    return fig
+
+
+def _genre_legend(fig: Figure, labels: list[str], colours: dict[str, str]) -> None:
+    """One legend entry per primary genre with its item count, most frequent first; "other"
+    and "no genre" last."""
+    from matplotlib.lines import Line2D
 
     counts = Counter(labels)
     entries = [label for label, _ in counts.most_common() if label not in (NO_GENRE, OTHER)]
@@ -116,17 +134,6 @@ def draw_map(
         title="primary genre",
         title_fontsize=11,
     )
-    chosen = place_labels(ax, xy, catalog.titles, catalog.popularity, n_labels)
-    if chosen:  # ring the labelled points so each label visibly belongs to one
-        ax.scatter(
-            xy[chosen, 0],
-            xy[chosen, 1],
-            s=14,
-            facecolors="none",
-            edgecolors="#222222",
-            linewidths=0.7,
-        )
-    return fig
 
 
 def save_map(
