@@ -118,24 +118,34 @@ def fit_glove(
         epoch_loss = 0.0
         for batch, start in enumerate(range(0, nnz, batch_size), 1):
             idx = order[start : start + batch_size]
-            r, c, f = rows[idx], cols[idx], weight[idx]
-            residual = np.einsum("ij,ij->i", w[r], wt[c]) + b[r] + bt[c] - target[idx]
-            epoch_loss += float(np.dot(f, residual * residual))
-            g = (2.0 / len(idx)) * f * residual
-            grad = sp.csr_matrix((g, (r, c)), shape=(n, n))
-            adam.step(
-                [
-                    np.asarray(grad @ wt),
-                    np.asarray(grad.T @ w),
-                    np.bincount(r, g, n).astype(np.float32),
-                    np.bincount(c, g, n).astype(np.float32),
-                ]
-            )
+            epoch_loss += _glove_step(adam, rows[idx], cols[idx], weight[idx], target[idx])
             clock.step(batch, epoch_loss / total_weight * nnz / min(start + batch_size, nnz))
         losses.append(epoch_loss / total_weight)
         clock.finish(loss=losses[-1])
         logger.debug("glove epoch %d loss %.4f", epoch, losses[-1])
     return w + wt, b + bt, losses
+
+
+def _glove_step(
+    adam: _Adam, r: np.ndarray, c: np.ndarray, f: np.ndarray, target: np.ndarray
+) -> float:
+    """One Adam step on a batch of nonzeros ``(r, c)``; returns its ``f``-weighted squared
+    error (before the step). The gradients of ``w`` and ``w̃`` are the two sparse products."""
+    w, wt, b, bt = adam.params
+    n = len(w)
+    residual = np.einsum("ij,ij->i", w[r], wt[c]) + b[r] + bt[c] - target
+    loss = float(np.dot(f, residual * residual))
+    g = (2.0 / len(r)) * f * residual
+    grad = sp.csr_matrix((g, (r, c)), shape=(n, n))
+    adam.step(
+        [
+            np.asarray(grad @ wt),
+            np.asarray(grad.T @ w),
+            np.bincount(r, g, n).astype(np.float32),
+            np.bincount(c, g, n).astype(np.float32),
+        ]
+    )
+    return loss
 
 
 class _Adam:
