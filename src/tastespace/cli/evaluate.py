@@ -356,12 +356,7 @@ def tune(
 
         check_target(out)  # a bad --out fails now, not after the trials
     ds = load(data, min_rating, nonpositive=nonpositive)
-
-    def progress(number: int, params: dict[str, Any], score: float | None) -> None:
-        shown = ", ".join(f"{k}={_short(v)}" for k, v in params.items())
-        value = "failed" if score is None else f"val R@20 {score:.4f}"
-        err_console.print(f"[dim]trial {number}: {value}  ({shown})[/]", highlight=False)
-
+    fixed = parse_options(param or [])
     result = tune_model(
         model,
         ds,
@@ -369,19 +364,29 @@ def tune(
         minutes=minutes,
         seed=seed,
         n_heldout=heldout_value(n_heldout),
-        fixed=parse_options(param or []),
-        progress=progress,
+        fixed=fixed,
+        progress=_print_trial,
     )
-    saved = None
-    if out is not None:
-        saved = result.model.save(out)
+    saved = None if out is None else result.model.save(out)
     if config_out is not None:
         from tastespace.cli.run_config import write_fit_config
 
-        chosen = {**parse_options(param or []), **result.best_params, "seed": seed}
+        chosen = {**fixed, **result.best_params, "seed": seed}
         write_fit_config(
             config_out, model, chosen, data=data, min_rating=min_rating, nonpositive=nonpositive
         )
+    _show_tuning(model, result, saved, as_json)
+
+
+def _print_trial(number: int, params: dict[str, Any], score: float | None) -> None:
+    """One dim stderr line per finished trial: its number, score and options."""
+    shown = ", ".join(f"{k}={_short(v)}" for k, v in params.items())
+    value = "failed" if score is None else f"val R@20 {score:.4f}"
+    err_console.print(f"[dim]trial {number}: {value}  ({shown})[/]", highlight=False)
+
+
+def _show_tuning(model: str, result: Any, saved: Path | None, as_json: bool) -> None:
+    """The best options with their validation and test scores: a table, or one JSON object."""
     if as_json:
         payload = result.to_json()
         payload["bundle"] = None if saved is None else str(saved)
