@@ -120,16 +120,20 @@ def test_bundle_fitted_on_everyone_is_flagged_optimistic(tmp_path):
     assert invoke("fit", "-m", "popularity", "--data", TINY, "-o", str(bundle)).exit_code == 0
     result = invoke("evaluate", str(bundle))
     assert result.exit_code == 0 and "recall@20" in result.stdout
-    assert "optimistic" in result.stderr and "fit --holdout N" in " ".join(result.stderr.split())
+    assert "optimistic" in result.stderr
+    assert "fit with --holdout N (fit_heldout)" in " ".join(result.stderr.split())
 
 
-@pytest.mark.fault("evaluate", "bundle fitted on a DataFrame, no --data", "DataError: pass --data")
+@pytest.mark.fault(
+    "evaluate", "bundle fitted on a DataFrame, no --data", "DataError: pass the data (dataset)"
+)
 def test_dataframe_fit_needs_data_to_evaluate():
     frame = pd.DataFrame({"user": [1, 1, 2, 2, 3, 3] * 5, "item": list(range(30))})
     run = fit_heldout(EASE(l2=5.0), load_dataset(frame), holdout=1, seed=0)
     assert run.model.data_["reloadable"] is False
-    with pytest.raises(DataError, match="in-memory table.*pass the data explicitly"):
+    with pytest.raises(DataError, match="in-memory table.*pass the data explicitly$") as err:
         evaluate_bundle(run.model)
+    assert err.value.options == ("dataset",)  # the CLI adds "(option --data)"
 
 
 @pytest.mark.fault("evaluate", "loader options without --data", "ConfigError: need --data")

@@ -72,7 +72,13 @@ IndexOption = Annotated[
 
 
 #: Library option names whose flag is not ``--`` + the name with dashes.
-FLAGS: dict[str, str] = {"k": "-k", "param": "--param/-p", "path": "--out", "source": "--data"}
+FLAGS: dict[str, str] = {
+    "k": "-k",
+    "param": "--param/-p",
+    "path": "--out",
+    "source": "--data",
+    "dataset": "--data",
+}
 
 
 def flag_for(option: str) -> str:
@@ -90,15 +96,20 @@ def flag_hint(options: tuple[str, ...]) -> str:
 
 
 def cli_message(message: object, options: tuple[str, ...]) -> str:
-    """A library message in the command line's words.
+    """A library message in the command line's words: the options it spells as code become
+    flags (:func:`spell_options`), the others it is about are listed after it."""
+    text, unspelled = spell_options(str(message), options)
+    return text + flag_hint(unspelled)
 
-    Where the message spells an option as code — ``min_rating=N``, ``nonpositive='drop'``,
-    ``force=True`` or a bare ``item_col`` — that spelling becomes the flag (``--min-rating N``,
-    ``--nonpositive drop``, ``--force``, ``--item-col``); options named only in prose (``top``,
-    ``path``: plain words a file name may also contain) are listed after it by
-    :func:`flag_hint`.
+
+def spell_options(text: str, options: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
+    """``text`` with each option spelled as code — ``min_rating=N``, ``nonpositive='drop'``,
+    ``force=True`` or a bare ``item_col`` — turned into its flag (``--min-rating N``,
+    ``--nonpositive drop``, ``--force``, ``--item-col``), and the options left unspelled.
+
+    A name without an underscore (``top``, ``path``) counts as code only with ``=``: as a
+    plain word it may be prose or part of a file name.
     """
-    text = str(message)
     unspelled = []
     for option in options:
         pattern = re.compile(
@@ -108,14 +119,14 @@ def cli_message(message: object, options: tuple[str, ...]) -> str:
         def as_flag(match: re.Match[str], option: str = option) -> str:
             value = match.group(2)
             if value is None and "_" not in option:
-                return match.group(0)  # a plain word, not the option's code spelling
+                return match.group(0)
             return flag_for(option) + ("" if value in (None, "True") else f" {value}")
 
         spelled = pattern.sub(as_flag, text)
         if spelled == text:
             unspelled.append(option)
         text = spelled
-    return text + flag_hint(tuple(unspelled))
+    return text, tuple(unspelled)
 
 
 def load(

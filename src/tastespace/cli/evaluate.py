@@ -23,6 +23,7 @@ from tastespace.cli.common import (
     err_console,
     heldout_value,
     load,
+    spell_options,
 )
 from tastespace.cli.device import DeviceOption
 
@@ -123,6 +124,16 @@ def evaluate(
         last_n=last_n,
         cutoff=cutoff,
     )
+    _show_evaluation(bundle, model, result, as_json)
+
+
+#: Options the notes of an evaluation speak of (fit's --holdout, evaluate's own flags).
+NOTE_OPTIONS = ("holdout", "min_rating", "n_heldout")
+
+
+def _show_evaluation(bundle: Path, model: Any, result: Any, as_json: bool) -> None:
+    """The metrics as a table (or one JSON object), then the notes on stderr: a warning when
+    the model had seen the test users."""
     if as_json:
         document = {
             "bundle": str(bundle),
@@ -137,9 +148,8 @@ def evaluate(
         }
         print(json.dumps(document, default=str))
     else:
-        plan = result.split
         table = Table(
-            title=f"{model.kind} on {result.dataset}: {_describe_split(plan)}",
+            title=f"{model.kind} on {result.dataset}: {_describe_split(result.split)}",
             caption=_search_note(model.index_info_["kind"]),
         )
         table.add_column("metric")
@@ -149,7 +159,8 @@ def evaluate(
         console.print(table)
     label = "warning" if result.trained_on == "all-users" else "note"
     for note in result.notes:
-        err_console.print(f"[yellow]{label}:[/] {note}", highlight=False)
+        text, _ = spell_options(note, NOTE_OPTIONS)
+        err_console.print(f"[yellow]{label}:[/] {text}", highlight=False)
 
 
 def _describe_split(plan: dict[str, Any]) -> str:

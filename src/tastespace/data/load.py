@@ -91,7 +91,8 @@ def reload_dataset(record: dict[str, Any]) -> Dataset:
     if not record.get("reloadable", False):
         raise DataError(
             f"the data was an in-memory table ({record.get('source')}), which can't be loaded "
-            "again; pass the data explicitly (--data / dataset=)"
+            "again; pass the data explicitly",
+            options=("dataset",),
         )
     return load_dataset(record["source"], **record.get("options", {}))
 

@@ -161,14 +161,16 @@ def rebuild_split(
         if model.data_ is None:
             raise DataError(
                 "the bundle does not record its data source (fitted before tastespace recorded "
-                "it, or on data built by hand); pass the data explicitly (--data / dataset=)"
+                "it, or on data built by hand); pass the data explicitly",
+                options=("dataset",),
             )
         dataset = reload_dataset(model.data_)
     if model.item_ids_ != dataset.item_ids:
         raise DataError(
             f"the model was fitted on a {model.n_items:,}-item catalog that differs from "
             f"{dataset.name}'s {dataset.n_items:,} items; evaluate on the data it was fitted on, "
-            "with the same --item-features / --item-col"
+            "with the same item_features / item_col",
+            options=("item_features", "item_col"),
         )
     plan = recipe(model, **overrides)
     return dataset, make_split(dataset, **plan), plan
@@ -182,12 +184,12 @@ def _trained_on(
     if model.fingerprint_ == dataset.fingerprint():
         return "all-users", [
             "this bundle was fitted on every user of this data, the held-out ones included, so "
-            "these figures are optimistic; fit with `tastespace fit --holdout N` (or "
-            "fit_heldout) and evaluate that bundle"
+            "these figures are optimistic; fit with holdout=N (fit_heldout) and evaluate that "
+            "bundle"
         ]
     return "unknown", [
         "the bundle was fitted on other interactions than this split's train part (different "
-        "data, --min-rating, protocol, --seed or --n-heldout?)"
+        "data, min_rating, protocol, seed or n_heldout?)"
     ]
 
 
