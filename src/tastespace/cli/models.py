@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -26,11 +25,41 @@ from tastespace.cli.common import (
     load,
 )
 from tastespace.cli.device import DeviceOption
-from tastespace.cli.run_config import layered_params, load_bundle_options, load_config_file
-from tastespace.models.registry import MODELS
+from tastespace.cli.fit_options import (
+    AsJson,
+    CheckpointDir,
+    ConfigFile,
+    Device,
+    Dim,
+    Epochs,
+    Force,
+    FromBundle,
+    GenreDim,
+    Holdout,
+    LastN,
+    Model,
+    Nnodes,
+    NodeRank,
+    Nproc,
+    Out,
+    Params,
+    Protocol,
+    Quiet,
+    RdzvEndpoint,
+    Resume,
+    Seed,
+    SplitSeed,
+    Threads,
+    loader_options,
+    model_options,
+    print_index,
+    report_fit,
+    split_options,
+    training_options,
+)
 
 if TYPE_CHECKING:
-    pass
+    from tastespace.models.fitting import TrainingOptions
 
 
 def register(app: typer.Typer) -> None:
@@ -42,10 +71,8 @@ def register(app: typer.Typer) -> None:
 def fit(
     ctx: typer.Context,
     data: DataOption,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Bundle directory to write.")],
-    model: Annotated[str, typer.Option("--model", "-m", help=f"One of {', '.join(MODELS)}.")] = (
-        "neural"
-    ),
+    out: Out,
+    model: Model = "neural",
     min_rating: MinRating = None,
     item_features: ItemFeatures = None,
     user_features: UserFeatures = None,
@@ -53,91 +80,29 @@ def fit(
     user_col: UserCol = None,
     nonpositive: Nonpositive = None,
     keep_unrated: KeepUnrated = False,
-    epochs: Annotated[
-        int | None, typer.Option(help="Training epochs (iterations for als and bpr).")
-    ] = None,
-    dim: Annotated[
-        int | None, typer.Option(help="Embedding dimension (factors for als and bpr).")
-    ] = None,
-    genre_dim: Annotated[
-        int | None, typer.Option(help="Neural: genre embedding dimension (2 = plottable).")
-    ] = None,
-    seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
-    param: Annotated[
-        list[str] | None,
-        typer.Option("--param", "-p", help="Any model option as key=value (repeatable)."),
-    ] = None,
-    nproc: Annotated[
-        int, typer.Option(help="Neural: train with N processes on this machine (torchrun + DDP).")
-    ] = 1,
-    nnodes: Annotated[
-        int, typer.Option(help="Neural: machines taking part (run the same command on each).")
-    ] = 1,
-    node_rank: Annotated[int, typer.Option(help="Neural: this machine's rank, 0 … nnodes-1.")] = 0,
-    rdzv_endpoint: Annotated[
-        str | None,
-        typer.Option(help="Neural: HOST:PORT of the rank-0 machine (torchrun rendezvous)."),
-    ] = None,
-    config: Annotated[
-        Path | None,
-        typer.Option(
-            "--config",
-            is_eager=True,
-            callback=load_config_file,
-            help="TOML file of fit options (flag names as keys, model options under [params]).",
-        ),
-    ] = None,
-    as_json: Annotated[
-        bool,
-        typer.Option(
-            "--json",
-            help="Print one JSON object (bundle, sizes, best epoch); progress as JSON Lines on "
-            "stderr.",
-        ),
-    ] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
-    from_bundle: Annotated[
-        Path | None,
-        typer.Option(
-            "--from",
-            is_eager=True,
-            callback=load_bundle_options,
-            help="Re-run this bundle's model kind and options (on --data).",
-        ),
-    ] = None,
-    force: Annotated[
-        bool,
-        typer.Option(
-            help="Write the bundle into an --out folder that holds other files but no bundle "
-            "(they are kept). Over an existing bundle only its own files are ever replaced."
-        ),
-    ] = False,
-    device: Annotated[
-        str, typer.Option(help="auto (CUDA when present), cpu, cuda or cuda:N; neural only.")
-    ] = "cpu",
-    threads: Annotated[
-        int | None, typer.Option(help="Neural: compute threads for the fit.")
-    ] = None,
-    checkpoint_dir: Annotated[
-        Path | None, typer.Option(help="Neural: write a resumable checkpoint here every epoch.")
-    ] = None,
-    resume: Annotated[
-        bool, typer.Option(help="Neural: continue from the checkpoint in --checkpoint-dir.")
-    ] = False,
-    holdout: Annotated[
-        float | None,
-        typer.Option(
-            help="Hold out N users for validation and N for test (a count or a fraction; "
-            "strong generalisation); `evaluate BUNDLE` then scores exactly the test users."
-        ),
-    ] = None,
-    protocol: Annotated[
-        str | None,
-        typer.Option(help="Split to train on: strong (with --holdout), temporal or time."),
-    ] = None,
+    epochs: Epochs = None,
+    dim: Dim = None,
+    genre_dim: GenreDim = None,
+    seed: Seed = None,
+    param: Params = None,
+    nproc: Nproc = 1,
+    nnodes: Nnodes = 1,
+    node_rank: NodeRank = 0,
+    rdzv_endpoint: RdzvEndpoint = None,
+    config: ConfigFile = None,
+    as_json: AsJson = False,
+    quiet: Quiet = False,
+    from_bundle: FromBundle = None,
+    force: Force = False,
+    device: Device = "cpu",
+    threads: Threads = None,
+    checkpoint_dir: CheckpointDir = None,
+    resume: Resume = False,
+    holdout: Holdout = None,
+    protocol: Protocol = None,
     cutoff: CutoffOption = None,
-    last_n: Annotated[int, typer.Option(help="Temporal: latest items held out per user.")] = 1,
-    split_seed: Annotated[int, typer.Option(help="Seed of the held-out user split.")] = 0,
+    last_n: LastN = 1,
+    split_seed: SplitSeed = 0,
     index: IndexOption = "auto",
 ) -> None:
     """Train a model and save it as a bundle directory.
@@ -164,53 +129,36 @@ def fit(
     from tastespace.io.swap import check_target
 
     check_target(out, force=force)  # before numpy loads, the data is read or a model trained
-    from tastespace.errors import ConfigError
     from tastespace.index.base import resolve_kind
-    from tastespace.models.config import parse_options
     from tastespace.models.devices import check_training_device
-    from tastespace.models.fitting import TrainingOptions
     from tastespace.models.registry import model_class
 
     resolve_kind(index, 0)  # an unknown --index fails before training, not after
-    options: dict[str, Any] = {**layered_params(ctx), **parse_options(param or [])}
-    if resume and checkpoint_dir is None:
-        raise ConfigError("--resume needs --checkpoint-dir (the directory to resume from)")
-    training = TrainingOptions(
-        device=device,
-        threads=threads,
-        checkpoint_dir=None if checkpoint_dir is None else str(checkpoint_dir),
-        resume=resume,
-    )
-    for key, value in (("epochs", epochs), ("dim", dim), ("genre_dim", genre_dim), ("seed", seed)):
-        if value is not None:
-            options[key] = value
+    options = model_options(ctx)
+    training = training_options(device, threads, checkpoint_dir, resume)
     check_training_device(model, device)  # e.g. CUDA on a CPU-only machine: before loading
-    columns = {
-        "item_features": item_features,
-        "user_features": user_features,
-        "item_col": item_col,
-        "user_col": user_col,
-        "nonpositive": nonpositive,
-        "keep_unrated": keep_unrated,
-    }
-    split = _split_options(protocol, holdout, cutoff, last_n, split_seed)
+    split = split_options(protocol, holdout, cutoff, last_n, split_seed)
     if nproc > 1 or nnodes > 1 or rdzv_endpoint is not None:
-        if split is not None:
-            from tastespace.errors import ConfigError
-
-            raise ConfigError("--holdout / --protocol are not supported with --nproc > 1 yet")
-        from tastespace.models.neural.distributed import Launch
-
-        launch = Launch(nproc, nnodes, node_rank, rdzv_endpoint)
-        loader = {k: str(v) for k, v in columns.items() if v is not None and v is not False}
-        _fit_distributed(model, launch, data, out, min_rating, options, loader, force, training)
-        if launch.node_rank != 0:
-            return  # node 0 saved the bundle (and indexes it)
-        if resolve_kind(index, model_class(model).load(out).n_items) != "exact":
-            _index_bundle(out, index)
+        _fit_distributed(ctx, options, training, split)
         return
-    ds = load(data, min_rating, **columns)
+    ds = load(data, min_rating, **loader_options(ctx))
     recommender = model_class(model)(**options)
+    _train(recommender, ds, split, training, quiet=quiet, as_json=as_json)
+    info = recommender.build_index(index, histories=ds.interactions)
+    path = recommender.save(out, force=force)
+    report_fit(model, recommender, ds, path, info, as_json, trained_on_all=split is None)
+
+
+def _train(
+    recommender: Any,
+    ds: Any,
+    split: dict[str, Any] | None,
+    training: TrainingOptions,
+    *,
+    quiet: bool,
+    as_json: bool,
+) -> None:
+    """Fit on every user, or on the train part of the split asked for, with a progress bar."""
     from tastespace.cli.progress import FitProgress
 
     with FitProgress(quiet=quiet, as_json=as_json) as callback:
@@ -220,27 +168,6 @@ def fit(
             from tastespace.evaluate.heldout import fit_heldout
 
             fit_heldout(recommender, ds, callback=callback, training=training, **split)
-    info = recommender.build_index(index, histories=ds.interactions)
-    path = recommender.save(out, force=force)
-    trained = "every user" if split is None else _held_out_note(recommender.split_, path)
-    summary = {**_fit_summary(recommender, ds, path), "index": info}
-    if recommender.split_ is not None:
-        summary["split"] = recommender.split_
-    if as_json:
-        print(json.dumps(summary))
-        return
-    console.print(
-        f"[green]saved[/] {model} model ({ds.n_users:,} users × {ds.n_items:,} items, "
-        f"{recommender.fit_seconds_:.1f} s, trained on {trained}) → {path}",
-        highlight=False,
-    )
-    if "best_epoch" in summary:
-        console.print(
-            f"best epoch {summary['best_epoch']} of {summary['epochs_run']}, validation "
-            f"recall@20 {summary['best_validation_recall@20']:.4f}",
-            highlight=False,
-        )
-    _print_index(info)
 
 
 def _index_bundle(path: Path, kind: str) -> None:
@@ -250,101 +177,52 @@ def _index_bundle(path: Path, kind: str) -> None:
     recommender = Recommender.load(path)
     info = recommender.build_index(kind)
     recommender.save(path)
-    _print_index(info)
-
-
-def _print_index(info: dict[str, Any]) -> None:
-    """One line per approximate index: its kind and the recall measured against exact."""
-    for role, entry in info.items():
-        if role != "kind":
-            console.print(
-                f"{role} index: {info['kind']}, recall@10 {entry['recall@10']:.3f} vs exact "
-                f"({entry['recall_queries']:,} sampled queries)",
-                highlight=False,
-            )
-
-
-def _fit_summary(recommender: Any, ds: Any, path: Path) -> dict[str, Any]:
-    """What ``fit`` reports: sizes, time, and (models that validate) the epoch kept."""
-    summary: dict[str, Any] = {
-        "bundle": str(path),
-        "kind": recommender.kind,
-        "users": ds.n_users,
-        "items": ds.n_items,
-        "interactions": ds.n_interactions,
-        "fit_seconds": round(recommender.fit_seconds_, 3),
-    }
-    report = getattr(recommender, "train_report_", None)
-    if report is not None and report.history and math.isfinite(report.best_score):
-        summary.update(
-            best_epoch=report.best_epoch,
-            epochs_run=report.epochs_run,
-            **{"best_validation_recall@20": report.best_score},
-        )
-    return summary
-
-
-def _split_options(
-    protocol: str | None, holdout: float | None, cutoff: str | None, last_n: int, seed: int
-) -> dict[str, Any] | None:
-    """``fit_heldout``'s keywords for the flags given, or None to train on every user."""
-    from tastespace.cli.common import heldout_value
-
-    if protocol is None and holdout is None and cutoff is None:
-        return None
-    chosen = protocol or ("time" if cutoff is not None else "strong")
-    split: dict[str, Any] = {"protocol": chosen, "seed": seed, "last_n": last_n, "cutoff": cutoff}
-    if holdout is not None:
-        split["holdout"] = heldout_value(holdout)
-    return split
-
-
-def _held_out_note(split: dict[str, Any] | None, path: Path) -> str:
-    """What the model trained on, and how to score the rest."""
-    assert split is not None
-    if split["protocol"] == "strong":
-        n = split["n_heldout"]
-        what = f"the rest of {n} validation + {n} test users held out (seed {split['seed']})"
-    elif split["protocol"] == "temporal":
-        what = f"all but each user's last {split['n']} item(s)"
-    else:
-        what = f"interactions before {_utc(split['cutoff_seconds'])} (cutoff {split['cutoff']})"
-    return f"{what}; `tastespace evaluate {path}` scores the held-out ones"
-
-
-def _utc(seconds: int) -> str:
-    from datetime import UTC, datetime
-
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    print_index(info)
 
 
 def _fit_distributed(
-    model: str,
-    launch: Any,
-    data: str,
-    out: Path,
-    min_rating: float | None,
+    ctx: typer.Context,
     options: dict[str, Any],
-    loader: dict[str, str],
-    force: bool,
-    training: Any,
+    training: TrainingOptions,
+    split: dict[str, Any] | None,
 ) -> None:
+    """``--nproc`` / ``--nnodes``: the neural model trained by torchrun processes (DDP), saved
+    by node 0, then indexed as ``--index`` asks."""
     from tastespace.errors import ConfigError
-    from tastespace.models.neural.distributed import spawn
+    from tastespace.index.base import resolve_kind
+    from tastespace.models.neural.distributed import Launch, spawn
+    from tastespace.models.registry import model_class
 
-    if model != "neural":
+    flags = ctx.params
+    if split is not None:
+        raise ConfigError("--holdout / --protocol are not supported with --nproc > 1 yet")
+    launch = Launch(flags["nproc"], flags["nnodes"], flags["node_rank"], flags["rdzv_endpoint"])
+    if flags["model"] != "neural":
         raise ConfigError("--nproc / --nnodes > 1 are supported for --model neural only")
+    loader = {k: str(v) for k, v in loader_options(ctx).items() if v is not None and v is not False}
     params = [f"{k}={v}" for k, v in options.items()]
-    code = spawn(launch, data, out, min_rating, params, loader, force=force, training=training)
+    out, index = flags["out"], flags["index"]
+    code = spawn(
+        launch,
+        flags["data"],
+        out,
+        flags["min_rating"],
+        params,
+        loader,
+        force=flags["force"],
+        training=training,
+    )
     if code != 0:
         raise ConfigError(f"distributed training failed (exit code {code}); see the log above")
     where = f"{launch.nproc} processes" + (
         f" on each of {launch.nnodes} machines" if launch.nnodes > 1 else ""
     )
-    if launch.node_rank == 0:
-        console.print(f"[green]saved[/] neural model trained on {where} → {out}")
-    else:
+    if launch.node_rank != 0:
         console.print(f"[green]trained[/] on {where}; node 0 saved the bundle")
+        return  # node 0 saved the bundle (and indexes it)
+    console.print(f"[green]saved[/] neural model trained on {where} → {out}")
+    if resolve_kind(index, model_class("neural").load(out).n_items) != "exact":
+        _index_bundle(out, index)
 
 
 def _items_table(
@@ -466,25 +344,30 @@ def recommend(
         if explain:
             watched, _ = session.resolve_history(record.user, record.history, skip_unknown)
             because = session.because(watched, result.items)
-        if as_json:
-            line = {
-                "user": result.user,
-                "items": [i["id"] for i in result.items],
-                "scores": [i["score"] for i in result.items],
-                "fallback": result.fallback,
-            }
-            if because is not None:
-                line["because"] = [
-                    [{"id": b["id"], "share": b["share"]} for b in row] for row in because
-                ]
-            print(json.dumps(line))
-        else:
-            note = " (most popular: no known item in the history)" if result.fallback else ""
-            console.print(_items_table(f"for {result.user}{note}", result.items, because))
+        _print_answer(result, because, as_json)
     if failed:
         err_console.print(
             f"[yellow]{len(failed)} of {len(results)} users not answered (errors above)[/]"
         )
+
+
+def _print_answer(result: Any, because: list[list[dict[str, Any]]] | None, as_json: bool) -> None:
+    """One user's recommendations: a JSON line, or a table (noting a popularity fallback)."""
+    if as_json:
+        line = {
+            "user": result.user,
+            "items": [i["id"] for i in result.items],
+            "scores": [i["score"] for i in result.items],
+            "fallback": result.fallback,
+        }
+        if because is not None:
+            line["because"] = [
+                [{"id": b["id"], "share": b["share"]} for b in row] for row in because
+            ]
+        print(json.dumps(line))
+    else:
+        note = " (most popular: no known item in the history)" if result.fallback else ""
+        console.print(_items_table(f"for {result.user}{note}", result.items, because))
 
 
 def _where(history_file: Path | None, record: Any) -> str:
@@ -520,7 +403,7 @@ def _check_history_file(path: Path, records: list[Any], session: Any, skip_unkno
         try:
             session.resolve_history(record.user, record.history, skip_unknown)
         except TastespaceError as err:
-            raise DataError(f"{path}:{record.line}: {err}") from err
+            raise DataError(f"{path}:{record.line}: {err}", options=err.options) from err
 
 
 def add_items(
