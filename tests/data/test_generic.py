@@ -478,7 +478,7 @@ def test_min_rating_needs_rating_column(tmp_path):
     path = write(tmp_path / "x.csv", "user,item\n1,2\n")
     with pytest.raises(DataError, match=at(path, "name it with rating_col")) as err:
         load_interactions(path, min_rating=4)
-    assert err.value.options == ("rating_col",)
+    assert err.value.options == ("min_rating", "rating_col")
 
 
 @pytest.mark.fault(

@@ -185,7 +185,7 @@ def _read_rows(source: _Source, columns: dict[str, str | None], min_rating: floa
         raise DataError(
             f"{source.path}: min_rating needs a rating column but none was recognised (columns: "
             f"{_listing(source.columns)}); name it with {_OPTION['rating']}",
-            options=(_OPTION["rating"],),
+            options=("min_rating", _OPTION["rating"]),
         )
     id_columns = [c for c in (columns["user"], columns["item"]) if c is not None]
     table = source.read([c for c in columns.values() if c is not None], id_columns)
