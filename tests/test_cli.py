@@ -343,6 +343,7 @@ def test_flag_hint_spells_library_options_as_the_cli_flags_that_set_them():
             "top must be at least 10, got 3 (option --top)",
         ),
         ("/data/item_col.csv: bad", ("item_col",), "/data/item_col.csv: bad (option --item-col)"),
+        ("device='cuda:1': CPU only", ("device",), "--device cuda:1: CPU only"),
     ],
 )
 def test_cli_message_turns_code_spellings_into_flags(message, options, shown):

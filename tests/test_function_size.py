@@ -11,12 +11,6 @@ from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "tastespace"
 MOST_LINES = 80
-#: Functions still over the limit, each waiting for its split (issue 15). The list may only
-#: shrink: a function that is split must leave it (the second test fails otherwise).
-NOT_YET_SPLIT = {
-    "models/neural/training.py:train_loop",
-    "models/neural/model.py:NeuralRecommender._fit",
-}
 
 
 def long_functions(root: Path, most: int) -> list[tuple[int, str]]:
@@ -41,15 +35,8 @@ def long_functions(root: Path, most: int) -> list[tuple[int, str]]:
 
 
 def test_no_function_is_longer_than_80_lines():
-    too_long = [
-        (n, name) for n, name in long_functions(SRC, MOST_LINES) if name not in NOT_YET_SPLIT
-    ]
+    too_long = long_functions(SRC, MOST_LINES)
     assert not too_long, ", ".join(f"{name} ({lines} lines)" for lines, name in too_long)
-
-
-def test_functions_waiting_for_a_split_are_still_long():
-    still_long = {name for _, name in long_functions(SRC, MOST_LINES)}
-    assert NOT_YET_SPLIT <= still_long, f"split, drop from the list: {NOT_YET_SPLIT - still_long}"
 
 
 def test_the_measure_counts_nested_functions_and_methods(tmp_path):

@@ -113,7 +113,7 @@ def spell_options(text: str, options: tuple[str, ...]) -> tuple[str, tuple[str, 
     unspelled = []
     for option in options:
         pattern = re.compile(
-            rf"(?<![\w/.-]){re.escape(option)}(?:=(['\"]?)([\w.-]+)\1)?(?![\w/.-])"
+            rf"(?<![\w/.-]){re.escape(option)}(?:=(['\"]?)([\w.:-]+)\1)?(?![\w/.-])"
         )
 
         def as_flag(match: re.Match[str], option: str = option) -> str:

@@ -39,5 +39,6 @@ def _cpu_only(kind: str, name: str) -> None:
     check_device_name(name)
     if name.startswith("cuda"):
         raise ConfigError(
-            f"--device {name}: the {kind} model runs on the CPU only (use auto or cpu)"
+            f"device={name!r}: the {kind} model runs on the CPU only (use auto or cpu)",
+            options=("device",),
         )
