@@ -73,5 +73,7 @@ def test_an_older_ivfpq_payload_is_refused_with_a_rebuild_hint(default_ivf):
     header = json.loads(data[start:end])
     header["params"] = {"nlist": 4, "pq_m": 16, "nprobe": 32, "opq": False, "seed": 0}
     old = data[:start] + json.dumps(header).encode() + data[end:]
-    with pytest.raises(BundleError, match="older tastespace .* rebuild it with --index ivfpq"):
+    with pytest.raises(
+        BundleError, match=r"older tastespace .* rebuild it with build_index\('ivfpq'\)"
+    ):
         index_from_bytes(old)

@@ -130,7 +130,8 @@ class IVFPQIndex(FaissIndex):
         if header.get("params", {}).get("dims") is None:
             raise BundleError(
                 "this ivfpq index was written by an older tastespace (product-quantiser "
-                "codes); rebuild it with --index ivfpq"
+                "codes); rebuild it with build_index('ivfpq')",
+                options=("index",),
             )
         return super()._from_payload(header, payload)
 
