@@ -128,3 +128,22 @@ def test_a_fit_on_sparse_tables_trains_the_model_dense_adam_trains():
     assert sparse.module_.item_tower.ids.sparse and not dense.module_.item_tower.ids.sparse
     assert dense.train_report_.best_epoch == sparse.train_report_.best_epoch
     np.testing.assert_allclose(sparse.item_vectors(), dense.item_vectors(), atol=1e-3)
+
+
+def test_a_sparse_fit_resumed_from_its_checkpoint_continues_exactly(planted_split, tmp_path):
+    from tastespace.models.fitting import TrainingOptions
+
+    data = planted_split.train
+    options = dict(dim=8, hidden=16, item_hidden=16, batch_size=32, patience=50)
+    options.update(validation_users=0.1, sparse_gradients="on")
+
+    def run(epochs: int, **training) -> NeuralRecommender:
+        model = NeuralRecommender(epochs=epochs, **options)
+        return model.fit(data, training=TrainingOptions(threads=1, **training))
+
+    straight = run(3)
+    run(1, checkpoint_dir=str(tmp_path))
+    resumed = run(3, checkpoint_dir=str(tmp_path), resume=True)
+    assert resumed.module_.item_tower.ids.sparse
+    np.testing.assert_array_equal(resumed.item_vectors(), straight.item_vectors())
+    assert resumed.train_report_.history == straight.train_report_.history
