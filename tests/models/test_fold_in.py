@@ -1,5 +1,6 @@
-"""Neural fold-in solvers: the candidate solve is the exact solve when the candidates cover the
-catalog, and a user's vector is the same bits alone or batched."""
+"""Neural fold-in solvers: the candidate solve reaches the exact minimum when the candidates
+cover the catalog and lands near it with a few, and a user's vector is the same bits alone or
+batched."""
 
 from __future__ import annotations
 
@@ -23,63 +24,53 @@ def problem(n_users: int = 40, seed: int = 0):
     return items, bias, histories.astype(np.float32), start
 
 
-def every_other_item(start: torch.Tensor, histories: sp.csr_matrix) -> np.ndarray:
-    """A 'retrieval' that returns every item outside the history: the candidates are all."""
-    ids = np.full((histories.shape[0], N_ITEMS), -1, np.int64)
-    for r in range(histories.shape[0]):
-        rest = np.setdiff1d(np.arange(N_ITEMS), histories[r].indices)
-        ids[r, : len(rest)] = rest
-    return ids
-
-
-def top_by_score(items: torch.Tensor, bias: torch.Tensor, top: int):
-    def retrieve(start: torch.Tensor, histories: sp.csr_matrix) -> np.ndarray:
-        scores = (start @ items.T + bias).numpy()
-        scores[histories.toarray() > 0] = -np.inf
-        return np.argsort(-scores, axis=1, kind="stable")[:, :top]
-
-    return retrieve
-
-
-def test_candidates_covering_the_catalog_give_the_exact_solution():
-    items, bias, histories, start = problem()
-    exact = solve_user_vectors(items, bias, histories, start, **SOLVER)
-    covered = solve_on_candidates(
-        items,
-        bias,
-        histories,
-        start,
-        retrieve=every_other_item,
-        tail=np.empty(0, np.int64),
-        **SOLVER,
-    )
-    torch.testing.assert_close(covered, exact, rtol=1e-4, atol=1e-4)
-
-
-def test_top_and_tail_candidates_land_near_the_exact_solution():
-    items, bias, histories, start = problem()
-    exact = solve_user_vectors(items, bias, histories, start, **SOLVER)
-    tail = np.sort(np.random.default_rng(1).choice(N_ITEMS, 60, replace=False))
-    approx = solve_on_candidates(
-        items, bias, histories, start, retrieve=top_by_score(items, bias, 60), tail=tail, **SOLVER
-    )
+def objective(items, bias, histories, users: torch.Tensor) -> torch.Tensor:
+    """What both solvers minimise, per user: ``-Σ x·log_softmax(u·Vᵀ + b) + l2·‖u‖²``."""
     x = torch.as_tensor(histories.toarray())
+    log_p = torch.log_softmax(users @ items.T + bias, dim=1)
+    return -(x * log_p).sum(dim=1) + SOLVER["l2"] * (users**2).sum(dim=1)
 
-    def objective(users: torch.Tensor) -> torch.Tensor:
-        log_p = torch.log_softmax(users @ items.T + bias, dim=1)
-        return -(x * log_p).sum(dim=1) + SOLVER["l2"] * (users**2).sum(dim=1)
 
-    best, begun, reached = objective(exact), objective(start), objective(approx)
-    share = ((reached - best) / (begun - best)).numpy()
-    # random items are the hard case (no structure, a flat softmax); measured 0.12 / 0.36
-    assert np.median(share) < 0.2 and share.max() < 0.5, share
+def gradient_norm(items, bias, histories, users: torch.Tensor) -> torch.Tensor:
+    users = users.clone().requires_grad_(True)
+    objective(items, bias, histories, users).sum().backward()
+    return users.grad.norm(dim=1)
+
+
+def test_candidates_covering_the_catalog_reach_the_exact_minimum():
+    items, bias, histories, start = problem()
+    covered = solve_on_candidates(items, bias, histories, start, l2=SOLVER["l2"], top=N_ITEMS)
+    adam = solve_user_vectors(items, bias, histories, start, **SOLVER)
+    # Newton on the exact objective: a stationary point, at least as low as 30 Adam steps
+    shrink = gradient_norm(items, bias, histories, covered) / gradient_norm(
+        items, bias, histories, start
+    )
+    assert shrink.max() < 1e-2, shrink
+    reached, adam_reached = (objective(items, bias, histories, u) for u in (covered, adam))
+    assert (reached <= adam_reached + 1e-5).all()
+
+
+def test_top_candidates_and_the_pseudo_item_land_near_the_minimum():
+    items, bias, histories, start = problem()
+    best = objective(
+        items, bias, histories, solve_on_candidates(items, bias, histories, start, l2=2.0, top=300)
+    )
+    begun = objective(items, bias, histories, start)
+    shares = []
+    for top in (60, 120):
+        approx = solve_on_candidates(items, bias, histories, start, l2=2.0, top=top)
+        shares.append(((objective(items, bias, histories, approx) - best) / (begun - best)).numpy())
+    # random items are the hard case (no structure, a flat softmax): measured median 0.04 and
+    # 0.0008 of the way back to the start, worst user 0.28 and 0.003
+    assert np.median(shares[1]) < 0.01 and shares[1].max() < 0.02, shares[1]
+    assert np.median(shares[0]) < 0.1 and np.median(shares[1]) < np.median(shares[0])
 
 
 def test_a_user_solved_alone_gets_the_same_bits_as_in_a_batch():
     items, bias, histories, start = problem()
-    tail = np.arange(0, N_ITEMS, 7)
-    solve = dict(retrieve=top_by_score(items, bias, 40), tail=tail, **SOLVER)
-    batch = solve_on_candidates(items, bias, histories, start, **solve)
+    batch = solve_on_candidates(items, bias, histories, start, l2=2.0, top=40)
     for row in (0, 13, 39):
-        alone = solve_on_candidates(items, bias, histories[row], start[row : row + 1], **solve)
+        alone = solve_on_candidates(
+            items, bias, histories[row], start[row : row + 1], l2=2.0, top=40
+        )
         assert torch.equal(alone[0], batch[row])

@@ -10,16 +10,13 @@ The gradient is written out rather than taken by autograd: for dot-product score
 makes a one-user fold-in several times cheaper, which is what a served request pays.
 
 Two solvers minimise that objective. :func:`solve_user_vectors` takes the softmax over the
-whole catalog (exact; every step reads the item table twice, so its cost grows with the
-catalog). :func:`solve_on_candidates` takes it over each user's candidates — the history,
-the ``top`` items the start vector scores highest (retrieved through the model's index) and
-a fixed uniform sample of the rest, weighted to stand for everything not retrieved — so a
-step costs the same on 4,000 items or 4 million (``bench/fold_in.py`` measures both).
+whole catalog by Adam (exact; every step reads the item table twice, so 30 steps read it 60
+times). :func:`solve_on_candidates` reads it twice per round (two rounds): each round's exact
+pass picks the user's ``top`` items and sums up the rest in one pseudo-item, then damped
+Newton steps solve over history + top + 1 vectors (``bench/fold_in.py`` measures both).
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 import numpy as np
 import scipy.sparse as sp
@@ -88,50 +85,127 @@ def solve_on_candidates(
     start: torch.Tensor,
     *,
     l2: float,
-    steps: int,
-    lr: float,
-    retrieve: Callable[[torch.Tensor, sp.csr_matrix], np.ndarray],
-    tail: np.ndarray,
-    rounds: int = 1,
+    top: int,
+    rounds: int = 2,
 ) -> torch.Tensor:
-    """Like :func:`solve_user_vectors`, with each user's softmax restricted to candidates.
+    """Minimise the objective of :func:`solve_user_vectors` by damped Newton steps on a
+    per-user surrogate that touches only history + ``top`` + 1 item vectors.
 
-    ``retrieve(users, histories)`` gives ``(n, top)`` item ids per user (history excluded,
-    ``-1`` pads); ``tail`` is a fixed sample of item ids whose logits carry
-    ``log(rest / sampled)``, so ``Σ exp`` over them estimates the part of the normaliser outside
-    history ∪ top. The steps are split into ``rounds``; each round retrieves the candidates
-    again from the vectors reached so far (Adam's moments carry over), because the solution's
-    top items are not all among the start vector's.
+    Each of ``rounds`` begins with one exact pass over the catalog at the vectors reached so far
+    (the anchor) that finds each user's ``top`` unseen items and folds every other non-history
+    item into one pseudo-item: its logit is the log-sum-exp of theirs at the anchor, moving with
+    ``u`` along their softmax-weighted mean vector, so the normaliser and its gradient are exact
+    at the anchor and first-order right around it. ``NEWTON_STEPS`` Newton steps (each halved
+    while it would raise the surrogate) then solve the surrogate: it is convex, its Hessian is
+    ``n·Cov_p(v) + 2·l2·I`` over the candidates, ``d × d`` per user.
 
-    Batch-invariant: a user's arrays depend only on their own history (each is padded to a
-    power-of-two length), and products are elementwise or per-user (``bmm``), whose bits do
-    not depend on the other users (measured; ``tests/models/test_fold_in.py`` keeps it so).
+    Batch-invariant: the passes run in fixed ``QUERY_BLOCK`` blocks, a user's candidate arrays
+    depend only on their own row (each padded to a power-of-two length), and the steps'
+    products and solves are per user (``bmm``, batched ``linalg.solve``), whose bits do not
+    depend on the other users (``tests/models/test_fold_in.py`` keeps it so).
     """
     histories = (histories > 0).astype(np.float32).tocsr()
-    n_items = items.shape[0]
     users = start.detach().clone()
-    first, second = torch.zeros_like(users), torch.zeros_like(users)
-    bounds = np.linspace(0, steps, rounds + 1).round().astype(int)
     with torch.no_grad():
-        for begin, end in zip(bounds[:-1], bounds[1:], strict=True):
-            top = retrieve(users, histories)
+        for _ in range(rounds):
+            tops, rest_vectors, rest_offsets = _anchor(items, bias, histories, users, top)
             lists = [
-                (
-                    histories.indices[histories.indptr[r] : histories.indptr[r + 1]],
-                    top[r][top[r] >= 0],
+                np.concatenate(
+                    [histories.indices[histories.indptr[r] : histories.indptr[r + 1]], tops[r]]
                 )
                 for r in range(histories.shape[0])
             ]
-            widths = np.array([_bucket(len(h) + len(t)) for h, t in lists], np.int64)
+            widths = np.array([_bucket(len(chosen)) for chosen in lists], np.int64)
             for width in np.unique(widths):
                 rows = torch.as_tensor(np.flatnonzero(widths == width))
-                problem = _candidate_problem(
-                    items, bias, [lists[r] for r in rows.tolist()], int(width), tail, n_items
+                vectors, offsets, x = _candidate_problem(
+                    items, bias, histories, [lists[r] for r in rows.tolist()], rows, int(width)
                 )
-                state = (users[rows], first[rows], second[rows])
-                solved = _adam_candidates(*problem, *state, l2, range(begin + 1, end + 1), lr)
-                users[rows], first[rows], second[rows] = solved
+                surrogate = Surrogate(
+                    torch.cat([vectors, rest_vectors[rows].unsqueeze(1)], dim=1),
+                    torch.cat([offsets, rest_offsets[rows].unsqueeze(1)], dim=1),
+                    x,
+                    l2,
+                )
+                users[rows] = surrogate.minimise(users[rows])
     return users
+
+
+NEWTON_STEPS = 3
+"""Newton steps per round (bench/fold_in.py: 2 rounds × 3 land as close to the minimum as
+30 whole-catalog Adam steps)."""
+HALVINGS = 4
+"""How often a Newton step that would raise the surrogate is halved before it is taken."""
+
+
+class Surrogate:
+    """One round's per-user objective over candidate vectors ``(g, L, d)`` with logit offsets
+    ``(g, L)`` (the last column the pseudo-item) and history indicator ``x`` ``(g, L - 1)``."""
+
+    def __init__(self, vectors: torch.Tensor, offsets: torch.Tensor, x: torch.Tensor, l2: float):
+        self.vectors, self.offsets, self.l2 = vectors, offsets, l2
+        self.lengths = x.sum(dim=1, keepdim=True)
+        self.pulled = torch.bmm(x.unsqueeze(1), vectors[:, :-1]).squeeze(1)  # Σ history v_i
+
+    def logits(self, users: torch.Tensor) -> torch.Tensor:
+        # elementwise, not bmm: a batched matrix-vector product's bits depend on the batch
+        return (self.vectors * users.unsqueeze(1)).sum(dim=2).add_(self.offsets)
+
+    def value(self, users: torch.Tensor) -> torch.Tensor:
+        """``n·lse(logits) − Σ_history v·u + l2·‖u‖²`` per user (constants dropped)."""
+        lse = torch.logsumexp(self.logits(users), dim=1)
+        return (
+            self.lengths[:, 0] * lse
+            - (self.pulled * users).sum(1)
+            + self.l2 * users.square().sum(1)
+        )
+
+    def minimise(self, users: torch.Tensor) -> torch.Tensor:
+        eye = torch.eye(users.shape[1], dtype=users.dtype).mul_(2 * self.l2)
+        for _ in range(NEWTON_STEPS):
+            probs = torch.softmax(self.logits(users), dim=1)
+            mean = torch.bmm(probs.unsqueeze(1), self.vectors).squeeze(1)
+            grad = self.lengths * mean - self.pulled + 2 * self.l2 * users
+            weighted = self.vectors.transpose(1, 2) * probs.unsqueeze(1)
+            second = torch.bmm(weighted, self.vectors) - mean.unsqueeze(2) * mean.unsqueeze(1)
+            step = torch.linalg.solve(self.lengths.unsqueeze(2) * second + eye, grad)
+            now, share = self.value(users), torch.ones_like(self.lengths)
+            for _ in range(HALVINGS):
+                worse = self.value(users - share * step) > now
+                if not worse.any():
+                    break
+                share[worse] *= 0.5
+            users = users - share * step
+        return users
+
+
+def _anchor(
+    items: torch.Tensor,
+    bias: torch.Tensor,
+    histories: sp.csr_matrix,
+    users: torch.Tensor,
+    top: int,
+) -> tuple[list[np.ndarray], torch.Tensor, torch.Tensor]:
+    """One exact pass at ``users``: per user the ``top`` unseen items by score, and the
+    pseudo-item standing for the rest (its vector, the softmax-weighted mean of their vectors,
+    and its logit offset, their log-sum-exp minus ``u`` · that mean)."""
+    tops, vectors, offsets = [], [], []
+    for begin, stop in fixed_blocks(histories.shape[0]):
+        block = histories[begin:stop]
+        logits = torch.addmm(bias, pad_rows(users[begin:stop]), items.T)[: stop - begin]
+        rows = torch.as_tensor(np.repeat(np.arange(stop - begin), np.diff(block.indptr)))
+        logits[rows, torch.as_tensor(block.indices.astype(np.int64))] = -torch.inf
+        best, found = torch.topk(logits, min(top, items.shape[0]), dim=1)
+        logits.scatter_(1, found, -torch.inf)
+        rest = torch.logsumexp(logits, dim=1)
+        weights = torch.softmax(logits, dim=1).nan_to_num_(0.0)
+        mean = torch.mm(pad_rows(weights), items)[: stop - begin]
+        tops += [
+            ids[torch.isfinite(scores)].numpy() for ids, scores in zip(found, best, strict=True)
+        ]
+        vectors.append(mean)
+        offsets.append(rest - (mean * users[begin:stop]).sum(dim=1))
+    return tops, torch.cat(vectors), torch.cat(offsets)
 
 
 def _bucket(length: int) -> int:
@@ -142,54 +216,21 @@ def _bucket(length: int) -> int:
 def _candidate_problem(
     items: torch.Tensor,
     bias: torch.Tensor,
-    lists: list[tuple[np.ndarray, np.ndarray]],
+    histories: sp.csr_matrix,
+    lists: list[np.ndarray],
+    rows: torch.Tensor,
     width: int,
-    tail: np.ndarray,
-    n_items: int,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Per user: candidate vectors ``(g, L, d)``, logit offsets ``(g, L)`` (``-inf`` for pads
-    and tail items already among the candidates, ``log`` weight for the tail) and the history
-    indicator ``(g, L)``. ``L = width + len(tail)``."""
-    g, span = len(lists), width + len(tail)
-    ids = np.zeros((g, span), np.int64)
-    offset = np.full((g, span), -np.inf, np.float32)
-    x = np.zeros((g, span), np.float32)
-    for r, (history, top) in enumerate(lists):
-        chosen = np.concatenate([history, top])
+    """Per user: candidate vectors ``(g, width, d)``, logits' offsets ``(g, width)`` (the
+    bias; ``-inf`` for pads) and the history indicator ``(g, width)`` (history first)."""
+    g = len(lists)
+    ids = np.zeros((g, width), np.int64)
+    offset = np.full((g, width), -np.inf, np.float32)
+    x = np.zeros((g, width), np.float32)
+    lengths = np.diff(histories.indptr)[rows.numpy()]
+    for r, chosen in enumerate(lists):
         ids[r, : len(chosen)] = chosen
         offset[r, : len(chosen)] = 0.0
-        x[r, : len(history)] = 1.0
-        fresh = ~np.isin(tail, chosen)
-        ids[r, width:] = tail
-        if fresh.any():
-            offset[r, width:][fresh] = np.log((n_items - len(chosen)) / fresh.sum())
+        x[r, : lengths[r]] = 1.0
     index = torch.as_tensor(ids)
-    offsets = bias[index] + torch.as_tensor(offset)
-    return items[index], offsets, torch.as_tensor(x)
-
-
-def _adam_candidates(
-    vectors: torch.Tensor,
-    offsets: torch.Tensor,
-    x: torch.Tensor,
-    users: torch.Tensor,
-    first: torch.Tensor,
-    second: torch.Tensor,
-    l2: float,
-    steps: range,
-    lr: float,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Adam steps ``steps`` (numbered from 1 overall, for the bias correction)."""
-    lengths = x.sum(dim=1, keepdim=True)
-    pulled = torch.bmm(x.unsqueeze(1), vectors).squeeze(1)  # Σ over the history of v_i
-    beta1, beta2 = BETAS
-    for step in steps:
-        logits = (vectors * users.unsqueeze(1)).sum(dim=2).add_(offsets)
-        probs = torch.softmax(logits, dim=1).mul_(lengths)
-        grad = torch.bmm(probs.unsqueeze(1), vectors).squeeze(1).sub_(pulled)
-        grad.add_(users, alpha=2 * l2)
-        first.lerp_(grad, 1 - beta1)
-        second.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-        denom = (second / (1 - beta2**step)).sqrt_().add_(EPS)
-        users.addcdiv_(first, denom, value=-lr / (1 - beta1**step))
-    return users, first, second
+    return items[index], bias[index] + torch.as_tensor(offset), torch.as_tensor(x)

@@ -395,31 +395,13 @@ class NeuralRecommender(Recommender):
         items = torch.tensor(self.item_vectors(), device=device)  # a copy: the cache is read-only
         bias = torch.tensor(self.item_bias(), device=device)
         cfg = self.config
-        solver = dict(l2=cfg.vector_l2, steps=cfg.fold_in_steps, lr=cfg.fold_in_lr)
-        if not cfg.fold_in_candidates or self.n_items <= cfg.fold_in_candidates + cfg.fold_in_tail:
+        if not cfg.fold_in_candidates or self.n_items <= cfg.fold_in_candidates:
+            solver = dict(l2=cfg.vector_l2, steps=cfg.fold_in_steps, lr=cfg.fold_in_lr)
             return solve_user_vectors(items, bias, matrix, start, **solver)
+        top, rounds = cfg.fold_in_candidates, cfg.fold_in_rounds
         return solve_on_candidates(
-            items,
-            bias,
-            matrix,
-            start,
-            retrieve=self._retrieve,
-            tail=self._derived("fold_in_tail", self._tail),
-            rounds=cfg.fold_in_rounds,
-            **solver,
+            items, bias, matrix, start, l2=cfg.vector_l2, top=top, rounds=rounds
         )
-
-    def _retrieve(self, users: torch.Tensor, histories: sp.csr_matrix) -> np.ndarray:
-        """The ``fold_in_candidates`` unseen items each vector scores highest, found through
-        the recommend index (approximate when one was built)."""
-        queries = np.column_stack([users.cpu().numpy(), np.ones(len(users), np.float32)])
-        ids, _ = self.index("recommend").search(queries, self.config.fold_in_candidates, histories)
-        return ids
-
-    def _tail(self) -> np.ndarray:
-        """A fixed seeded sample of ``fold_in_tail`` item ids (the same for every user)."""
-        rng = np.random.default_rng(self.config.seed)
-        return np.sort(rng.choice(self.n_items, self.config.fold_in_tail, replace=False))
 
     def _search_space(self) -> SearchSpace:
         """Scores are ``u·v + b`` (searched as ``[u, 1]·[v, b]``) or, with a cosine
