@@ -100,12 +100,16 @@ def solve_on_candidates(
     ``n·Cov_p(v) + 2·l2·I`` over the candidates, ``d × d`` per user.
 
     Batch-invariant: the passes run in fixed ``QUERY_BLOCK`` blocks, a user's candidate arrays
-    depend only on their own row (each padded to a power-of-two length), and the steps'
+    depend only on their own row (each padded to a multiple of 64), and the steps'
     products and solves are per user (``bmm``, batched ``linalg.solve``), whose bits do not
     depend on the other users (``tests/models/test_fold_in.py`` keeps it so).
     """
     histories = (histories > 0).astype(np.float32).tocsr()
     users = start.detach().clone()
+    # an empty history leaves only the L2 term: its minimum is u = 0 (and the padding rows of
+    # a fixed block cost nothing)
+    empty = np.diff(histories.indptr) == 0
+    users[torch.as_tensor(empty)] = 0.0
     with torch.no_grad():
         for _ in range(rounds):
             tops, rest_vectors, rest_offsets = _anchor(items, bias, histories, users, top)
@@ -116,7 +120,8 @@ def solve_on_candidates(
                 for r in range(histories.shape[0])
             ]
             widths = np.array([_bucket(len(chosen)) for chosen in lists], np.int64)
-            for width in np.unique(widths):
+            widths[empty] = 0
+            for width in np.unique(widths[~empty]):
                 rows = torch.as_tensor(np.flatnonzero(widths == width))
                 vectors, offsets, x = _candidate_problem(
                     items, bias, histories, [lists[r] for r in rows.tolist()], rows, int(width)
@@ -209,8 +214,9 @@ def _anchor(
 
 
 def _bucket(length: int) -> int:
-    """Padded candidate-list length: the next power of two (at least 64)."""
-    return max(64, 1 << max(0, int(length - 1).bit_length()))
+    """Padded candidate-list length: the next multiple of 64 (users of one length share a
+    batch; a power of two wasted up to half of every Newton step)."""
+    return max(64, -(-length // 64) * 64)
 
 
 def _candidate_problem(
