@@ -46,10 +46,9 @@ def test_upstream_never_imports_downstream(package):
 
 
 #: Library packages whose messages name parameters, never command-line flags (the CLI adds the
-#: flag from an error's ``options``). ``distributed.py`` builds a torchrun command line;
-#: ``runtime.py`` still says "use --device cpu" (models/neural/ is being reworked elsewhere).
+#: flag from an error's ``options``). ``distributed.py`` builds a torchrun command line.
 LIBRARY = ("data", "features", "models", "index", "evaluate", "io")
-COMMAND_LINES = {"models/neural/distributed.py", "models/neural/runtime.py"}
+COMMAND_LINES = {"models/neural/distributed.py"}
 FLAG = re.compile(r"(?<![\w-])(--[a-z]|-p\b)")
 
 

@@ -163,7 +163,7 @@ def test_validation_is_bounded_to_validation_max_users():
 def test_cuda_without_cuda_is_a_config_error_naming_the_way_out():
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
-    with pytest.raises(ConfigError, match=r"device 'cuda' asked for.*use --device cpu"):
+    with pytest.raises(ConfigError, match=r"device 'cuda' asked for.*use device='cpu'"):
         NeuralRecommender(**SMALL).fit(
             load_dataset("synthetic:tiny"), training=TrainingOptions(device="cuda")
         )

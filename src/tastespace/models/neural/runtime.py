@@ -39,7 +39,8 @@ def resolve_device(name: str) -> torch.device:
             build = "built without CUDA" if torch.version.cuda is None else "sees no CUDA device"
             raise ConfigError(
                 f"device {name!r} asked for, but this torch {torch.__version__} {build};"
-                " use --device cpu (or auto)"
+                " use device='cpu' (or 'auto')",
+                options=("device",),
             )
         index = int(name.partition(":")[2] or 0)
         if index >= torch.cuda.device_count():
