@@ -59,6 +59,7 @@ class Recommendation:
     skipped: list[Any] = field(default_factory=list)
     fallback: bool = False
     error: str | None = None  # why this user's history could not be read (no items then)
+    watched: list[int] = field(default_factory=list)  # the history's item indices, resolved
 
 
 @dataclass
@@ -353,7 +354,11 @@ class Session:
             Recommendation(user, [], skipped[r], False, errors[r])
             if errors[r] is not None
             else Recommendation(
-                user, self.records(ids[r], scores[r]), skipped[r], bool(fallback[r])
+                user,
+                self.records(ids[r], scores[r]),
+                skipped[r],
+                bool(fallback[r]),
+                watched=rows[r],
             )
             for r, (user, _) in enumerate(pairs)
         ]

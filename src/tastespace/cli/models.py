@@ -340,10 +340,7 @@ def recommend(
         if result.error is not None:
             _print_user_error(f"{_where(history_file, record)}{result.error}", result, as_json)
             continue
-        because = None
-        if explain:
-            watched, _ = session.resolve_history(record.user, record.history, skip_unknown)
-            because = session.because(watched, result.items)
+        because = session.because(result.watched, result.items) if explain else None
         _print_answer(result, because, as_json)
     if failed:
         err_console.print(
