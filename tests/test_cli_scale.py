@@ -8,6 +8,8 @@ import subprocess
 import sys
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import torch
 
@@ -125,3 +127,106 @@ def test_two_nodes_on_loopback_train_the_same_model_as_two_local_processes(tmp_p
     a, b = Recommender.load(tmp_path / "local"), Recommender.load(tmp_path / "node0")
     np.testing.assert_allclose(a.item_vectors(), b.item_vectors(), atol=1e-6)
     assert a.train_report_.history == b.train_report_.history
+
+
+@pytest.fixture(scope="module")
+def grouped_parquet(tmp_path_factory):
+    """synthetic:tiny as Parquet sorted by user, in 5 row groups that end inside users."""
+    from tastespace.data import load_dataset
+
+    ds = load_dataset("synthetic:tiny")
+    coo = ds.interactions.tocoo()
+    table = pa.table({"user": ds.user_ids.ids[coo.row], "item": ds.item_ids.ids[coo.col]})
+    path = tmp_path_factory.mktemp("grouped") / "clicks.parquet"
+    pq.write_table(table, path, row_group_size=coo.nnz // 5 + 1)
+    return path
+
+
+def test_sharded_parquet_two_processes_and_two_nodes_read_only_their_row_groups(
+    grouped_parquet, tmp_path
+):
+    """Each process parses only its row groups; a user whose rows straddle two processes'
+    groups is trained on one; 2 "nodes" on 127.0.0.1 build the model of 2 local processes."""
+    groups = pq.ParquetFile(grouped_parquet)
+    last0 = groups.read_row_group(1, columns=["user"]).column(0)[-1].as_py()
+    first1 = groups.read_row_group(2, columns=["user"]).column(0)[0].as_py()
+    assert last0 == first1  # this user's history spans rank 0's and rank 1's row groups
+    common = ["fit", "--data", str(grouped_parquet), "--epochs", "2", *TINY]
+    local = tastespace(*common, "--out", str(tmp_path / "local"), "--nproc", "2")
+    assert local.returncode == 0, local.stderr[-2000:]
+    said = " ".join(local.stdout.split())
+    assert "rank 0 read row groups 0–1: 2,308 rows" in said, said
+    assert "rank 1 read row groups 2–4: 3,458 rows" in said, said
+    endpoint = f"127.0.0.1:{_free_port()}"
+    nodes = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tastespace",
+                *common,
+                "--out",
+                str(tmp_path / f"node{rank}"),
+                "--nnodes",
+                "2",
+                "--node-rank",
+                str(rank),
+                "--rdzv-endpoint",
+                endpoint,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for rank in (0, 1)
+    ]
+    for node in nodes:
+        _, err = node.communicate(timeout=600)
+        assert node.returncode == 0, err[-2000:]
+    a, b = Recommender.load(tmp_path / "local"), Recommender.load(tmp_path / "node0")
+    np.testing.assert_allclose(a.item_vectors(), b.item_vectors(), atol=1e-6)
+    assert [r["rows"] for r in a.data_["shards"]] == [2308, 3458]
+    from tastespace.data import load_dataset
+
+    assert a.fingerprint_ == load_dataset(grouped_parquet).fingerprint()  # the whole data's
+    similar = tastespace("similar", str(tmp_path / "local"), "5", "-k", "3", "--json")
+    assert similar.returncode == 0 and len(json.loads(similar.stdout)["similar"]) == 3
+    recommend = tastespace("recommend", str(tmp_path / "local"), "-H", "1", "-H", "2", "--json")
+    assert recommend.returncode == 0, recommend.stderr
+    answer = json.loads(recommend.stdout)
+    assert len(answer["items"]) == 10 and not {1, 2} & set(answer["items"])
+
+
+@pytest.mark.fault("cli", "fit --nproc 2: bad value in one Parquet shard", "exit 2, one line")
+def test_a_bad_row_in_one_shard_is_one_line_naming_file_row_and_column(tmp_path):
+    users = pa.array([1, 1, 2, 2, None, 3, 3, 4], pa.int64())
+    path = tmp_path / "bad.parquet"
+    pq.write_table(
+        pa.table({"user": users, "item": [1, 2, 1, 3, 2, 1, 4, 2]}), path, row_group_size=2
+    )
+    line = one_line_error(
+        tastespace("fit", "--data", str(path), "--out", str(tmp_path / "m"), "--nproc", "2")
+    )
+    assert line == (
+        f"error: {path}: missing user id at row 5 (column 'user'); every row needs a user and "
+        "an item"
+    )
+
+
+@pytest.mark.fault("cli", "fit --shard-data on with a CSV", "exit 2, one line")
+def test_insisting_on_shards_of_a_csv_is_one_line(tmp_path):
+    (tmp_path / "r.csv").write_text("user,item\n1,2\n2,3\n")
+    line = one_line_error(
+        tastespace(
+            "fit",
+            "--data",
+            str(tmp_path / "r.csv"),
+            "--out",
+            str(tmp_path / "m"),
+            "--nproc",
+            "2",
+            "--shard-data",
+            "on",
+        )
+    )
+    assert "needs a Parquet file with at least 2 row groups" in line and "not a Parquet" in line

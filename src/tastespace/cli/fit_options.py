@@ -41,6 +41,13 @@ RdzvEndpoint = Annotated[
     str | None,
     typer.Option(help="Neural: HOST:PORT of the rank-0 machine (torchrun rendezvous)."),
 ]
+ShardData = Annotated[
+    str,
+    typer.Option(
+        help="Neural with --nproc/--nnodes: each process reads only its row groups of a "
+        "Parquet file (auto: when it has one per process; on: insist; off: all read it whole)."
+    ),
+]
 ConfigFile = Annotated[
     Path | None,
     typer.Option(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -48,6 +49,7 @@ from tastespace.cli.fit_options import (
     RdzvEndpoint,
     Resume,
     Seed,
+    ShardData,
     SplitSeed,
     Threads,
     loader_options,
@@ -89,6 +91,7 @@ def fit(
     nnodes: Nnodes = 1,
     node_rank: NodeRank = 0,
     rdzv_endpoint: RdzvEndpoint = None,
+    shard_data: ShardData = "auto",
     config: ConfigFile = None,
     as_json: AsJson = False,
     quiet: Quiet = False,
@@ -190,7 +193,7 @@ def _fit_distributed(
     by node 0, then indexed as ``--index`` asks."""
     from tastespace.errors import ConfigError
     from tastespace.index.base import resolve_kind
-    from tastespace.models.neural.distributed import Launch, spawn
+    from tastespace.models.neural.distributed import Launch, raise_reported, spawn
     from tastespace.models.registry import model_class
 
     flags = ctx.params
@@ -202,16 +205,21 @@ def _fit_distributed(
     loader = {k: str(v) for k, v in loader_options(ctx).items() if v is not None and v is not False}
     params = [f"{k}={v}" for k, v in options.items()]
     out, index = flags["out"], flags["index"]
-    code = spawn(
-        launch,
-        flags["data"],
-        out,
-        flags["min_rating"],
-        params,
-        loader,
-        force=flags["force"],
-        training=training,
-    )
+    with tempfile.TemporaryDirectory(prefix="tastespace-fit-") as scratch:
+        reported = Path(scratch) / "error.json"
+        code = spawn(
+            launch,
+            flags["data"],
+            out,
+            flags["min_rating"],
+            params,
+            loader,
+            force=flags["force"],
+            training=training,
+            shard_data=flags["shard_data"],
+            error_file=reported,
+        )
+        raise_reported(reported)  # bad data or options: the processes' one-line error
     if code != 0:
         raise ConfigError(f"distributed training failed (exit code {code}); see the log above")
     where = f"{launch.nproc} processes" + (
@@ -221,7 +229,13 @@ def _fit_distributed(
         console.print(f"[green]trained[/] on {where}; node 0 saved the bundle")
         return  # node 0 saved the bundle (and indexes it)
     console.print(f"[green]saved[/] neural model trained on {where} → {out}")
-    if resolve_kind(index, model_class("neural").load(out).n_items) != "exact":
+    bundle = model_class("neural").load(out)
+    for read in (bundle.data_ or {}).get("shards", []):
+        first, stop = read["row_groups"]
+        console.print(
+            f"  rank {read['rank']} read row groups {first}–{stop - 1}: {read['rows']:,} rows"
+        )
+    if resolve_kind(index, bundle.n_items) != "exact":
         _index_bundle(out, index)
 
 

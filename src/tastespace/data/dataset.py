@@ -118,6 +118,10 @@ class Dataset:
     def n_interactions(self) -> int:
         return int(self.interactions.nnz)
 
+    def item_user_counts(self) -> np.ndarray:
+        """Users per item (stored entries of each column): the items' popularity."""
+        return np.bincount(self.interactions.indices, minlength=self.n_items).astype(np.float32)
+
     @property
     def density(self) -> float:
         cells = self.n_users * self.n_items

@@ -138,18 +138,33 @@ def load_interactions(
     source = _source_for(path, sep, "interactions")
     path = source.path
     explicit = {"user": user_col, "item": item_col, "rating": rating_col}
-    columns = _resolve_columns(source, {**explicit, "timestamp": timestamp_col})
-    rows = _read_rows(source, columns, min_rating)
-    if duplicates == "error":
-        _check_no_duplicates(source, rows.users, rows.items)
-    if min_rating is None and nonpositive == "error" and rows.weights is not None:
-        _check_positive(source, rows.weights, cast(str, columns["rating"]))
+    columns, rows = _checked_rows(
+        source, {**explicit, "timestamp": timestamp_col}, min_rating, nonpositive, duplicates
+    )
     provenance = _provenance(source, columns, rows.count)
     feature_files = {"item": item_features, "user": user_features}
     features = _join_features(rows, columns, feature_files, multi_valued, keep_unrated, provenance)
     options = {"duplicates": duplicates, "min_rating": min_rating, "nonpositive": nonpositive}
     name = name or ("dataframe" if source.format == "frame" else _stem(path))
     return _build(path, rows, features, options, name, provenance)
+
+
+def _checked_rows(
+    source: _Source,
+    explicit: dict[str, str | None],
+    min_rating: float | None,
+    nonpositive: str,
+    duplicates: str | None,
+) -> tuple[dict[str, str | None], _Rows]:
+    """The roles' columns and their rows, ratings checked, and repeats for ``duplicates="error"``
+    (a shard passes None: its repeats are checked once each user's rows are together)."""
+    columns = _resolve_columns(source, explicit)
+    rows = _read_rows(source, columns, min_rating)
+    if duplicates == "error":
+        _check_no_duplicates(source, rows.users, rows.items)
+    if min_rating is None and nonpositive == "error" and rows.weights is not None:
+        _check_positive(source, rows.weights, cast(str, columns["rating"]))
+    return columns, rows
 
 
 def _provenance(source: _Source, columns: dict[str, str | None], n_rows: int) -> dict[str, Any]:
@@ -290,6 +305,8 @@ class _Source:
     multiline: bool = False  # quoted values may hold newlines (feature files)
     table: pa.Table | None = None  # the DataFrame as Arrow (format "frame")
     labels: pd.Index | None = None  # a pandas DataFrame's index, to name rows by
+    row_groups: tuple[int, ...] | None = None  # Parquet: read only these (a rank's shard)
+    positions: np.ndarray | None = None  # each row's 0-based row in the whole file, if not k
 
     # ---- reading ----------------------------------------------------------------------------
     def read(self, include: list[str], as_string: list[str]) -> pa.Table:
@@ -298,6 +315,9 @@ class _Source:
             return self.table.select(include)
         if self.format == "parquet":
             try:
+                if self.row_groups is not None:
+                    parquet = pq.ParquetFile(self.path)
+                    return parquet.read_row_groups(list(self.row_groups), columns=include)
                 return pq.read_table(self.path, columns=include)
             except (pa.ArrowException, OSError) as err:
                 raise DataError(f"{self.path}: cannot read Parquet: {_first_line(err)}") from err
@@ -353,7 +373,7 @@ class _Source:
     def where(self, row: int) -> str:
         """Human pointer to 0-based data row ``row``: ``line N`` (text) or ``row N`` (Parquet)."""
         if self.format == "parquet":
-            return f"row {row + 1}"
+            return f"row {(row if self.positions is None else int(self.positions[row])) + 1}"
         if self.format == "frame":
             return f"row {row}" if self.labels is None else f"index {_py(self.labels[row])!r}"
         for k, (line, _) in enumerate(self.records()):

@@ -132,7 +132,7 @@ class Recommender(ABC):
         self.item_ids_ = dataset.item_ids
         self.items_ = dataset.items
         self.fingerprint_ = dataset.fingerprint()
-        self.item_popularity_ = np.diff(dataset.interactions.tocsc().indptr).astype(np.float32)
+        self.item_popularity_ = dataset.item_user_counts()
         self.data_ = dataset.provenance.get("loader")
         self.split_ = dataset.provenance.get("split")
         self._forget_derived()

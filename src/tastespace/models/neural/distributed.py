@@ -1,7 +1,10 @@
 """Multi-process training with ``torchrun`` and DistributedDataParallel.
 
-Each process loads the same dataset, trains on its shard of every epoch's users (gloo on CPU,
-nccl on GPU), and rank 0 writes the bundle. Run it directly::
+Each process trains on its share of the users (gloo on CPU, nccl on GPU), and rank 0 writes
+the bundle. A Parquet file with at least as many row groups as processes is read in shards:
+each process parses only its row groups and trains on the users it holds
+(:mod:`tastespace.data.shards`); anything else is loaded whole by every process, which takes its
+slice of every epoch's shuffle (``--shard-data auto|on|off``). Run it directly::
 
     torchrun --standalone --nproc_per_node 2 -m tastespace.models.neural.distributed \\
         --data ml-100k.zip --out runs/ddp --min-rating 4 -p epochs=50
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import os
 import subprocess
 import sys
@@ -23,8 +27,11 @@ from pathlib import Path
 
 import torch
 
-from tastespace.errors import ConfigError
+from tastespace import errors
+from tastespace.errors import ConfigError, TastespaceError
 from tastespace.models.fitting import TrainingOptions
+
+SHARD_MODES = ("auto", "on", "off")
 
 
 @dataclass(frozen=True)
@@ -78,13 +85,20 @@ def spawn(
     *,
     force: bool = False,
     training: TrainingOptions | None = None,
+    shard_data: str = "auto",
+    error_file: Path | None = None,
 ) -> int:
     """Start this machine's processes through torchrun; returns their exit code.
 
     ``load_options`` are the loader's string options (``item_features``, ``user_col``, …), so
     every process reads the dataset exactly as a single-process ``fit`` would; ``training``
-    (device, threads, checkpoints) reaches every process as ``--train key=value``.
+    (device, threads, checkpoints) reaches every process as ``--train key=value``;
+    ``shard_data`` says whether a Parquet file is read in shards. With ``error_file``, a
+    tastespace error in the processes is written there (:func:`raise_reported`) and they exit
+    quietly, so the caller can report it in one line.
     """
+    if shard_data not in SHARD_MODES:
+        raise ConfigError(f"shard_data must be one of {'|'.join(SHARD_MODES)}, got {shard_data!r}")
     command = [
         sys.executable,
         "-m",
@@ -105,6 +119,9 @@ def spawn(
         command += ["--load", f"{key}={value}"]
     if force:
         command.append("--force")
+    command += ["--shard-data", shard_data]
+    if error_file is not None:
+        command += ["--error-file", str(error_file)]
     for key, value in (training.to_json() if training else {}).items():
         if value is not None:
             command += ["--train", f"{key}={value}"]
@@ -119,11 +136,59 @@ def _process_env(nproc: int) -> dict[str, str]:
     return env
 
 
-def main(argv: list[str] | None = None) -> None:
+def raise_reported(error_file: Path) -> None:
+    """Raise the tastespace error the processes wrote to ``error_file``, if they wrote one."""
+    if not error_file.exists() or not error_file.read_text(encoding="utf-8").strip():
+        return
+    report = json.loads(error_file.read_text(encoding="utf-8"))
+    kind = getattr(errors, report["type"], None)
+    if not (isinstance(kind, type) and issubclass(kind, TastespaceError)):
+        kind = TastespaceError
+    raise kind(report["message"], options=tuple(report["options"]))
+
+
+class TorchExchange:
+    """:class:`~tastespace.data.shards.Exchange` over ``torch.distributed``'s object
+    collectives, on a gloo group of its own (objects travel on the CPU, nccl or not)."""
+
+    def __init__(self) -> None:
+        self.rank = torch.distributed.get_rank()
+        self.world = torch.distributed.get_world_size()
+        self.group = torch.distributed.new_group(backend="gloo")
+
+    def all_gather(self, value: object) -> list[object]:
+        out: list[object] = [None] * self.world
+        torch.distributed.all_gather_object(out, value, group=self.group)
+        return out
+
+    def gather(self, value: object) -> list[object] | None:
+        out: list[object] | None = [None] * self.world if self.rank == 0 else None
+        torch.distributed.gather_object(value, out, dst=0, group=self.group)
+        return out
+
+
+def load_for_rank(data: str, options: dict[str, object], shard_data: str) -> object:
+    """This process's dataset: its shard of a Parquet file with enough row groups (``on``:
+    required, ``auto``: when possible), else the whole data."""
     from tastespace.data import load_dataset
+    from tastespace.data.shards import load_shard, parquet_row_groups
+
+    world = torch.distributed.get_world_size()
+    groups = parquet_row_groups(data) if shard_data != "off" else None
+    if shard_data == "on" and (groups is None or len(groups) < world):
+        have = "it is not a Parquet file" if groups is None else f"it has {len(groups)}"
+        raise ConfigError(
+            f"{data}: reading in shards needs a Parquet file with at least {world} row groups "
+            f"(one per process); {have}",
+            options=("shard_data",),
+        )
+    if world > 1 and groups is not None and len(groups) >= world:
+        return load_shard(data, TorchExchange(), **options)
+    return load_dataset(data, **options)
+
+
+def main(argv: list[str] | None = None) -> None:
     from tastespace.models.config import parse_options
-    from tastespace.models.neural.model import NeuralRecommender
-    from tastespace.models.neural.runtime import resolve_device
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True)
@@ -133,9 +198,25 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--load", action="append", default=[], help="loader option key=value")
     parser.add_argument("--force", action="store_true", help="write beside other files")
     parser.add_argument("--train", action="append", default=[], help="training option key=value")
+    parser.add_argument("--shard-data", choices=SHARD_MODES, default="auto")
+    parser.add_argument("--error-file", type=Path, default=None, help="report errors here")
     args = parser.parse_args(argv)
-
     training = TrainingOptions(threads=1).with_options(parse_options(args.train))
+    try:
+        _train_and_save(args, training)
+    except TastespaceError as err:
+        if args.error_file is None:
+            raise
+        report = {"type": type(err).__name__, "message": str(err), "options": err.options}
+        args.error_file.write_text(json.dumps(report), encoding="utf-8")
+
+
+def _train_and_save(args: argparse.Namespace, training: TrainingOptions) -> None:
+    """Join the process group, load this rank's data, train; rank 0 saves the bundle."""
+    from tastespace.models.config import parse_options
+    from tastespace.models.neural.model import NeuralRecommender
+    from tastespace.models.neural.runtime import resolve_device
+
     cuda = resolve_device(training.device).type == "cuda"
     torch.distributed.init_process_group(backend="nccl" if cuda else "gloo")
     try:
@@ -145,7 +226,7 @@ def main(argv: list[str] | None = None) -> None:
         extra: dict[str, object] = dict(parse_options(args.load))
         if args.min_rating is not None:
             extra["min_rating"] = args.min_rating
-        dataset = load_dataset(args.data, **extra)
+        dataset = load_for_rank(args.data, extra, args.shard_data)
         model = NeuralRecommender(**parse_options(args.param)).fit(dataset, training=training)
         if rank == 0:
             model.save(args.out, force=args.force)

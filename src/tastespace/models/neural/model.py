@@ -28,6 +28,7 @@ import scipy.sparse as sp
 import torch
 
 from tastespace.data.dataset import Dataset, FeatureTable
+from tastespace.data.shards import Shard, ShardedDataset
 from tastespace.errors import (
     ConfigError,
     ConfigWarning,
@@ -75,25 +76,35 @@ class NeuralRecommender(Recommender):
         # the caller's generator state (and thread count) are as they were after the fit.
         with torch_threads(options.threads), torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)
-            matrix = self._prepare(dataset, device)
-            train_rows, held = self._validation_split(matrix, validation, cfg.seed)
+            shard = dataset.shard if isinstance(dataset, ShardedDataset) else None
+            matrix = self._prepare(dataset, device, shard)
+            train_rows, held = self._validation_split(matrix, validation, cfg.seed, shard)
             batches = self._batch_maker(dataset, matrix, train_rows, device)
             validate = None
             if held is not None:
 
                 def validate() -> float:
-                    return self._validation_score(held[0], held[1], run.metric)
+                    score = self._validation_score(held[0], held[1], run.metric)
+                    return score if shard is None else shard.agree(score)
 
             stamp = self._checkpoint_stamp(validation, held, _distributed()[0], options)
-            self.train_report_ = self._train(batches, len(train_rows), validate, stamp, run)
+            own_rows = None if shard is None else _own_rows(shard, len(train_rows))
+            self.train_report_ = self._train(
+                batches, len(train_rows), validate, stamp, run, own_rows
+            )
         self.module_.user_table = None  # training users' free vectors: not part of the model
         self.module_.to("cpu")
 
-    def _prepare(self, dataset: Dataset, device: torch.device) -> sp.csr_matrix:
-        """Binarised interactions; item counts, feature encoders and the module (on device)."""
+    def _prepare(
+        self, dataset: Dataset, device: torch.device, shard: Shard | None = None
+    ) -> sp.csr_matrix:
+        """Binarised interactions; item counts, feature encoders and the module (on device).
+        On a shard, the counts (and the choice of sparse tables) are the whole data's."""
         cfg = self.config
         matrix = (dataset.interactions > 0).astype(np.float32).tocsr()
         self.item_counts_ = np.asarray(matrix.sum(axis=0)).ravel().astype(np.float32)
+        if shard is not None:
+            self.item_counts_ = dataset.item_user_counts()
         self.item_encoder_ = (
             FeatureEncoder.fit(dataset.items) if cfg.use_item_features else FeatureEncoder()
         )
@@ -104,7 +115,7 @@ class NeuralRecommender(Recommender):
         if cfg.item_tower != "free" and not (encoder.numeric_width or encoder.vocabularies):
             _warn_featureless(cfg.item_tower)
         n_free_users = matrix.shape[0] if cfg.fold_in == "solve" else 0
-        sparse = self._sparse_tables(matrix, self._use_sampled_loss(len(dataset.item_ids)))
+        sparse = self._sparse_tables(matrix, self._use_sampled_loss(len(dataset.item_ids)), shard)
         self.module_ = self._build(len(dataset.item_ids), n_free_users, sparse)
         self.module_.to(device)
         return matrix
@@ -134,6 +145,7 @@ class NeuralRecommender(Recommender):
         validate: Callable[[], float] | None,
         stamp: dict[str, Any],
         run: FitRun,
+        own_rows: int | None = None,
     ) -> TrainReport:
         cfg, options = self.config, run.options
         world, rank = _distributed()
@@ -152,6 +164,7 @@ class NeuralRecommender(Recommender):
             checkpoint_stamp=stamp,
             rank=rank,
             world_size=world,
+            own_rows=own_rows,
         )
         generator = torch.Generator().manual_seed(cfg.seed)
         return train_loop(
@@ -219,7 +232,9 @@ class NeuralRecommender(Recommender):
             sparse="users" in sparse,
         )
 
-    def _sparse_tables(self, matrix: sp.csr_matrix, sampled: bool) -> frozenset[str]:
+    def _sparse_tables(
+        self, matrix: sp.csr_matrix, sampled: bool, shard: Shard | None = None
+    ) -> frozenset[str]:
         """The tables to train on sparse gradients: all or none when asked; with "auto" those
         a step reads at most SPARSE_MAX_SHARE of, where the catch-up step over the rows read
         costs less than dense Adam over the whole table (bench/neural_scale.py tables).
@@ -233,7 +248,9 @@ class NeuralRecommender(Recommender):
             return frozenset(SPARSE_TABLES if cfg.sparse_gradients == "on" else ())
         n_users, n_items = matrix.shape
         rng = np.random.default_rng(cfg.seed)
-        sample = matrix[rng.choice(n_users, min(cfg.batch_size, n_users), replace=False)]
+        sample = _whole_rows(
+            matrix, rng.choice(n_users, min(cfg.batch_size, n_users), replace=False), shard
+        )
         watched = len(np.unique(sample.indices))
         shares = {
             "users": cfg.batch_size / n_users if cfg.fold_in == "solve" else 1.0,
@@ -248,16 +265,18 @@ class NeuralRecommender(Recommender):
         return self.config.loss == "sampled"
 
     def _validation_split(
-        self, matrix: sp.csr_matrix, validation: Any, seed: int
+        self, matrix: sp.csr_matrix, validation: Any, seed: int, shard: Shard | None = None
     ) -> tuple[np.ndarray, tuple[sp.csr_matrix, sp.csr_matrix] | None]:
         """Training rows, and (fold-in, targets) for early stopping.
 
         Given held-out users are used as they are (a seeded sample of ``validation_max_users``
         when there are more); otherwise a seeded slice of training users with ≥ 5 items is set
         aside (80 % fold-in, 20 % targets) and not trained on. The bound keeps the per-epoch
-        validation solve from growing with the user base (10k users took 87 s at 20M).
+        validation solve from growing with the user base (10k users took 87 s at 20M). On a
+        shard, every rank sets aside the same users (drawn from the whole data) and trains on
+        its own others.
         """
-        all_rows = np.arange(matrix.shape[0])
+        all_rows = np.arange(matrix.shape[0]) if shard is None else shard.owned
         rng = np.random.default_rng(seed)
         limit = self.config.validation_max_users
         if validation is not None:
@@ -268,13 +287,14 @@ class NeuralRecommender(Recommender):
             return all_rows, (fold, targets)
         if self.config.validation_users <= 0:
             return all_rows, None
-        eligible = np.flatnonzero(np.diff(matrix.indptr) >= INTERNAL_VALIDATION_MIN_ITEMS)
+        lengths = np.diff(matrix.indptr) if shard is None else shard.history_lengths(matrix)
+        eligible = np.flatnonzero(lengths >= INTERNAL_VALIDATION_MIN_ITEMS)
         n_val = min(int(round(self.config.validation_users * matrix.shape[0])), len(eligible) // 2)
         n_val = n_val if limit is None else min(n_val, limit)
         if n_val < 1:
             return all_rows, None
         chosen = np.sort(rng.choice(eligible, n_val, replace=False))
-        sub = matrix[chosen].tocoo()
+        sub = _whole_rows(matrix, chosen, shard).tocoo()
         is_target = np.zeros(sub.nnz, bool)
         for r in range(n_val):
             cells = np.flatnonzero(sub.row == r)
@@ -501,6 +521,24 @@ def _warn_featureless(form: str) -> None:
         ConfigWarning,
         stacklevel=5,
     )
+
+
+def _whole_rows(matrix: sp.csr_matrix, rows: np.ndarray, shard: Shard | None) -> sp.csr_matrix:
+    """``rows`` of the interactions: here, or gathered from the ranks that own them."""
+    return matrix[rows] if shard is None else shard.whole_rows(matrix, rows)
+
+
+def _own_rows(shard: Shard, n_rows: int) -> int:
+    """Rows every rank takes per epoch on a shard: the most any rank has."""
+    counts = shard.exchange.all_gather(n_rows)
+    if min(counts) == 0:
+        raise DataError(
+            "a process has no user left to train on after the validation users were set "
+            "aside; use fewer processes, or let every process read the data whole "
+            "(shard_data='off')",
+            options=("shard_data",),
+        )
+    return max(counts)
 
 
 def _device(module: torch.nn.Module) -> torch.device:

@@ -90,6 +90,9 @@ class LoopSettings:
     checkpoint_stamp: dict[str, Any] = field(default_factory=dict)
     rank: int = 0
     world_size: int = 1
+    own_rows: int | None = None
+    """Sharded data: this rank trains on its own rows, each epoch topped up to this many (the
+    largest rank's count) so every rank takes the same number of steps."""
 
 
 def train_loop(
@@ -116,6 +119,22 @@ def train_loop(
             log.info("early stop at epoch %d (best %d)", epoch, run.report.best_epoch)
             break
     return run.finish()
+
+
+def epoch_order(n_rows: int, settings: LoopSettings, generator: torch.Generator) -> np.ndarray:
+    """This rank's rows for one epoch, as many on every rank (DDP's all-reduce waits for all).
+
+    Every rank holding every row: its slice of one shuffle (the same on all ranks), cut to a
+    multiple of the world size. Each holding its own (``own_rows``): a shuffle of them, topped up
+    from further shuffles to ``own_rows``.
+    """
+    if settings.own_rows is None:
+        order = torch.randperm(n_rows, generator=generator).numpy()
+        order = order[: len(order) - len(order) % settings.world_size]
+        return order[settings.rank :: settings.world_size]
+    rounds = -(-settings.own_rows // n_rows)
+    shuffles = [torch.randperm(n_rows, generator=generator).numpy() for _ in range(rounds)]
+    return np.concatenate(shuffles)[: settings.own_rows]
 
 
 class _Run:
@@ -145,7 +164,7 @@ class _Run:
         the last epoch to run (a run that had stopped early stays stopped)."""
         settings = self.settings
         world = settings.world_size
-        rows_per_rank = (n_rows - n_rows % world) // world
+        rows_per_rank = settings.own_rows or (n_rows - n_rows % world) // world
         self.batches = math.ceil(rows_per_rank / settings.batch_size)
         self.patience = settings.patience or auto_patience(self.batches)
         stopped = False
@@ -182,10 +201,7 @@ class _Run:
         """One pass over this rank's shard of a fresh shuffle; the mean batch loss."""
         settings = self.settings
         self.module.train()
-        order = torch.randperm(n_rows, generator=self.generator).numpy()
-        # Every rank must run the same number of steps or DDP's all-reduce would hang.
-        order = order[: len(order) - len(order) % settings.world_size]
-        order = order[settings.rank :: settings.world_size]
+        order = epoch_order(n_rows, settings, self.generator)
         total, batches = 0.0, 0
         for begin in range(0, len(order), settings.batch_size):
             loss = self.module(
