@@ -88,12 +88,9 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_two_nodes_on_loopback_train_the_same_model_as_two_local_processes(tmp_path):
-    """torchrun's static rendezvous fixes each node's ranks, so 2 "machines" × 1 process and
-    1 machine × 2 processes run the same shards in the same order."""
-    common = ["fit", "--data", "synthetic:tiny", "--epochs", "2", *TINY]
-    local = tastespace(*common, "--out", str(tmp_path / "local"), "--nproc", "2")
-    assert local.returncode == 0, local.stderr[-2000:]
+def two_loopback_nodes(common: list[str], tmp_path) -> list[str]:
+    """``common`` run as 2 "machines" × 1 process on 127.0.0.1 (static rendezvous), bundles
+    to ``tmp_path / node0|node1``; what each printed, whitespace folded."""
     endpoint = f"127.0.0.1:{_free_port()}"
     nodes = [
         subprocess.Popen(
@@ -114,7 +111,7 @@ def test_two_nodes_on_loopback_train_the_same_model_as_two_local_processes(tmp_p
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-        )  # fmt: skip
+        )
         for rank in (0, 1)
     ]
     said = []
@@ -122,6 +119,16 @@ def test_two_nodes_on_loopback_train_the_same_model_as_two_local_processes(tmp_p
         out, err = node.communicate(timeout=600)
         assert node.returncode == 0, err[-2000:]
         said.append(" ".join(out.split()))
+    return said
+
+
+def test_two_nodes_on_loopback_train_the_same_model_as_two_local_processes(tmp_path):
+    """torchrun's static rendezvous fixes each node's ranks, so 2 "machines" × 1 process and
+    1 machine × 2 processes run the same shards in the same order."""
+    common = ["fit", "--data", "synthetic:tiny", "--epochs", "2", *TINY]
+    local = tastespace(*common, "--out", str(tmp_path / "local"), "--nproc", "2")
+    assert local.returncode == 0, local.stderr[-2000:]
+    said = two_loopback_nodes(common, tmp_path)
     assert not (tmp_path / "node1").exists()  # only rank 0 writes the bundle
     assert "node 0 saved the bundle" in said[1] and "saved neural model" in said[0]
     a, b = Recommender.load(tmp_path / "local"), Recommender.load(tmp_path / "node0")
@@ -157,32 +164,7 @@ def test_sharded_parquet_two_processes_and_two_nodes_read_only_their_row_groups(
     said = " ".join(local.stdout.split())
     assert "rank 0 read row groups 0–1: 2,308 rows" in said, said
     assert "rank 1 read row groups 2–4: 3,458 rows" in said, said
-    endpoint = f"127.0.0.1:{_free_port()}"
-    nodes = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "tastespace",
-                *common,
-                "--out",
-                str(tmp_path / f"node{rank}"),
-                "--nnodes",
-                "2",
-                "--node-rank",
-                str(rank),
-                "--rdzv-endpoint",
-                endpoint,
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for rank in (0, 1)
-    ]
-    for node in nodes:
-        _, err = node.communicate(timeout=600)
-        assert node.returncode == 0, err[-2000:]
+    two_loopback_nodes(common, tmp_path)
     a, b = Recommender.load(tmp_path / "local"), Recommender.load(tmp_path / "node0")
     np.testing.assert_allclose(a.item_vectors(), b.item_vectors(), atol=1e-6)
     assert [r["rows"] for r in a.data_["shards"]] == [2308, 3458]

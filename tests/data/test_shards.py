@@ -119,9 +119,11 @@ def test_spilled_rows_reach_their_owner_in_file_order():
     held = [np.array([2, 1]), np.array([2, 1])]  # user 2: 1 row on rank 0, 2 on rank 1
     ids, owner = user_owners([np.array([1, 2]), np.array([2, 3])], held)
     outgoing = [
-        split_by_owner(part, owner[np.searchsorted(ids, part.users)], 2) for part in (rank0, rank1)
+        split_by_owner(part, owner[np.searchsorted(ids, part.users)], rank, 2)
+        for rank, part in enumerate((rank0, rank1))
     ]
     assert [len(p) for p in outgoing[0]] == [2, 1]  # rank 0 sends user 2's row to rank 1
+    assert outgoing[0][0] is rank0 and rank0.users.tolist() == [1, 1]  # cut in place
     mine = [collect(outgoing, r) for r in (0, 1)]
     assert mine[0].users.tolist() == [1, 1] and mine[0].positions.tolist() == [0, 1]
     assert mine[1].users.tolist() == [2, 2, 2, 3]

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -80,6 +80,9 @@ def assign_row_groups(row_counts: Sequence[int], world: int) -> list[range]:
     return [range(a, b) for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
 
 
+_COLUMNS = ("users", "items", "weights", "timestamps", "positions")
+
+
 @dataclass
 class ShardRows:
     """Parallel arrays of interactions, each with its 0-based row in the whole file."""
@@ -96,16 +99,34 @@ class ShardRows:
     def take(self, rows: np.ndarray) -> ShardRows:
         return ShardRows(*(None if a is None else a[rows] for a in self._arrays()))
 
+    def keep(self, rows: np.ndarray) -> None:
+        """Keep only ``rows``, in place, one column at a time (never two copies of all; a
+        column parsed by Arrow goes back to the system before the next is copied)."""
+        for name in _COLUMNS:
+            column = getattr(self, name)
+            if column is not None:
+                setattr(self, name, column[rows])
+                del column
+                _release_arrow_memory()
+
     def _arrays(self) -> tuple[np.ndarray | None, ...]:
-        return (self.users, self.items, self.weights, self.timestamps, self.positions)
+        return tuple(getattr(self, name) for name in _COLUMNS)
 
     @classmethod
     def concat(cls, parts: Sequence[ShardRows]) -> ShardRows:
-        """All ``parts`` in file order (repeats resolve by file order, as in one process)."""
-        columns = list(zip(*(p._arrays() for p in parts), strict=True))
-        joined = [None if any(a is None for a in c) else np.concatenate(c) for c in columns]
-        merged = cls(*joined)  # type: ignore[arg-type]
-        return merged.take(np.argsort(merged.positions, kind="stable"))
+        """``parts`` one after the other; it consumes them, a column at a time, so the peak is
+        one column above the rows (the only non-empty part comes back as it is)."""
+        full = [p for p in parts if len(p)] or list(parts[:1])
+        if len(full) == 1:
+            return full[0]
+        joined: dict[str, np.ndarray | None] = {}
+        for name in _COLUMNS:
+            columns = [getattr(p, name) for p in full]
+            joined[name] = None if any(c is None for c in columns) else np.concatenate(columns)
+            del columns
+            for part in full:
+                setattr(part, name, None)
+        return cls(**joined)  # type: ignore[arg-type]
 
 
 def common_ids(parts: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -139,13 +160,20 @@ def user_owners(
     return union, owner
 
 
-def split_by_owner(rows: ShardRows, owner: np.ndarray, world: int) -> list[ShardRows]:
-    """``rows`` cut by the rank that owns each row's user (``owner[k]`` for row k)."""
-    return [rows.take(np.flatnonzero(owner == r)) for r in range(world)]
+def split_by_owner(rows: ShardRows, owner: np.ndarray, rank: int, world: int) -> list[ShardRows]:
+    """The rows of ``rows`` that other ranks own (``owner[k]`` for row k), by destination, and
+    ``rows`` cut in place to this ``rank``'s own, which takes that slot (in a file grouped by
+    user nearly every row stays: no copy of them all)."""
+    parts = [rows.take(np.flatnonzero(owner == r)) for r in range(world) if r != rank]
+    rows.keep(np.flatnonzero(owner == rank))
+    parts.insert(rank, rows)
+    return parts
 
 
 def collect(outgoing: Sequence[Sequence[ShardRows]], rank: int) -> ShardRows:
-    """This rank's rows from every rank's :func:`split_by_owner` (its own kept ones included)."""
+    """This rank's rows from every rank's :func:`split_by_owner` (its own kept ones included),
+    in file order: rank r's row groups all come before rank r + 1's, so rank order is file
+    order, and repeated (user, item) rows resolve as they would in one process."""
     return ShardRows.concat([parts[rank] for parts in outgoing])
 
 
@@ -160,7 +188,6 @@ class Shard:
     owned: np.ndarray  # dense indices of the users whose histories this rank holds
     fingerprint: str  # of the whole data, as the single-process load would give
     item_users: np.ndarray  # users per item over the whole data
-    reads: list[dict[str, Any]] = field(default_factory=list)  # every rank's row groups, rows
 
     def whole_rows(self, matrix: sp.csr_matrix, rows: np.ndarray) -> sp.csr_matrix:
         """``rows`` of the whole data's ``matrix`` (each rank holds its owned users' rows)."""
@@ -238,8 +265,9 @@ def load_shard(path: str | Path, exchange: Exchange, **options: Any) -> ShardedD
     groups = assign_row_groups(counts, exchange.world)
     own = groups[exchange.rank]
     first = int(sum(counts[: own.start]))
-    read = _collectively(exchange, lambda: _read_groups(path, own, first, counts, settings))
-    source, columns, rows, filtered = read
+    source, columns, rows, filtered = _collectively(
+        exchange, lambda: _read_groups(path, own, first, counts, settings)
+    )
     mine, users, items, sent = _exchange_rows(exchange, rows)
     parsed = sum(counts[own.start : own.stop])
     reads = exchange.all_gather(
@@ -253,7 +281,7 @@ def load_shard(path: str | Path, exchange: Exchange, **options: Any) -> ShardedD
     built.provenance["filtered"].update(filtered)
     record["shards"] = reads
     built.provenance["loader"] = record
-    return _with_shard(built, exchange, reads)
+    return _with_shard(built, exchange)
 
 
 def _read_groups(
@@ -294,9 +322,20 @@ def _exchange_rows(
     items = np.unique(np.concatenate([i for _, _, i in everyone]))
     del everyone
     row_owner = owner[np.searchsorted(users, rows.users)]
-    outgoing = exchange.all_gather(split_by_owner(rows, row_owner, exchange.world))
     sent = int(np.sum(row_owner != exchange.rank))
+    split = split_by_owner(rows, row_owner, exchange.rank, exchange.world)
+    kept, split[exchange.rank] = split[exchange.rank], rows.take(np.arange(0))
+    outgoing = exchange.all_gather(split)  # only the rows that change rank travel
+    outgoing[exchange.rank][exchange.rank] = kept
+    _release_arrow_memory()
     return collect(outgoing, exchange.rank), users, items, sent
+
+
+def _release_arrow_memory() -> None:
+    """Hand the Arrow buffers the parsed columns no longer use back to the system."""
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
 
 
 def _common_kind(exchange: Exchange, ids: np.ndarray) -> np.ndarray:
@@ -358,7 +397,7 @@ def _build_shard(
     return _build(path, local, vocabularies, options, name, provenance)
 
 
-def _with_shard(built: Dataset, exchange: Exchange, reads: list[dict[str, Any]]) -> ShardedDataset:
+def _with_shard(built: Dataset, exchange: Exchange) -> ShardedDataset:
     """The shard's dataset with what the fit needs of the whole data."""
     matrix = built.interactions
     owned = np.flatnonzero(np.diff(matrix.indptr) > 0)
@@ -370,7 +409,7 @@ def _with_shard(built: Dataset, exchange: Exchange, reads: list[dict[str, Any]])
         for reason, count in counted.items():
             filtered[reason] = filtered.get(reason, 0) + count
     built.provenance["filtered"] = filtered
-    shard = Shard(exchange, owned, fingerprint, item_users, reads)
+    shard = Shard(exchange, owned, fingerprint, item_users)
     fields = {name: getattr(built, name) for name in Dataset.__dataclass_fields__}
     return ShardedDataset(**fields, shard=shard)
 
