@@ -10,6 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import scipy.sparse as sp
 
 from tastespace.data import load_dataset
 from tastespace.data.shards import (
@@ -84,7 +85,8 @@ def spanning(tmp_path_factory):
     users = np.repeat([f"u{k:03d}" for k in range(120)], 6)
     items = rng.integers(0, 40, len(users))
     ratings = rng.integers(1, 6, len(users)).astype(float)
-    table = pa.table({"user_id": users, "item_id": items, "rating": ratings})
+    stamps = 1_000_000 + np.arange(len(users)) * 60
+    table = pa.table({"user_id": users, "item_id": items, "rating": ratings, "ts": stamps})
     pq.write_table(table, root / "ratings.parquet", row_group_size=100)
     (root / "items.csv").write_text(
         "item_id,genres\n" + "".join(f"{i},{'Drama' if i % 2 else 'Comedy'}\n" for i in range(45))
@@ -150,6 +152,12 @@ def test_three_shards_agree_with_the_single_process_loader(spanning):
     assert set.union(*owned) == set(range(whole.n_users)) and sum(map(len, owned)) == whole.n_users
     total = shards[0].interactions + shards[1].interactions + shards[2].interactions
     assert (total != whole.interactions).nnz == 0
+
+    def stamps(ds):  # each interaction's timestamp at its cell
+        m = ds.interactions
+        return sp.csr_matrix((ds.timestamps.astype(float), m.indices, m.indptr), m.shape)
+
+    assert (sum(stamps(s) for s in shards) != stamps(whole)).nnz == 0
     for shard in shards:
         assert shard.user_ids == whole.user_ids and shard.item_ids == whole.item_ids
         assert shard.items.frame.equals(whole.items.frame)

@@ -304,7 +304,8 @@ def _read_groups(
     filtered: dict[str, int] = {}
     if rows.weights is not None:
         keep = _rows_to_keep(rows.weights, settings["min_rating"], "drop", filtered)
-        shard = shard if keep is None else shard.take(np.flatnonzero(keep))
+        if keep is not None:
+            shard.keep(np.flatnonzero(keep))
     return source, columns, shard, filtered
 
 
