@@ -30,11 +30,14 @@ from tastespace.models.neural import NeuralRecommender
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "movielens"
 VARIANTS = {"exact (whole catalog, 30 Adam steps)": 0, "512 candidates + pseudo-item": 512}
-"""Fold-in label → ``fold_in_candidates`` (the item side is shared: no refit between them)."""
+"""Fold-in label → ``fold_in_candidates`` (the item side is shared: no refit between them);
+the candidate solve is forced at every catalog size (``fold_in_exact_max_items=0``)."""
 
 
 def use(model: NeuralRecommender, candidates: int) -> NeuralRecommender:
-    model.config = dataclasses.replace(model.config, fold_in_candidates=candidates)
+    model.config = dataclasses.replace(
+        model.config, fold_in_candidates=candidates, fold_in_exact_max_items=0
+    )
     return model
 
 

@@ -321,7 +321,10 @@ def main() -> None:
     parser.add_argument("--bundle", type=Path, help="Bundle to serve (built if missing).")
     parser.add_argument("--model", choices=("neural", "als"), default="neural", help="Built model.")
     parser.add_argument(
-        "--fold-in-candidates", type=int, default=0, help="Neural fold_in_candidates when built."
+        "--fold-in-candidates",
+        type=int,
+        default=512,
+        help="Neural fold_in_candidates when built (0: the exact solve at every size).",
     )
     parser.add_argument("--epochs", type=int, default=2, help="Epochs when building the bundle.")
     parser.add_argument("--items", type=int, default=4000, help="Catalog size of a built bundle.")

@@ -5,6 +5,7 @@ batched."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import scipy.sparse as sp
 import torch
 
@@ -66,11 +67,36 @@ def test_top_candidates_and_the_pseudo_item_land_near_the_minimum():
     assert np.median(shares[0]) < 0.1 and np.median(shares[1]) < np.median(shares[0])
 
 
-def test_a_user_solved_alone_gets_the_same_bits_as_in_a_batch():
+@pytest.mark.parametrize("tail", [N_ITEMS, 100])
+def test_a_user_solved_alone_gets_the_same_bits_as_in_a_batch(tail):
     items, bias, histories, start = problem()
-    batch = solve_on_candidates(items, bias, histories, start, l2=2.0, top=40)
+    batch = solve_on_candidates(items, bias, histories, start, l2=2.0, top=40, tail=tail)
     for row in (0, 13, 39):
         alone = solve_on_candidates(
-            items, bias, histories[row], start[row : row + 1], l2=2.0, top=40
+            items, bias, histories[row], start[row : row + 1], l2=2.0, top=40, tail=tail
         )
         assert torch.equal(alone[0], batch[row])
+
+
+def test_a_sampled_pseudo_item_direction_still_lands_near_the_minimum():
+    items, bias, histories, start = problem()
+    best = objective(
+        items, bias, histories, solve_on_candidates(items, bias, histories, start, l2=2.0, top=300)
+    )
+    begun = objective(items, bias, histories, start)
+    shares = {}
+    for tail in (300, 200):  # the whole catalog, two thirds of it
+        approx = solve_on_candidates(items, bias, histories, start, l2=2.0, top=120, tail=tail)
+        shares[tail] = ((objective(items, bias, histories, approx) - best) / (begun - best)).numpy()
+    # random items are the hard case (a flat tail): measured median 0.0008 and worst 0.003
+    # of the way back to the start with the exact direction, 0.0015 and 0.012 from the sample
+    assert np.median(shares[200]) < 0.005 and shares[200].max() < 0.03, shares[200]
+    assert np.median(shares[300]) <= np.median(shares[200])
+
+
+def test_the_tail_sample_is_fixed_and_covers_small_catalogs():
+    from tastespace.models.neural.fold_in import tail_sample
+
+    assert np.array_equal(tail_sample(50, 100), np.arange(50))
+    drawn = tail_sample(1000, 100)
+    assert len(np.unique(drawn)) == 100 and np.array_equal(drawn, tail_sample(1000, 100))

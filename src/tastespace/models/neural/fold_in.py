@@ -11,9 +11,10 @@ makes a one-user fold-in several times cheaper, which is what a served request p
 
 Two solvers minimise that objective. :func:`solve_user_vectors` takes the softmax over the
 whole catalog by Adam (exact; every step reads the item table twice, so 30 steps read it 60
-times). :func:`solve_on_candidates` reads it twice per round (two rounds): each round's exact
-pass picks the user's ``top`` items and sums up the rest in one pseudo-item, then damped
-Newton steps solve over history + top + 1 vectors (``bench/fold_in.py`` measures both).
+times). :func:`solve_on_candidates` reads it once per round (two rounds): each round's exact
+pass picks the user's ``top`` items and sums up the rest in one pseudo-item (the rest's
+log-sum-exp exact, its direction estimated on a fixed sample of ``TAIL_SAMPLE`` items), then
+damped Newton steps solve over history + top + 1 vectors (``bench/fold_in.py`` measures both).
 """
 
 from __future__ import annotations
@@ -78,6 +79,21 @@ def _adam(
     return users
 
 
+TAIL_SAMPLE = 4096
+"""Items over which the pseudo-item's direction (the rest's softmax-weighted mean vector) is
+estimated; the rest's log-sum-exp stays exact. Larger catalogs would otherwise pay a second
+pass over the item table per round for it (bench/fold_in.py measures both)."""
+
+
+def tail_sample(n_items: int, size: int = TAIL_SAMPLE) -> np.ndarray:
+    """The catalog positions the pseudo-item's mean is taken over: all of them up to ``size``
+    items, else a fixed seeded subset, the same for every user, call and batch (a
+    self-normalised estimate: uniform draws weighted by their softmax)."""
+    if n_items <= size:
+        return np.arange(n_items)
+    return np.sort(np.random.default_rng(0).choice(n_items, size, replace=False))
+
+
 def solve_on_candidates(
     items: torch.Tensor,
     bias: torch.Tensor,
@@ -87,6 +103,7 @@ def solve_on_candidates(
     l2: float,
     top: int,
     rounds: int = 2,
+    tail: int = TAIL_SAMPLE,
 ) -> torch.Tensor:
     """Minimise the objective of :func:`solve_user_vectors` by damped Newton steps on a
     per-user surrogate that touches only history + ``top`` + 1 item vectors.
@@ -112,7 +129,7 @@ def solve_on_candidates(
     users[torch.as_tensor(empty)] = 0.0
     with torch.no_grad():
         for _ in range(rounds):
-            tops, rest_vectors, rest_offsets = _anchor(items, bias, histories, users, top)
+            tops, rest_vectors, rest_offsets = _anchor(items, bias, histories, users, top, tail)
             lists = [
                 np.concatenate(
                     [histories.indices[histories.indptr[r] : histories.indptr[r + 1]], tops[r]]
@@ -156,32 +173,47 @@ class Surrogate:
         # elementwise, not bmm: a batched matrix-vector product's bits depend on the batch
         return (self.vectors * users.unsqueeze(1)).sum(dim=2).add_(self.offsets)
 
-    def value(self, users: torch.Tensor) -> torch.Tensor:
-        """``n·lse(logits) − Σ_history v·u + l2·‖u‖²`` per user (constants dropped)."""
-        lse = torch.logsumexp(self.logits(users), dim=1)
+    def value(self, logits: torch.Tensor, users: torch.Tensor) -> torch.Tensor:
+        """``n·lse(logits) − Σ_history v·u + l2·‖u‖²`` per user (constants dropped), given
+        ``logits`` = :meth:`logits` of ``users``."""
         return (
-            self.lengths[:, 0] * lse
+            self.lengths[:, 0] * torch.logsumexp(logits, dim=1)
             - (self.pulled * users).sum(1)
             + self.l2 * users.square().sum(1)
         )
 
     def minimise(self, users: torch.Tensor) -> torch.Tensor:
         eye = torch.eye(users.shape[1], dtype=users.dtype).mul_(2 * self.l2)
+        logits = self.logits(users)
+        now = self.value(logits, users)
         for _ in range(NEWTON_STEPS):
-            probs = torch.softmax(self.logits(users), dim=1)
+            probs = torch.softmax(logits, dim=1)
             mean = torch.bmm(probs.unsqueeze(1), self.vectors).squeeze(1)
             grad = self.lengths * mean - self.pulled + 2 * self.l2 * users
             weighted = self.vectors.transpose(1, 2) * probs.unsqueeze(1)
             second = torch.bmm(weighted, self.vectors) - mean.unsqueeze(2) * mean.unsqueeze(1)
             step = torch.linalg.solve(self.lengths.unsqueeze(2) * second + eye, grad)
-            now, share = self.value(users), torch.ones_like(self.lengths)
-            for _ in range(HALVINGS):
-                worse = self.value(users - share * step) > now
-                if not worse.any():
-                    break
-                share[worse] *= 0.5
-            users = users - share * step
+            users, logits, now = self._damped(users, step, now)
         return users
+
+    def _damped(
+        self, users: torch.Tensor, step: torch.Tensor, now: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``users − share·step`` with each user's share halved (up to ``HALVINGS`` times)
+        while it would raise their objective; the new point's logits and value come back for
+        the next step, which would otherwise compute them again."""
+        share = torch.ones_like(self.lengths)
+        for _ in range(HALVINGS):
+            trial = users - share * step
+            logits = self.logits(trial)
+            value = self.value(logits, trial)
+            worse = value > now
+            if not worse.any():
+                return trial, logits, value
+            share[worse] *= 0.5
+        trial = users - share * step
+        logits = self.logits(trial)
+        return trial, logits, self.value(logits, trial)
 
 
 def _anchor(
@@ -190,11 +222,15 @@ def _anchor(
     histories: sp.csr_matrix,
     users: torch.Tensor,
     top: int,
+    tail: int,
 ) -> tuple[list[np.ndarray], torch.Tensor, torch.Tensor]:
     """One exact pass at ``users``: per user the ``top`` unseen items by score, and the
-    pseudo-item standing for the rest (its vector, the softmax-weighted mean of their vectors,
-    and its logit offset, their log-sum-exp minus ``u`` · that mean)."""
+    pseudo-item standing for the rest (its vector, the softmax-weighted mean of their vectors
+    over the ``tail``-item sample, and its logit offset, their exact log-sum-exp minus ``u`` ·
+    that mean)."""
     tops, vectors, offsets = [], [], []
+    sample = torch.as_tensor(tail_sample(items.shape[0], tail), device=items.device)
+    sampled_items = items[sample]
     for begin, stop in fixed_blocks(histories.shape[0]):
         block = histories[begin:stop]
         logits = torch.addmm(bias, pad_rows(users[begin:stop]), items.T)[: stop - begin]
@@ -203,8 +239,8 @@ def _anchor(
         best, found = torch.topk(logits, min(top, items.shape[0]), dim=1)
         logits.scatter_(1, found, -torch.inf)
         rest = torch.logsumexp(logits, dim=1)
-        weights = torch.softmax(logits, dim=1).nan_to_num_(0.0)
-        mean = torch.mm(pad_rows(weights), items)[: stop - begin]
+        weights = torch.softmax(logits[:, sample], dim=1).nan_to_num_(0.0)
+        mean = torch.mm(pad_rows(weights), sampled_items)[: stop - begin]
         tops += [
             ids[torch.isfinite(scores)].numpy() for ids, scores in zip(found, best, strict=True)
         ]

@@ -37,7 +37,7 @@ from tastespace.errors import (
     UnknownIdError,
 )
 from tastespace.features.encoders import FeatureEncoder
-from tastespace.index.blocks import dot_scores
+from tastespace.index.blocks import as_tensor, dot_scores
 from tastespace.index.topk import mask_rows
 from tastespace.models.base import Recommender, SearchSpace
 from tastespace.models.fitting import FitRun, TrainingOptions, ValidationMetric
@@ -394,9 +394,7 @@ class NeuralRecommender(Recommender):
         table = None
         if module.user_tower.tied is not None:
             trained = module.item_tower.unknown_id  # items added later pool as the unknown ID
-            table = torch.as_tensor(
-                np.column_stack([self.item_vectors(), self.item_bias()])[:trained], device=device
-            )
+            table = self._scored_table(device)[:trained]
         with torch.no_grad():
             users = module.user_tower(
                 batch["history_indices"],
@@ -411,16 +409,31 @@ class NeuralRecommender(Recommender):
 
     def _solve(self, matrix: sp.csr_matrix, start: torch.Tensor) -> torch.Tensor:
         """Refine the tower's vectors by solving each user's likelihood with items fixed."""
-        device = start.device
-        items = torch.tensor(self.item_vectors(), device=device)  # a copy: the cache is read-only
-        bias = torch.tensor(self.item_bias(), device=device)
+        table = self._scored_table(start.device)
+        items, bias = table[:, :-1], table[:, -1]
         cfg = self.config
-        if not cfg.fold_in_candidates or self.n_items <= cfg.fold_in_candidates:
+        exact_up_to = max(cfg.fold_in_exact_max_items, cfg.fold_in_candidates)
+        if not cfg.fold_in_candidates or self.n_items <= exact_up_to:
             solver = dict(l2=cfg.vector_l2, steps=cfg.fold_in_steps, lr=cfg.fold_in_lr)
             return solve_user_vectors(items, bias, matrix, start, **solver)
         top, rounds = cfg.fold_in_candidates, cfg.fold_in_rounds
         return solve_on_candidates(
             items, bias, matrix, start, l2=cfg.vector_l2, top=top, rounds=rounds
+        )
+
+    def _scored_table(self, device: torch.device) -> torch.Tensor:
+        """``(n_items, dim + 1)``: every item's ``[vector, bias]`` on ``device``, built once
+        per fitted state (one request would otherwise copy the whole catalog twice). Read-only
+        by convention: the tower and the solvers only read it."""
+        return self._derived(
+            f"scored_table:{device}", lambda: as_tensor(self._scored_rows()).to(device)
+        )
+
+    def _scored_rows(self) -> np.ndarray:
+        """``[vector, bias]`` per item as a read-only array (the table above on the CPU is a
+        view of it, and the search space is it)."""
+        return self._derived(
+            "scored_rows", lambda: np.column_stack([self.item_vectors(), self.item_bias()])
         )
 
     def _search_space(self) -> SearchSpace:
@@ -429,7 +442,7 @@ class NeuralRecommender(Recommender):
         temperature = self.config.cosine_temperature
         if temperature is not None:
             return SearchSpace(self.item_vectors(), "cosine", 1.0 / temperature)
-        return SearchSpace(np.column_stack([self.item_vectors(), self.item_bias()]))
+        return SearchSpace(self._scored_rows())
 
     def _search_queries(self, histories: sp.csr_matrix) -> np.ndarray:
         users = self.user_vectors(histories)
