@@ -175,3 +175,10 @@ def test_unknown_device_name_is_refused_before_training():
         NeuralRecommender(**SMALL).fit(
             load_dataset("synthetic:tiny"), training=TrainingOptions(device="gpu")
         )
+
+
+def test_auto_patience_waits_about_sixty_steps_within_one_to_thirty_epochs():
+    from tastespace.models.neural.training import auto_patience
+
+    # ml-latest-small (2 steps an epoch), ml-100k (4), a 1M set (78 steps), 20M (781)
+    assert [auto_patience(steps) for steps in (2, 4, 25, 30, 78, 781)] == [30, 15, 3, 2, 1, 1]

@@ -77,7 +77,7 @@ class NeuralConfig(ModelConfig):
     """Adam's L2 weight decay on the network's weights."""
     patience: int | None = None
     """Epochs without a better validation score before stopping; None waits about 60 optimiser
-    steps (3 to 30 epochs)."""
+    steps (1 to 30 epochs)."""
     ema_decay: float | None = None
     """Keep and evaluate an exponential moving average of the weights with this decay; helps
     the encoder path's noisy curve (ml-100k Recall@20 0.363 → 0.379), not the solve path."""

@@ -30,10 +30,12 @@ log = logging.getLogger(__name__)
 
 PATIENCE_STEPS = 60
 """Auto patience waits about this many optimiser steps without a better validation score."""
-PATIENCE_EPOCHS = (3, 30)
+PATIENCE_EPOCHS = (1, 30)
 """Auto patience stays within these epochs. Small sets take few steps an epoch (ml-latest-small:
 2) and need the high end, or they stop before the weights settle: 30 epochs there give Recall@20
-0.295 against 0.288 with 15 (6 seeds, docs/neural.md)."""
+0.295 against 0.288 with 15 (6 seeds, docs/neural.md). Large sets (60+ steps an epoch) wait one
+epoch: on ``synthetic:medium`` validation Recall@20 peaked at epoch 3 and fell at every one of
+the 8 epochs after it (docs/benchmarks-scale.md), so a floor of 3 only added epochs."""
 
 
 def auto_patience(steps_per_epoch: int) -> int:
@@ -41,7 +43,8 @@ def auto_patience(steps_per_epoch: int) -> int:
 
     Small sets take a few noisy steps per epoch (ml-100k: 3, ml-latest-small: 2) and need many
     epochs of patience; large sets take hundreds of steps per epoch and a few epochs settle it
-    (a 1M-interaction set peaks in 3 epochs, so a fixed 15 would spend 80 % of the fit waiting).
+    (a 1M-interaction set peaks in 3 epochs, so a fixed 15 would spend 80 % of the fit waiting,
+    and a floor of 3 spent half of it).
     """
     low, high = PATIENCE_EPOCHS
     return max(low, min(high, math.ceil(PATIENCE_STEPS / max(steps_per_epoch, 1))))
