@@ -100,3 +100,27 @@ def test_the_tail_sample_is_fixed_and_covers_small_catalogs():
     assert np.array_equal(tail_sample(50, 100), np.arange(50))
     drawn = tail_sample(1000, 100)
     assert len(np.unique(drawn)) == 100 and np.array_equal(drawn, tail_sample(1000, 100))
+
+
+def test_a_flat_catalog_far_larger_than_the_candidates_does_not_run_away():
+    # 3,000 random items, 50 candidates: most of the softmax lies outside them. A pseudo-item
+    # whose logit is linear in u let the solve run off towards the rest (measured: a median
+    # 9× the start's distance to the minimum, worst 30×); its curvature holds it near.
+    rng = np.random.default_rng(0)
+    items = torch.as_tensor(rng.standard_normal((3000, 16)).astype(np.float32))
+    bias = torch.as_tensor(rng.standard_normal(3000).astype(np.float32))
+    histories = sp.random(40, 3000, density=20 / 3000, format="csr", random_state=0)
+    histories.data[:] = 1.0
+    histories = histories.astype(np.float32)
+    start = torch.zeros((40, 16))
+    exact = solve_user_vectors(items, bias, histories, start, l2=2.0, steps=300, lr=0.05)
+    approx = solve_on_candidates(items, bias, histories, start, l2=2.0, top=50, tail=1000)
+
+    def value(users):
+        x = torch.as_tensor(histories.toarray())
+        log_p = torch.log_softmax(users @ items.T + bias, dim=1)
+        return -(x * log_p).sum(dim=1) + 2.0 * (users**2).sum(dim=1)
+
+    share = ((value(approx) - value(exact)) / (value(start) - value(exact))).numpy()
+    # measured: median 0.055, worst 0.24 of the way back to the start
+    assert np.median(share) < 0.1 and share.max() < 0.5, share
