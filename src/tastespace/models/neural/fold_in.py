@@ -229,7 +229,8 @@ class Surrogate:
             grad = self.lengths * mean - self.pulled + 2 * self.l2 * users
             weighted = self.vectors.transpose(1, 2) * near.unsqueeze(1)
             second = torch.bmm(weighted, self.vectors) - mean.unsqueeze(2) * mean.unsqueeze(1)
-            second += rest.unsqueeze(2) * (slope.unsqueeze(2) * slope.unsqueeze(1) + self.tail.spread)
+            curved = slope.unsqueeze(2) * slope.unsqueeze(1) + self.tail.spread
+            second += rest.unsqueeze(2) * curved
             step = torch.linalg.solve(self.lengths.unsqueeze(2) * second + eye, grad)
             users, logits, slope, now = self._damped(users, step, now)
         return users
