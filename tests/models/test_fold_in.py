@@ -9,7 +9,7 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from tastespace.models.neural.fold_in import solve_on_candidates, solve_user_vectors
+from tastespace.models.neural.fold_in import TailSample, solve_on_candidates, solve_user_vectors
 
 N_ITEMS, DIM = 300, 8
 SOLVER = {"l2": 2.0, "steps": 30, "lr": 0.05}
@@ -23,6 +23,11 @@ def problem(n_users: int = 40, seed: int = 0):
     histories.data[:] = 1.0
     start = torch.as_tensor(0.1 * rng.standard_normal((n_users, DIM)).astype(np.float32))
     return items, bias, histories.astype(np.float32), start
+
+
+def table(items: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """What the candidate solve reads: each item's vector and bias side by side."""
+    return torch.column_stack([items, bias])
 
 
 def objective(items, bias, histories, users: torch.Tensor) -> torch.Tensor:
@@ -40,7 +45,9 @@ def gradient_norm(items, bias, histories, users: torch.Tensor) -> torch.Tensor:
 
 def test_candidates_covering_the_catalog_reach_the_exact_minimum():
     items, bias, histories, start = problem()
-    covered = solve_on_candidates(items, bias, histories, start, l2=SOLVER["l2"], top=N_ITEMS)
+    covered = solve_on_candidates(
+        table(items, bias), histories, start, l2=SOLVER["l2"], top=N_ITEMS
+    )
     adam = solve_user_vectors(items, bias, histories, start, **SOLVER)
     # Newton on the exact objective: a stationary point, at least as low as 30 Adam steps
     shrink = gradient_norm(items, bias, histories, covered) / gradient_norm(
@@ -54,12 +61,15 @@ def test_candidates_covering_the_catalog_reach_the_exact_minimum():
 def test_top_candidates_and_the_pseudo_item_land_near_the_minimum():
     items, bias, histories, start = problem()
     best = objective(
-        items, bias, histories, solve_on_candidates(items, bias, histories, start, l2=2.0, top=300)
+        items,
+        bias,
+        histories,
+        solve_on_candidates(table(items, bias), histories, start, l2=2.0, top=300),
     )
     begun = objective(items, bias, histories, start)
     shares = []
     for top in (60, 120):
-        approx = solve_on_candidates(items, bias, histories, start, l2=2.0, top=top)
+        approx = solve_on_candidates(table(items, bias), histories, start, l2=2.0, top=top)
         shares.append(((objective(items, bias, histories, approx) - best) / (begun - best)).numpy())
     # random items are the hard case (no structure, a flat softmax): measured median 0.04 and
     # 0.0008 of the way back to the start, worst user 0.28 and 0.003
@@ -70,10 +80,17 @@ def test_top_candidates_and_the_pseudo_item_land_near_the_minimum():
 @pytest.mark.parametrize("tail", [N_ITEMS, 100])
 def test_a_user_solved_alone_gets_the_same_bits_as_in_a_batch(tail):
     items, bias, histories, start = problem()
-    batch = solve_on_candidates(items, bias, histories, start, l2=2.0, top=40, tail=tail)
+    batch = solve_on_candidates(
+        table(items, bias), histories, start, l2=2.0, top=40, tail=TailSample.of(items, tail)
+    )
     for row in (0, 13, 39):
         alone = solve_on_candidates(
-            items, bias, histories[row], start[row : row + 1], l2=2.0, top=40, tail=tail
+            table(items, bias),
+            histories[row],
+            start[row : row + 1],
+            l2=2.0,
+            top=40,
+            tail=TailSample.of(items, tail),
         )
         assert torch.equal(alone[0], batch[row])
 
@@ -81,12 +98,17 @@ def test_a_user_solved_alone_gets_the_same_bits_as_in_a_batch(tail):
 def test_a_sampled_pseudo_item_direction_still_lands_near_the_minimum():
     items, bias, histories, start = problem()
     best = objective(
-        items, bias, histories, solve_on_candidates(items, bias, histories, start, l2=2.0, top=300)
+        items,
+        bias,
+        histories,
+        solve_on_candidates(table(items, bias), histories, start, l2=2.0, top=300),
     )
     begun = objective(items, bias, histories, start)
     shares = {}
     for tail in (300, 200):  # the whole catalog, two thirds of it
-        approx = solve_on_candidates(items, bias, histories, start, l2=2.0, top=120, tail=tail)
+        approx = solve_on_candidates(
+            table(items, bias), histories, start, l2=2.0, top=120, tail=TailSample.of(items, tail)
+        )
         shares[tail] = ((objective(items, bias, histories, approx) - best) / (begun - best)).numpy()
     # random items are the hard case (a flat tail): measured median 0.0008 and worst 0.003
     # of the way back to the start with the exact direction, 0.0015 and 0.012 from the sample
@@ -114,7 +136,9 @@ def test_a_flat_catalog_far_larger_than_the_candidates_does_not_run_away():
     histories = histories.astype(np.float32)
     start = torch.zeros((40, 16))
     exact = solve_user_vectors(items, bias, histories, start, l2=2.0, steps=300, lr=0.05)
-    approx = solve_on_candidates(items, bias, histories, start, l2=2.0, top=50, tail=1000)
+    approx = solve_on_candidates(
+        table(items, bias), histories, start, l2=2.0, top=50, tail=TailSample.of(items, 1000)
+    )
 
     def value(users):
         x = torch.as_tensor(histories.toarray())

@@ -102,11 +102,11 @@ class NeuralConfig(ModelConfig):
     zero)."""
     fold_in_lr: float = 0.05
     """Adam learning rate of the solve."""
-    fold_in_candidates: int = 512
+    fold_in_candidates: int = 256
     """Above ``fold_in_exact_max_items`` items: solve each user over their history, the
     ``fold_in_candidates`` items their vector ranks highest and one pseudo-item standing for
     the rest (re-anchored by an exact pass ``fold_in_rounds`` times, damped Newton steps in
-    between), reading the item table 3 times instead of 60. 0: always the exact solve (30 Adam
+    between), reading the item table twice instead of 60 times. 0: always the exact solve (30 Adam
     steps over the whole catalog)."""
     fold_in_exact_max_items: int = 10_000
     """Largest catalog folded in by the exact solve (ml-latest-small's 9.7k items stay exact;

@@ -45,7 +45,11 @@ from tastespace.models.histories import Histories, as_histories
 from tastespace.models.neural.batches import BatchMaker, feature_batch, history_batch
 from tastespace.models.neural.checkpoint import matrix_digest, run_stamp
 from tastespace.models.neural.config import SPARSE_MAX_SHARE, SPARSE_TABLES, NeuralConfig
-from tastespace.models.neural.fold_in import solve_on_candidates, solve_user_vectors
+from tastespace.models.neural.fold_in import (
+    TailSample,
+    solve_on_candidates,
+    solve_user_vectors,
+)
 from tastespace.models.neural.modules import ItemTower, TwoTower, UserTower
 from tastespace.models.neural.runtime import resolve_device, torch_threads
 from tastespace.models.neural.training import LoopSettings, TrainReport, train_loop
@@ -416,9 +420,10 @@ class NeuralRecommender(Recommender):
         if not cfg.fold_in_candidates or self.n_items <= exact_up_to:
             solver = dict(l2=cfg.vector_l2, steps=cfg.fold_in_steps, lr=cfg.fold_in_lr)
             return solve_user_vectors(items, bias, matrix, start, **solver)
+        tail = self._derived(f"fold_in_tail:{start.device}", lambda: TailSample.of(items))
         top, rounds = cfg.fold_in_candidates, cfg.fold_in_rounds
         return solve_on_candidates(
-            items, bias, matrix, start, l2=cfg.vector_l2, top=top, rounds=rounds
+            table, matrix, start, l2=cfg.vector_l2, top=top, rounds=rounds, tail=tail
         )
 
     def _scored_table(self, device: torch.device) -> torch.Tensor:
