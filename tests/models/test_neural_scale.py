@@ -182,3 +182,18 @@ def test_auto_patience_waits_about_sixty_steps_within_one_to_thirty_epochs():
 
     # ml-latest-small (2 steps an epoch), ml-100k (4), a 1M set (78 steps), 20M (781)
     assert [auto_patience(steps) for steps in (2, 4, 25, 30, 78, 781)] == [30, 15, 3, 2, 1, 1]
+
+
+def test_early_stopping_scores_epochs_with_the_exact_solve_whatever_the_catalog():
+    # the candidate solve serves big catalogs; which epoch is kept must not depend on it
+    ds = load_dataset("synthetic:tiny")
+    options = dict(epochs=3, patience=5, **{**SMALL, "validation_users": 0.3})
+    exact = NeuralRecommender(**options, fold_in_candidates=0).fit(ds)
+    candidates = NeuralRecommender(**options, fold_in_candidates=8, fold_in_exact_max_items=0)
+    candidates.fit(ds)
+    scores = [[h["val_recall@20"] for h in m.train_report_.history] for m in (exact, candidates)]
+    assert scores[0] == scores[1]
+    np.testing.assert_array_equal(exact.item_vectors(), candidates.item_vectors())
+    # ...while recommend does use the candidate solve there
+    histories = ds.interactions[:5]
+    assert not np.array_equal(exact.user_vectors(histories), candidates.user_vectors(histories))
