@@ -5,7 +5,7 @@
 
 1. Quality: one neural model fitted per dataset and seed (strong generalisation, ratings >= 4,
    the split ``tune`` and ``benchmark`` use); its test users folded in both ways. Target: the
-   candidate solve (256 candidates + the pseudo-item, 2 rounds) within 0.005 Recall@20 of the
+   candidate solve (512 candidates + the pseudo-item, 2 rounds) within 0.005 Recall@20 of the
    exact one.
 2. Speed: a 40k-item synthetic catalog; neural ``recommend`` (exact and candidate fold-in)
    against ALS's, one user (median of repeats) and 1,000 users, in the same run. Targets:
@@ -30,7 +30,7 @@ from tastespace.models.mf import ALS
 from tastespace.models.neural import NeuralRecommender
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "movielens"
-VARIANTS = {"exact (whole catalog, 30 Adam steps)": 0, "256 candidates + pseudo-item": 256}
+VARIANTS = {"exact (whole catalog, 30 Adam steps)": 0, "512 candidates + pseudo-item": 512}
 """Fold-in label → ``fold_in_candidates`` (the item side is shared: no refit between them);
 the candidate solve is forced at every catalog size (``fold_in_exact_max_items=0``)."""
 

@@ -103,7 +103,7 @@ class NeuralConfig(ModelConfig):
     zero)."""
     fold_in_lr: float = 0.05
     """Adam learning rate of the solve."""
-    fold_in_candidates: int = 256
+    fold_in_candidates: int = 512
     """Above ``fold_in_exact_max_items`` items: solve each user over their history, the
     ``fold_in_candidates`` items their vector ranks highest and one pseudo-item standing for
     the rest (re-anchored by an exact pass ``fold_in_rounds`` times, damped Newton steps in

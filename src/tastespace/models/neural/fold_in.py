@@ -183,9 +183,10 @@ def solve_on_candidates(
     return users
 
 
-NEWTON_STEPS = 2
-"""Newton steps per round: on a 40k-item catalog 2 rounds × 2 left the solve 0.009 of the way
-back to the start (3 steps: 0.009, 1 step: 0.025; 30 whole-catalog Adam steps: 0.024)."""
+NEWTON_STEPS = 3
+"""Newton steps per round. 2 were as close on the objective of a 40k-item catalog (0.009 of
+the way back to the start either way) but lost Recall@20 where it counts: 0.2813 against
+0.2839 on 5M interactions (exact solve 0.2864; docs/benchmarks-index.md)."""
 HALVINGS = 4
 """How often a Newton step that would raise the surrogate is halved before it is taken."""
 
