@@ -161,7 +161,7 @@ def solve_on_candidates(
     users[torch.as_tensor(empty)] = 0.0
     items, bias = table[:, :-1], table[:, -1]
     with torch.no_grad():
-        tail = tail or TailSample.of(items)
+        tail = TailSample.of(items) if tail is None else tail
         for _ in range(rounds):
             tops, rest_mean, rest_lse = _anchor(table, histories, users, top, tail)
             anchor = users.clone()
