@@ -334,10 +334,13 @@ class TwoTower(nn.Module):
         correction), draws that hit one of the user's positives left out. Cost: one dot product
         per interaction plus ``batch × negatives``, whatever the catalog size.
         """
-        rows, cols = sampled.positive_rows, sampled.positive_cols
+        rows, cols, drawn = sampled.positive_rows, sampled.positive_cols, sampled.negative_cols
         n_users = len(users)
-        positive = (users[rows] * items[cols]).sum(dim=1) + bias[cols]
-        negative = torch.addmm(bias[sampled.negative_cols], users, items[sampled.negative_cols].T)
+        # index_select, not users[rows]: its backward is an index_add, where advanced
+        # indexing's is an accumulating index_put that took a third of a 5M step on the CPU
+        positive = (users.index_select(0, rows) * items.index_select(0, cols)).sum(dim=1)
+        positive = positive + bias.index_select(0, cols)
+        negative = torch.addmm(bias.index_select(0, drawn), users, items.index_select(0, drawn).T)
         negative = negative - sampled.negative_log_q
         negative = negative.masked_fill(sampled.negative_hits, -math.inf)
         peak = positive.new_full((n_users,), -math.inf)
