@@ -26,7 +26,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from tastespace.index.blocks import fixed_blocks, pad_rows
+from tastespace.index.blocks import blocked_mm, fixed_blocks, pad_rows
 
 BETAS, EPS = (0.9, 0.999), 1e-8
 """Adam's usual constants (Kingma & Ba 2015)."""
@@ -206,7 +206,7 @@ class Tail:
     def logit(self, users: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The pseudo-item's logit ``(g,)`` at ``users`` and its gradient ``(g, d)``."""
         delta = users - self.anchor
-        curved = _times(delta, self.spread)
+        curved = blocked_mm(delta, self.spread)
         logit = self.lse + (self.mean * delta).sum(1) + 0.5 * (curved * delta).sum(1)
         return logit, self.mean + curved
 
@@ -274,15 +274,6 @@ class Surrogate:
         trial = users - share * step
         logits, slope = self.logits(trial)
         return trial, logits, slope, self.value(logits, trial)
-
-
-def _times(rows: torch.Tensor, square: torch.Tensor) -> torch.Tensor:
-    """``rows @ square`` in fixed ``QUERY_BLOCK`` blocks, so a row's bits never depend on the
-    rows beside it."""
-    out = torch.empty_like(rows)
-    for begin, stop in fixed_blocks(rows.shape[0]):
-        out[begin:stop] = torch.mm(pad_rows(rows[begin:stop]), square)[: stop - begin]
-    return out
 
 
 def _covariance(vectors: torch.Tensor) -> torch.Tensor:
