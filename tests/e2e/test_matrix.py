@@ -20,13 +20,25 @@ from typer.testing import CliRunner
 from tastespace.cli import app
 from tests.e2e.planted import Shape, write_shapes
 
+# item2vec and BPR train lock-free on every core by default, so a seed alone does not fix
+# their model (their docstrings say so): one thread each, or a cell's planted-group checks
+# pass or fail by thread timing (BPR's item vectors moved by up to 0.3 between seeded fits)
 MODELS = {
     "neural": ("-p", "epochs=15", "-p", "dim=16", "-p", "hidden=32"),
-    "item2vec": ("-p", "epochs=30", "-p", "dim=16"),
+    "item2vec": ("-p", "epochs=30", "-p", "dim=16", "-p", "workers=1"),
     "glove": ("-p", "epochs=10", "-p", "dim=16"),
     "ppmi-svd": ("-p", "dim=16"),
     "als": ("-p", "iterations=5", "-p", "factors=16"),
-    "bpr": ("-p", "iterations=100", "-p", "factors=16", "-p", "learning_rate=0.1"),
+    "bpr": (
+        "-p",
+        "iterations=100",
+        "-p",
+        "factors=16",
+        "-p",
+        "learning_rate=0.1",
+        "-p",
+        "num_threads=1",
+    ),
     "ease": ("-p", "l2=20"),
     "popularity": (),
 }
