@@ -106,7 +106,7 @@ class NeuralConfig(ModelConfig):
     fold_in_candidates: int = 512
     """Above ``fold_in_exact_max_items`` items: solve each user over their history, the
     ``fold_in_candidates`` items their vector ranks highest and one pseudo-item standing for
-    the rest (re-anchored by an exact pass ``fold_in_rounds`` times, damped Newton steps in
+    the rest (re-anchored by an exact pass ``fold_in_rounds`` times, damped quasi-Newton steps in
     between), reading the item table twice instead of 60 times. 0: always the exact solve (30 Adam
     steps over the whole catalog)."""
     fold_in_exact_max_items: int = 10_000
