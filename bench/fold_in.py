@@ -2,6 +2,7 @@
 
     python bench/fold_in.py                    # quality (ml-100k, ml-latest-small) + speed
     python bench/fold_in.py --skip-speed --seeds 0 1
+    python bench/fold_in.py --skip-quality --skip-speed --objective
 
 1. Quality: one neural model fitted per dataset and seed (strong generalisation, ratings >= 4,
    the split ``tune`` and ``benchmark`` use); its test users folded in both ways. Target: the
@@ -10,6 +11,9 @@
 2. Speed: a 40k-item synthetic catalog; neural ``recommend`` (exact and candidate fold-in)
    against ALS's, one user (median of repeats) and 1,000 users, in the same run. Targets:
    <= 2x ALS for one user and <= 3x for 1,000.
+3. Objective (``--objective``): on the same catalog, how far each solve ends from the minimum
+   (300 exact Adam steps), as a share of the way back to the tower's start, per user of 300,
+   with the candidate solve at 3 and 4 steps a round; CPU seconds on one thread.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from tastespace.data import load_dataset
 from tastespace.data.splits import strong_generalization
 from tastespace.evaluate.protocol import evaluate_model
 from tastespace.models.mf import ALS
-from tastespace.models.neural import NeuralRecommender
+from tastespace.models.neural import NeuralRecommender, fold_in
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "movielens"
 VARIANTS = {"exact (whole catalog, 30 Adam steps)": 0, "512 candidates + pseudo-item": 512}
@@ -120,6 +124,61 @@ def speed(n_items: int, clock_name: str = "wall") -> None:
         )
 
 
+def objective(n_items: int) -> None:
+    ds = load_dataset(f"synthetic:users=3000,items={n_items},seed=1")
+    model = NeuralRecommender(epochs=1, seed=0, validation_users=0).fit(ds)
+    rng = np.random.default_rng(0)
+    histories = (ds.interactions[rng.choice(ds.n_users, 300, replace=False)] > 0).astype(np.float32)
+    model.config = dataclasses.replace(model.config, fold_in="encoder")
+    start = torch.as_tensor(model.user_vectors(histories))
+    table = model._scored_table(torch.device("cpu"))
+    items, bias, l2 = table[:, :-1], table[:, -1], model.config.vector_l2
+    x = torch.as_tensor(histories.toarray())
+
+    def value(users: torch.Tensor) -> torch.Tensor:
+        return -(x * torch.log_softmax(users @ items.T + bias, 1)).sum(1) + l2 * users.square().sum(
+            1
+        )
+
+    adam = dict(l2=l2, lr=model.config.fold_in_lr)
+    lowest = value(fold_in.solve_user_vectors(items, bias, histories, start, steps=300, **adam))
+    at_start = value(start)
+    torch.set_num_threads(1)
+    print(f"\n## Objective: {n_items:,}-item catalog, 300 users, share of the way back\n")
+    print("| fold-in | median | p90 | CPU s |")
+    print("|---|---|---|---|")
+
+    def row(label: str, solve) -> None:
+        started = time.process_time()
+        users = solve()
+        seconds = time.process_time() - started
+        share = ((value(users) - lowest) / (at_start - lowest)).numpy()
+        median, p90 = np.median(share), np.quantile(share, 0.9)
+        print(f"| {label} | {median:.4f} | {p90:.4f} | {seconds:.2f} |", flush=True)
+
+    steps = model.config.fold_in_steps
+    row(
+        f"exact, {steps} Adam steps",
+        lambda: fold_in.solve_user_vectors(items, bias, histories, start, steps=steps, **adam),
+    )
+    tail = fold_in.TailSample.of(items)
+    default_steps = fold_in.NEWTON_STEPS
+    for newton in (3, 4):
+        fold_in.NEWTON_STEPS = newton
+        row(
+            f"512 candidates, {newton} steps a round",
+            lambda: torch.cat(
+                [
+                    fold_in.solve_on_candidates(
+                        table, histories[b:e], start[b:e], l2=l2, top=512, tail=tail
+                    )
+                    for b, e in fold_in.fixed_blocks(histories.shape[0])
+                ]
+            ),
+        )
+    fold_in.NEWTON_STEPS = default_steps
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
@@ -127,11 +186,14 @@ def main() -> None:
     parser.add_argument("--skip-quality", action="store_true")
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall")
+    parser.add_argument("--objective", action="store_true", help="also the objective table")
     args = parser.parse_args()
     if not args.skip_quality:
         quality(args.seeds)
     if not args.skip_speed:
         speed(args.items, args.clock)
+    if args.objective:
+        objective(args.items)
 
 
 if __name__ == "__main__":
