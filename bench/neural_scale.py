@@ -12,7 +12,7 @@ Usage::
     python bench/neural_scale.py tables                      # dense vs catch-up Adam per table
     python bench/neural_scale.py softmax                     # full vs sampled per catalog size
     python bench/neural_scale.py fit --size 5M               # default fit vs ALS (tastespace)
-    python bench/neural_scale.py nproc --size 5M             # fit --nproc 1 vs 2, wall time
+    python bench/neural_scale.py nproc --size 5M             # fit --nproc 1 vs 2 (+ sharded)
 
 Every part prints a Markdown table with ratios against the baseline measured in the same run;
 ``--json PATH`` also writes the rows. Sizes: 1M = ``synthetic:medium`` (20k × 5k), 5M = 50k
@@ -50,7 +50,7 @@ EPOCH_VARIANTS = {**VARIANTS, "all tables sparse": {"sparse_gradients": "on"}}
 def machine() -> str:
     cores = os.cpu_count()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return f"{platform.processor() or platform.machine()}, {cores} cores, load {load:.1f} at start"
+    return f"{platform.processor() or platform.machine()}, {cores} cores, load average {load:.1f}"
 
 
 def quality(
@@ -285,20 +285,36 @@ def fit_against_als(size: str, threads: int) -> list[dict]:
 
 
 def nproc(size: str, epochs_: int) -> list[dict]:
-    """``tastespace fit --nproc N`` wall time (loading and saving included) for N = 1, 2."""
+    """``tastespace fit --nproc N`` wall time (loading and saving included): the synthetic
+    spec with N = 1, 2, then the same interactions as a 16-row-group Parquet file with
+    N = 2, loaded whole by every process (``--shard-data off``) and in shards (``on``)."""
+    from shard_load import write_parquet
+
     rows = []
-    for n in (1, 2):
-        with tempfile.TemporaryDirectory() as out:
-            command = [sys.executable, "-m", "tastespace", "fit", "--data", SIZES[size]]
-            command += ["--out", f"{out}/m", "--epochs", str(epochs_), "--quiet"]
+    with tempfile.TemporaryDirectory() as scratch:
+        parquet = Path(scratch) / "interactions.parquet"
+        write_parquet(SIZES[size], parquet, 16)
+        runs = [
+            ("synthetic spec", SIZES[size], 1, []),
+            ("synthetic spec", SIZES[size], 2, []),
+            ("Parquet, whole", str(parquet), 2, ["--shard-data", "off"]),
+            ("Parquet, sharded", str(parquet), 2, ["--shard-data", "on"]),
+        ]
+        for label, data, n, extra in runs:
+            command = [sys.executable, "-m", "tastespace", "fit", "--data", data, *extra]
+            command += ["--out", f"{scratch}/m{len(rows)}", "--epochs", str(epochs_), "--quiet"]
             command += ["-p", "validation_users=0", "--nproc", str(n)]
             if n == 1:
                 command += ["--threads", "1"]  # as each DDP rank: one thread per process
             started = time.perf_counter()
             subprocess.run(command, check=True, capture_output=True)
-            rows.append({"size": size, "nproc": n, "wall_s": time.perf_counter() - started})
+            wall = time.perf_counter() - started
+            rows.append({"size": size, "data": label, "nproc": n, "wall_s": wall})
             print(json.dumps(rows[-1]), flush=True)
-    print(f"\nfit --nproc 2 speed-up at {size}: {rows[0]['wall_s'] / rows[1]['wall_s']:.2f}×")
+    print(f"\n| {size} | data | --nproc | wall s | × --nproc 1 |\n|---|---|---|---|---|")
+    for row in rows:
+        ratio = rows[0]["wall_s"] / row["wall_s"]
+        print(f"| | {row['data']} | {row['nproc']} | {row['wall_s']:.1f} | {ratio:.2f}× |")
     return rows
 
 
@@ -322,7 +338,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     parser.add_argument("--threads", type=int, default=1, help="torch threads per fit")
     args = parser.parse_args()
-    print(f"machine: {machine()}", flush=True)
+    print(f"machine at the start: {machine()}", flush=True)
     if args.part == "quality":
         variants = TABLES if args.tables else VARIANTS
         seeds = [int(s) for s in args.seeds.split(",")]
