@@ -192,6 +192,10 @@ p90 0.0290 of the way from the minimum back to the start — in 0.69 CPU seconds
 0.2839 on 5M interactions (exact solve 0.2864; docs/benchmarks-index.md)."""
 HALVINGS = 4
 """How often a step that would raise the surrogate is halved before it is taken."""
+ROUNDING = 1e-6
+"""A rise of the surrogate this small relative to its value is float32 rounding, not a step
+too long: a user already at their minimum otherwise "rose" at every trial and made the whole
+group pay all ``HALVINGS`` (160 of 632 batched steps on a 40k-item catalog did)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -296,7 +300,7 @@ class Surrogate:
             trial = users - share * step
             logits, slope = self.logits(trial)
             value = self.value(logits, trial)
-            worse = value > now
+            worse = value > now + ROUNDING * now.abs()
             if not worse.any():
                 return trial, logits, slope, value
             share[worse] *= 0.5
@@ -360,15 +364,26 @@ def _anchor(
         block, logits = histories[live], logits[torch.as_tensor(live - begin)]
         rows = torch.as_tensor(np.repeat(np.arange(len(live)), np.diff(block.indptr)))
         logits[rows, torch.as_tensor(block.indices.astype(np.int64))] = -torch.inf
-        best, found = torch.topk(logits, min(top, table.shape[0]), dim=1)
-        logits.scatter_(1, found, -torch.inf)
+        found, finite = _top_columns(logits, top)
+        logits.scatter_(1, torch.as_tensor(found), -torch.inf)
         lses[live] = torch.logsumexp(logits, dim=1)
         weights = torch.softmax(logits[:, tail.positions], dim=1).nan_to_num_(0.0)
         means[live] = torch.mm(pad_rows(weights), tail.vectors)[: len(live)]
-        finite = torch.isfinite(best).numpy()
-        for row, ids, keep in zip(live, found.numpy(), finite, strict=True):
+        for row, ids, keep in zip(live, found, finite, strict=True):
             tops[row] = ids if keep.all() else ids[keep]
     return tops, means, lses
+
+
+def _top_columns(logits: torch.Tensor, top: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the columns of its ``top`` largest logits (in item order, which the
+    candidates' gather reads best) and whether each is finite. numpy's introselect takes half
+    the time of a sorted ``torch.topk`` (0.74 against 1.53 ms for 16 rows of 40k items), and
+    the candidates need no order by score."""
+    values = logits.numpy()
+    n = values.shape[1]
+    top = min(top, n)
+    found = np.sort(np.argpartition(values, n - top, axis=1)[:, n - top :], axis=1)
+    return found, np.isfinite(np.take_along_axis(values, found, axis=1))
 
 
 def _bucket(length: int) -> int:
