@@ -286,16 +286,19 @@ def fit_against_als(size: str, threads: int) -> list[dict]:
 
 def nproc(size: str, epochs_: int) -> list[dict]:
     """``tastespace fit --nproc N`` wall time (loading and saving included): the synthetic
-    spec with N = 1, 2, then the same interactions as a 16-row-group Parquet file with
-    N = 2, loaded whole by every process (``--shard-data off``) and in shards (``on``)."""
+    spec in one process on one thread (as each DDP rank runs) and on every core, and with
+    N = 2; then the same interactions as a 16-row-group Parquet file with N = 2, loaded whole
+    by every process (``--shard-data off``) and in shards (``on``)."""
     from shard_load import write_parquet
 
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
         parquet = Path(scratch) / "interactions.parquet"
         write_parquet(SIZES[size], parquet, 16)
+        cores = str(os.cpu_count() or 1)
         runs = [
-            ("synthetic spec", SIZES[size], 1, []),
+            ("synthetic spec", SIZES[size], 1, ["--threads", "1"]),
+            (f"synthetic spec, {cores} threads", SIZES[size], 1, ["--threads", cores]),
             ("synthetic spec", SIZES[size], 2, []),
             ("Parquet, whole", str(parquet), 2, ["--shard-data", "off"]),
             ("Parquet, sharded", str(parquet), 2, ["--shard-data", "on"]),
@@ -304,8 +307,6 @@ def nproc(size: str, epochs_: int) -> list[dict]:
             command = [sys.executable, "-m", "tastespace", "fit", "--data", data, *extra]
             command += ["--out", f"{scratch}/m{len(rows)}", "--epochs", str(epochs_), "--quiet"]
             command += ["-p", "validation_users=0", "--nproc", str(n)]
-            if n == 1:
-                command += ["--threads", "1"]  # as each DDP rank: one thread per process
             started = time.perf_counter()
             subprocess.run(command, check=True, capture_output=True)
             wall = time.perf_counter() - started
