@@ -154,7 +154,7 @@ def solve_on_candidates(
     products and solves are per user (``bmm``, batched LU), whose bits do not
     depend on the other users (``tests/models/test_fold_in.py`` keeps it so).
     """
-    histories = (histories > 0).astype(np.float32).tocsr()
+    histories = _positive(histories)
     users = start.detach().clone()
     # an empty history leaves only the L2 term: its minimum is u = 0 (and the padding rows of
     # a fixed block cost nothing)
@@ -358,12 +358,15 @@ def _anchor(
     lifted = torch.cat([users, users.new_ones((n, 1))], dim=1)
     for begin, stop in fixed_blocks(n):
         logits = torch.mm(pad_rows(lifted[begin:stop]), table.T)
+        counts = np.diff(histories.indptr[begin : stop + 1])
+        seen = histories.indices[histories.indptr[begin] : histories.indptr[stop]]
+        rows = torch.as_tensor(np.repeat(np.arange(stop - begin), counts))
+        logits[rows, torch.as_tensor(seen.astype(np.int64))] = -torch.inf
         # rows with a history only: the empty ones (the padding of a one-user request) are
         # not solved, and their top-k would cost 15 times the user's own
-        live = begin + np.flatnonzero(np.diff(histories.indptr[begin : stop + 1]))
-        block, logits = histories[live], logits[torch.as_tensor(live - begin)]
-        rows = torch.as_tensor(np.repeat(np.arange(len(live)), np.diff(block.indptr)))
-        logits[rows, torch.as_tensor(block.indices.astype(np.int64))] = -torch.inf
+        live = begin + np.flatnonzero(counts)
+        if len(live) < len(logits):
+            logits = logits[torch.as_tensor(live - begin)]
         found, finite = _top_columns(logits, top)
         logits.scatter_(1, torch.as_tensor(found), -torch.inf)
         lses[live] = torch.logsumexp(logits, dim=1)
@@ -384,6 +387,15 @@ def _top_columns(logits: torch.Tensor, top: int) -> tuple[np.ndarray, np.ndarray
     top = min(top, n)
     found = np.sort(np.argpartition(values, n - top, axis=1)[:, n - top :], axis=1)
     return found, np.isfinite(np.take_along_axis(values, found, axis=1))
+
+
+def _positive(histories: sp.csr_matrix) -> sp.csr_matrix:
+    """``histories`` where every stored weight is positive (only their pattern is read), as
+    it comes: a request pays no copies for it (three CSR rebuilds otherwise)."""
+    histories = histories.tocsr()
+    if np.all(histories.data > 0):
+        return histories
+    return (histories > 0).tocsr()
 
 
 def _bucket(length: int) -> int:
