@@ -26,7 +26,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from tastespace.index.blocks import blocked_mm, fixed_blocks, pad_rows
+from tastespace.index.blocks import fixed_blocks, pad_rows
 
 BETAS, EPS = (0.9, 0.999), 1e-8
 """Adam's usual constants (Kingma & Ba 2015)."""
@@ -213,7 +213,7 @@ class Tail:
     def logit(self, users: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The pseudo-item's logit ``(g,)`` at ``users`` and its gradient ``(g, d)``."""
         delta = users - self.anchor
-        curved = blocked_mm(delta, self.spread)
+        curved = (delta.unsqueeze(2) * self.spread).sum(dim=1)  # per user: δᵀ·spread
         logit = self.lse + (self.mean * delta).sum(1) + 0.5 * (curved * delta).sum(1)
         return logit, self.mean + curved
 
