@@ -2,6 +2,7 @@
 
     python bench/fold_in.py                    # quality (ml-100k, ml-latest-small) + speed
     python bench/fold_in.py --skip-speed --seeds 0 1
+    python bench/fold_in.py --skip-speed --synthetic 5M   # and the 5M synthetic split
     python bench/fold_in.py --skip-quality --skip-speed --objective
 
 1. Quality: one neural model fitted per dataset and seed (strong generalisation, ratings >= 4,
@@ -13,7 +14,7 @@
    <= 2x ALS for one user and <= 3x for 1,000.
 3. Objective (``--objective``): on the same catalog, how far each solve ends from the minimum
    (300 exact Adam steps), as a share of the way back to the tower's start, per user of 300,
-   with the candidate solve at 3 and 4 steps a round; CPU seconds on one thread.
+   with the candidate solve at several step counts; CPU seconds on one thread.
 """
 
 from __future__ import annotations
@@ -46,19 +47,25 @@ def use(model: NeuralRecommender, candidates: int) -> NeuralRecommender:
     return model
 
 
-def quality(seeds: list[int]) -> None:
+SYNTHETIC = {"5M": ("synthetic:users=50000,items=15000,history=100", 1000)}
+"""Synthetic sets for the quality table: spec and held-out users (``bench/scale.py``'s 5M split,
+where the candidate count and steps mattered more than on MovieLens)."""
+
+
+def quality(seeds: list[int], synthetic: list[str]) -> None:
     print("\n## Fold-in quality (strong generalisation, test users, ratings >= 4)\n")
     print("| data | seed | fold-in | Recall@20 | NDCG@100 | fold-in + rank s |")
     print("|---|---|---|---|---|---|")
-    for name in ("ml-100k", "ml-latest-small"):
-        path = SHARED / f"{name}.zip"
-        if not path.exists():
-            print(f"| {name} | — | missing at {path} | | | |")
+    sets = [(name, SHARED / f"{name}.zip", 0.1) for name in ("ml-100k", "ml-latest-small")]
+    sets += [(name, *SYNTHETIC[name]) for name in synthetic]
+    for name, source, heldout in sets:
+        if isinstance(source, Path) and not source.exists():
+            print(f"| {name} | — | missing at {source} | | | |")
             continue
-        ds = load_dataset(path, min_rating=4)
+        ds = load_dataset(source, **({"min_rating": 4} if isinstance(source, Path) else {}))
         gaps = []
         for seed in seeds:
-            split = strong_generalization(ds, n_heldout=0.1, seed=seed)
+            split = strong_generalization(ds, n_heldout=heldout, seed=seed)
             model = NeuralRecommender(seed=seed).fit(split.train, split.validation)
             results = {}
             for label, candidates in VARIANTS.items():
@@ -183,13 +190,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--items", type=int, default=40_000)
+    parser.add_argument(
+        "--synthetic", nargs="*", default=[], choices=sorted(SYNTHETIC), help="quality: also these"
+    )
     parser.add_argument("--skip-quality", action="store_true")
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall")
     parser.add_argument("--objective", action="store_true", help="also the objective table")
     args = parser.parse_args()
     if not args.skip_quality:
-        quality(args.seeds)
+        quality(args.seeds, args.synthetic)
     if not args.skip_speed:
         speed(args.items, args.clock)
     if args.objective:
