@@ -9,7 +9,14 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from tastespace.models.neural.fold_in import TailSample, solve_on_candidates, solve_user_vectors
+from tastespace.models.neural.fold_in import (
+    TailSample,
+    bfgs_pair,
+    solve_on_candidates,
+    solve_user_vectors,
+    top_columns,
+    two_loop,
+)
 
 N_ITEMS, DIM = 300, 8
 SOLVER = {"l2": 2.0, "steps": 30, "lr": 0.05}
@@ -152,3 +159,46 @@ def test_a_flat_catalog_far_larger_than_the_candidates_does_not_run_away():
     share = ((value(approx) - value(exact)) / (value(start) - value(exact))).numpy()
     # measured: median 0.055, worst 0.24 of the way back to the start
     assert np.median(share) < 0.1 and share.max() < 0.5, share
+
+
+def test_the_two_loop_direction_is_the_bfgs_updated_inverse_times_the_gradient():
+    """The recursion over an LU factor equals the explicit BFGS update of the inverse."""
+    rng = np.random.default_rng(3)
+    g, d = 5, 6
+    a = rng.standard_normal((g, d, 2 * d))
+    hessian = torch.as_tensor(a @ a.transpose(0, 2, 1) / d + np.eye(d), dtype=torch.float64)
+    steps = [torch.as_tensor(rng.standard_normal((g, d))) for _ in range(2)]
+    turns = [torch.bmm(hessian, s.unsqueeze(2)).squeeze(2) + 0.1 * s for s in steps]
+    grad = torch.as_tensor(rng.standard_normal((g, d)))
+    pairs = [bfgs_pair(s, y) for s, y in zip(steps, turns, strict=True)]
+    got = two_loop(torch.linalg.lu_factor(hessian), pairs, grad)
+
+    inverse = torch.linalg.inv(hessian)
+    eye = torch.eye(d, dtype=torch.float64)
+    for s, y in zip(steps, turns, strict=True):
+        rho = 1.0 / (s * y).sum(1)[:, None, None]
+        left = eye - rho * s.unsqueeze(2) * y.unsqueeze(1)
+        inverse = left @ inverse @ left.transpose(1, 2) + rho * s.unsqueeze(2) * s.unsqueeze(1)
+    want = torch.bmm(inverse, grad.unsqueeze(2)).squeeze(2)
+    assert torch.allclose(got, want, atol=1e-10), (got - want).abs().max()
+
+
+def test_a_pair_without_positive_curvature_leaves_the_newton_direction():
+    hessian = torch.eye(3, dtype=torch.float64).repeat(2, 1, 1) * 2
+    step = torch.tensor([[1.0, 0.0, 0.0], [1.0, 0.0, 0.0]], dtype=torch.float64)
+    turn = torch.tensor([[-1.0, 0.0, 0.0], [4.0, 0.0, 0.0]], dtype=torch.float64)
+    grad = torch.tensor([[1.0, 1.0, 1.0], [1.0, 1.0, 1.0]], dtype=torch.float64)
+    got = two_loop(torch.linalg.lu_factor(hessian), [bfgs_pair(step, turn)], grad)
+    assert torch.allclose(got[0], grad[0] / 2)  # sᵀy < 0: the plain Newton step
+    # sᵀy > 0: the curvature along s becomes 4 (yᵀs / sᵀs), the other directions keep 2
+    assert torch.allclose(got[1], torch.tensor([0.25, 0.5, 0.5], dtype=torch.float64))
+
+
+def test_top_columns_are_the_largest_in_item_order_with_the_masked_ones_flagged():
+    logits = torch.tensor([[0.5, 3.0, -torch.inf, 2.0, 1.0], [4.0, 0.0, 1.0, -1.0, 2.0]])
+    found, finite = top_columns(logits, 3)
+    assert found.tolist() == [[1, 3, 4], [0, 2, 4]]
+    assert finite.all()
+    found, finite = top_columns(logits, 5)
+    assert found.tolist() == [[0, 1, 2, 3, 4]] * 2
+    assert finite.tolist()[0] == [True, True, False, True, True]

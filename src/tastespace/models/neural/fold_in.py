@@ -188,8 +188,9 @@ NEWTON_STEPS = 4
 """Quasi-Newton steps per round, from one exact Hessian. On 300 users of a 40k-item catalog
 4 land where 3 full Newton steps (a Hessian each, the previous form) did — a median 0.0169 and
 p90 0.0290 of the way from the minimum back to the start — in 0.69 CPU seconds instead of 0.93;
-3 leave 0.0181. Fewer full Newton steps lost Recall@20 where it counts: 2 gave 0.2813 against
-0.2839 on 5M interactions (exact solve 0.2864; docs/benchmarks-index.md)."""
+3 leave 0.0181. The same count runs in every round: 1 step after the second pass left that
+objective unchanged yet cost 0.011 Recall@20 on 5M interactions (0.2752 against 0.2834, exact
+0.2864), as 2 full Newton steps a round had cost 0.0026 (docs/benchmarks-index.md)."""
 HALVINGS = 4
 """How often a step that would raise the surrogate is halved before it is taken."""
 ROUNDING = 1e-6
@@ -260,11 +261,11 @@ class Surrogate:
         factor = torch.linalg.lu_factor(self._hessian(probs, mean, slope))
         pairs: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
         for taken in range(NEWTON_STEPS):
-            step = _two_loop(factor, pairs, grad)
+            step = two_loop(factor, pairs, grad)
             reached, logits, slope, now = self._damped(users, step, now)
             if taken < NEWTON_STEPS - 1:
                 new_grad = self._gradient(self._mean(torch.softmax(logits, 1), slope), reached)
-                pairs.append(_pair(reached - users, new_grad - grad))
+                pairs.append(bfgs_pair(reached - users, new_grad - grad))
                 grad = new_grad
             users = reached
         return users
@@ -309,7 +310,7 @@ class Surrogate:
         return trial, logits, slope, self.value(logits, trial)
 
 
-def _pair(moved: torch.Tensor, turned: torch.Tensor) -> tuple[torch.Tensor, ...]:
+def bfgs_pair(moved: torch.Tensor, turned: torch.Tensor) -> tuple[torch.Tensor, ...]:
     """One step's L-BFGS pair ``(s, y, 1/sᵀy)``; a user whose curvature along the step is not
     positive gets weight 0 (the pair then leaves their direction alone)."""
     curvature = (moved * turned).sum(dim=1, keepdim=True)
@@ -317,7 +318,7 @@ def _pair(moved: torch.Tensor, turned: torch.Tensor) -> tuple[torch.Tensor, ...]
     return moved, turned, weight
 
 
-def _two_loop(
+def two_loop(
     factor: tuple[torch.Tensor, torch.Tensor],
     pairs: list[tuple[torch.Tensor, ...]],
     grad: torch.Tensor,
@@ -367,7 +368,7 @@ def _anchor(
         live = begin + np.flatnonzero(counts)
         if len(live) < len(logits):
             logits = logits[torch.as_tensor(live - begin)]
-        found, finite = _top_columns(logits, top)
+        found, finite = top_columns(logits, top)
         logits.scatter_(1, torch.as_tensor(found), -torch.inf)
         lses[live] = torch.logsumexp(logits, dim=1)
         weights = torch.softmax(logits[:, tail.positions], dim=1).nan_to_num_(0.0)
@@ -377,7 +378,7 @@ def _anchor(
     return tops, means, lses
 
 
-def _top_columns(logits: torch.Tensor, top: int) -> tuple[np.ndarray, np.ndarray]:
+def top_columns(logits: torch.Tensor, top: int) -> tuple[np.ndarray, np.ndarray]:
     """Per row, the columns of its ``top`` largest logits (in item order, which the
     candidates' gather reads best) and whether each is finite. numpy's introselect takes half
     the time of a sorted ``torch.topk`` (0.74 against 1.53 ms for 16 rows of 40k items), and
