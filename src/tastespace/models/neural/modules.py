@@ -210,15 +210,16 @@ class UserTower(nn.Module):
         if self.tied is not None:
             if item_table is None:
                 raise ValueError("this user tower pools item-tower outputs: pass item_table")
-            table = torch.cat([item_table, item_table.new_zeros(1, item_table.shape[1])])
             rows = indices if table_indices is None else table_indices
-            rows = rows.clamp(max=len(table) - 1)  # the unknown ID → the zero row
+            # the unknown ID (past the table) adds nothing: weight 0 on a valid row, where
+            # appending a zero row would copy the whole table on every call
+            known = rows < len(item_table)
             tied = nn.functional.embedding_bag(
-                rows,
-                table,
+                torch.where(known, rows, 0),
+                item_table,
                 offsets,
                 mode="sum",
-                per_sample_weights=weights,
+                per_sample_weights=weights * known,
                 include_last_offset=True,
             )
             pooled = pooled + self.tied(tied)
