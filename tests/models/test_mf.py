@@ -271,3 +271,33 @@ def test_cli_fit_als_with_defaults(tmp_path):
     loaded = Recommender.load(out)
     assert isinstance(loaded, ALS) and loaded.config == ALS().config
     assert loaded.item_vectors().shape[1] == ALS().config.factors
+
+
+def test_als_trained_in_locality_order_keeps_every_item_its_own_vector():
+    """``locality_order="on"`` trains on renumbered users and items; the vectors must come
+    back in the dataset's numbering, so each planted group's items stay each other's nearest."""
+    rng = np.random.default_rng(0)
+    rows, cols = [], []
+    for user in range(120):
+        group = user % 3
+        for item in rng.choice(10, 6, replace=False):
+            rows.append(user)
+            cols.append(group * 10 + item)
+    ds = build_dataset(np.array(rows), np.array(cols), item_ids=np.arange(30))
+    on = ALS(factors=8, iterations=10, seed=0, locality_order="on").fit(ds)
+    ids, _ = on.similar_items(np.arange(30), k=5)
+    assert ((ids // 10) == (np.arange(30) // 10)[:, None]).mean() > 0.95
+    # a training user's in-memory factor is their own: it scores their group's items highest
+    scores = on.user_factors_ @ on.item_vectors().T
+    assert ((scores.argmax(1) // 10) == np.arange(120) % 3).all()
+
+
+def test_locality_order_is_a_deterministic_permutation_and_permuted_matches_indexing():
+    from tastespace.models.locality import locality_order, permuted
+
+    m = sp.random(40, 25, density=0.15, format="csr", random_state=1)
+    rows, cols = locality_order(m)
+    assert sorted(rows.tolist()) == list(range(40)) and sorted(cols.tolist()) == list(range(25))
+    again = locality_order(m)
+    assert np.array_equal(rows, again[0]) and np.array_equal(cols, again[1])
+    np.testing.assert_array_equal(permuted(m, rows, cols).toarray(), m.toarray()[rows][:, cols])

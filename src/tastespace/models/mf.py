@@ -51,6 +51,7 @@ from tastespace.models.base import Recommender, SearchSpace
 from tastespace.models.config import ModelConfig
 from tastespace.models.fitting import FitRun
 from tastespace.models.histories import Histories, as_histories
+from tastespace.models.locality import locality_order, permuted, worth_reordering
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +110,11 @@ class ALSConfig(ModelConfig):
     training_loss: bool = False
     """Compute implicit's training loss after every sweep for the progress callback (an extra
     pass over the data each sweep; off, the loss reads NaN)."""
+    locality_order: Literal["auto", "on", "off"] = "auto"
+    """Train on users and items renumbered so that neighbours share interactions
+    (:mod:`tastespace.models.locality`); ``auto``: when the larger factor table outgrows the
+    cache (20M interactions: 4 sweeps 14.0 s against 18.4 s). The vectors come back in the
+    original numbering; the order changes which random start each item gets, not the quality."""
 
     def validate(self) -> None:
         self.check_positive("factors", "iterations", "alpha")
@@ -138,12 +144,28 @@ class ALS(Recommender):
             iterations=c.iterations,
             calculate_training_loss=c.training_loss and run.callback is not None,
         )
+        positives = self._positives(dataset.interactions)
+        reorder = c.locality_order == "on" or (
+            c.locality_order == "auto" and worth_reordering(positives.shape, c.factors)
+        )
+        users, items = locality_order(positives) if reorder else (None, None)
+        if users is not None:
+            positives = permuted(positives, users, items)
         with _single_threaded_blas():
-            engine.fit(self._positives(dataset.interactions), show_progress=False, callback=report)
+            engine.fit(positives, show_progress=False, callback=report)
         clock.finish()
-        self.item_factors_ = np.ascontiguousarray(engine.item_factors, dtype=np.float32)
+        item_factors, user_factors = (
+            np.asarray(engine.item_factors),
+            np.asarray(engine.user_factors),
+        )
+        if users is not None:  # back to the dataset's numbering
+            item_factors, user_factors = (
+                item_factors[np.argsort(items)],
+                user_factors[np.argsort(users)],
+            )
+        self.item_factors_ = np.ascontiguousarray(item_factors, dtype=np.float32)
         #: Training users' factors from the last sweep (in memory only; bundles fold users in).
-        self.user_factors_ = np.ascontiguousarray(engine.user_factors, dtype=np.float32)
+        self.user_factors_ = np.ascontiguousarray(user_factors, dtype=np.float32)
 
     @staticmethod
     def _positives(matrix: sp.spmatrix) -> sp.csr_matrix:
