@@ -30,7 +30,7 @@ def locality_order(matrix: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
     """``(rows, columns)``: the new order of the matrix's rows and of its columns (position ``k``
     holds the old index), from reverse Cuthill–McKee on the bipartite graph of its pattern.
     Deterministic: the same matrix gives the same order."""
-    n_rows, n_cols = matrix.shape
+    n_rows = matrix.shape[0]
     pattern = sp.csr_matrix(
         (np.ones(matrix.nnz, np.float32), matrix.indices, matrix.indptr), shape=matrix.shape
     )

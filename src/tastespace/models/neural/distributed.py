@@ -221,8 +221,8 @@ def _exit_without_finalizing() -> None:
     the main thread sees it done; that destructor takes the GIL to drop a Python reference,
     and when the main thread is already finalizing the interpreter, the worker is killed
     mid-destructor and the process aborts ("terminate called without an active exception",
-    3 of 60 two-rank fits under load). Nothing is left to finalize here: the bundle is saved,
-    the group destroyed, the streams flushed below.
+    7 of 150 two-rank fits under load; 0 of 100 since). Nothing is left to finalize here:
+    the bundle is saved, the group destroyed, the streams flushed below.
     """
     logging.shutdown()
     sys.stdout.flush()
