@@ -29,16 +29,11 @@ Rows = TypeVar("Rows", np.ndarray, torch.Tensor)
 
 def dot_scores(queries: np.ndarray, vectors: np.ndarray) -> np.ndarray:
     """``queries @ vectors.T`` as float32, each row the same bits alone or in any batch."""
-    return blocked_mm(as_tensor(queries), as_tensor(vectors).T).numpy()
-
-
-def blocked_mm(rows: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
-    """``rows @ matrix`` in fixed ``QUERY_BLOCK``-row products, so a row's bits never depend
-    on the rows beside it."""
-    out = rows.new_empty((rows.shape[0], matrix.shape[1]))
+    q, v = as_tensor(queries), as_tensor(vectors)
+    out = np.empty((q.shape[0], v.shape[0]), np.float32)
     with torch.no_grad():
-        for start, stop in fixed_blocks(rows.shape[0]):
-            out[start:stop] = torch.mm(pad_rows(rows[start:stop]), matrix)[: stop - start]
+        for start, stop in fixed_blocks(q.shape[0]):
+            out[start:stop] = torch.mm(pad_rows(q[start:stop]), v.T)[: stop - start].numpy()
     return out
 
 
