@@ -16,6 +16,7 @@ the sizes that finished: 1.0 = linear in interactions.
 Usage::
 
     python bench/scale.py run --sizes 1M,5M --models als,implicit-als,item2vec --json out.json
+    python bench/scale.py run --sizes 20M --models als,neural --allocators keep,glibc
     python bench/scale.py report out.json          # tables from whatever finished
     nohup python bench/scale.py run --json /tmp/scale.json --limit 5400 > /tmp/scale.log &
 """
@@ -23,6 +24,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import os
@@ -42,18 +44,25 @@ SIZES = {
     "20M": "synthetic:large",  # 200k users × 30k items
 }
 MODELS = ("implicit-als", "als", "item2vec", "ease", "neural")
+ALLOCATORS = ("keep", "glibc")
 HELDOUT = 1000
 
 
-def run_one(size: str, model: str) -> dict[str, Any]:
-    """Load, fit and evaluate one model at one size in this process; one result dict."""
+def run_one(size: str, model: str, allocator: str = "keep") -> dict[str, Any]:
+    """Load, fit and evaluate one model at one size in this process; one result dict.
+
+    ``allocator``: ``keep`` sets glibc to keep freed memory as the CLI does on start
+    (``tastespace.models.allocator``); ``glibc`` leaves its defaults."""
     from tastespace.data import load_dataset
     from tastespace.data.splits import strong_generalization
     from tastespace.errors import ConfigError
     from tastespace.evaluate import evaluate_model
     from tastespace.evaluate.memory import PeakMemory
+    from tastespace.models.allocator import keep_freed_memory
 
-    out: dict[str, Any] = {"size": size, "model": model}
+    if allocator == "keep":
+        keep_freed_memory()
+    out: dict[str, Any] = {"size": size, "model": model, "allocator": allocator}
     with PeakMemory() as mem:
         started = time.perf_counter()
         ds = load_dataset(SIZES[size])
@@ -62,7 +71,7 @@ def run_one(size: str, model: str) -> dict[str, Any]:
     out.update(interactions=ds.n_interactions, users=ds.n_users, items=ds.n_items)
     del ds
     with PeakMemory() as mem:
-        started, used = time.perf_counter(), _cpu_seconds()
+        started, used, faults = time.perf_counter(), _cpu_seconds(), _page_faults()
         try:
             fitted = _fit(model, split)
         except ConfigError as err:  # EASE's memory guard: one line, before allocating
@@ -71,6 +80,7 @@ def run_one(size: str, model: str) -> dict[str, Any]:
     out.update(
         fit_s=time.perf_counter() - started,
         fit_cpu_s=_cpu_seconds() - used,
+        fit_page_faults=_page_faults() - faults,
         fit_peak_mib=mem.peak_mib,
     )
     if fitted is not None:
@@ -95,6 +105,14 @@ def _cpu_seconds() -> float:
 
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+def _page_faults() -> int:
+    """Minor page faults of this process so far: each is a page touched for the first time
+    since the allocator took it from the kernel."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
 def _fit(model: str, split: Any) -> Any:
@@ -128,21 +146,25 @@ def run_all(args: argparse.Namespace) -> None:
     """Every (size, model) in a child process with a time limit; results appended as they come."""
     path = Path(args.json)
     results = json.loads(path.read_text())["results"] if path.exists() and args.resume else []
-    done = {(r["size"], r["model"]) for r in results}
+    done = {(r["size"], r["model"], r.get("allocator", "keep")) for r in results}
     header = {
         "machine": machine(),
         "commit": args.label or _commit(),
         "started": time.strftime("%F %T"),
     }
     for size in args.sizes.split(","):
-        for model in args.models.split(","):
-            if (size, model) in done:
+        for model, allocator in itertools.product(
+            args.models.split(","), args.allocators.split(",")
+        ):
+            if (size, model, allocator) in done:
                 continue
-            print(f"[{time.strftime('%T')}] {size} {model} (load {_load()})", flush=True)
+            print(
+                f"[{time.strftime('%T')}] {size} {model} {allocator} (load {_load()})", flush=True
+            )
             started = time.perf_counter()
             try:
                 child = subprocess.run(
-                    [sys.executable, __file__, "one", size, model],
+                    [sys.executable, __file__, "one", size, model, "--allocator", allocator],
                     capture_output=True,
                     text=True,
                     timeout=args.limit,
@@ -154,11 +176,17 @@ def run_all(args: argparse.Namespace) -> None:
                     else {
                         "size": size,
                         "model": model,
+                        "allocator": allocator,
                         "failed": (child.stderr.strip().splitlines() or ["no output"])[-1],
                     }
                 )
             except subprocess.TimeoutExpired:
-                result = {"size": size, "model": model, "timeout_s": args.limit}
+                result = {
+                    "size": size,
+                    "model": model,
+                    "allocator": allocator,
+                    "timeout_s": args.limit,
+                }
             result["wall_s"] = time.perf_counter() - started
             result["load_avg_after"] = _load()
             results.append(result)
@@ -175,27 +203,33 @@ def report(document: dict[str, Any]) -> str:
         rows = [r for r in results if r["size"] == size]
         if not rows:
             continue
-        yard = next((r for r in rows if r["model"] == "implicit-als"), {})
+        yards = {r.get("allocator", "keep"): r for r in rows if r["model"] == "implicit-als"}
         first = next((r for r in rows if "interactions" in r), {})
         lines += [
             f"### {size}: {first.get('users', 0):,} users × {first.get('items', 0):,} items, "
             f"{first.get('interactions', 0):,} interactions",
             "",
             "| model | load s | fit s | fit ÷ implicit ALS | fit CPU s | CPU ÷ implicit ALS | "
-            "fit peak RSS GiB | evaluate s | R@20 | note |",
-            "|---|---|---|---|---|---|---|---|---|---|",
+            "fit peak RSS GiB | fit page faults | evaluate s | R@20 | note |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for r in rows:
-            lines.append(_row(r, yard))
+            mode = r.get("allocator", "keep")
+            lines.append(_row(r, yards.get(mode) or next(iter(yards.values()), {})))
         lines.append("")
     lines += ["### exponent of time vs interactions (1 = linear)", ""]
     lines += ["| model | load | fit | fit CPU | evaluate | sizes |", "|---|---|---|---|---|---|"]
-    for model in dict.fromkeys(r["model"] for r in results):
-        mine = [r for r in results if r["model"] == model and "fit_peak_mib" in r]
+    for model in dict.fromkeys(_label(r) for r in results):
+        mine = [r for r in results if _label(r) == model and "fit_peak_mib" in r]
         slopes = [_slope(mine, key) for key in ("load_s", "fit_s", "fit_cpu_s", "eval_s")]
         cells = " | ".join("-" if s is None else f"{s:.2f}" for s in slopes)
         lines.append(f"| {model} | {cells} | {', '.join(r['size'] for r in mine)} |")
     return "\n".join(lines)
+
+
+def _label(r: dict[str, Any]) -> str:
+    """The model, and the allocator when it is glibc's defaults (keep is the CLI's)."""
+    return r["model"] + (" (glibc defaults)" if r.get("allocator") == "glibc" else "")
 
 
 def _row(r: dict[str, Any], yard: dict[str, Any]) -> str:
@@ -213,8 +247,8 @@ def _row(r: dict[str, Any], yard: dict[str, Any]) -> str:
     if "epochs" in r:
         note = f"{r['epochs']} epochs (best {r['best_epoch']})"
     return (
-        f"| {r['model']} | {num('load_s')} | {num('fit_s')} | {ratio('fit_s')} | "
-        f"{num('fit_cpu_s')} | {ratio('fit_cpu_s')} | {peak} | "
+        f"| {_label(r)} | {num('load_s')} | {num('fit_s')} | {ratio('fit_s')} | "
+        f"{num('fit_cpu_s')} | {ratio('fit_cpu_s')} | {peak} | {num('fit_page_faults', 0)} | "
         f"{num('eval_s')} | {num('recall20', 3)} | {note} |"
     )
 
@@ -257,14 +291,20 @@ def main() -> None:
     run.add_argument("--json", default="scale.json", help="results, rewritten after each job")
     run.add_argument("--resume", action="store_true", help="skip jobs already in --json")
     run.add_argument("--label", help="what code ran (default: the git commit of tastespace)")
+    run.add_argument(
+        "--allocators",
+        default="keep",
+        help="keep (freed memory kept, as the CLI sets it) and/or glibc (its defaults)",
+    )
     one = commands.add_parser("one", help="one job in this process (prints one JSON line)")
     one.add_argument("size", choices=list(SIZES))
     one.add_argument("model", choices=list(MODELS))
+    one.add_argument("--allocator", choices=ALLOCATORS, default="keep")
     shown = commands.add_parser("report", help="tables from a results file")
     shown.add_argument("path")
     args = parser.parse_args()
     if args.command == "one":
-        print(json.dumps(run_one(args.size, args.model)))
+        print(json.dumps(run_one(args.size, args.model, args.allocator)))
     elif args.command == "run":
         run_all(args)
     else:

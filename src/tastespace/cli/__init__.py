@@ -19,6 +19,7 @@ from rich.markup import escape
 from tastespace import __version__
 from tastespace.cli.common import cli_message, console, err_console
 from tastespace.errors import TastespaceError, TastespaceWarning
+from tastespace.models.allocator import keep_freed_memory
 
 app = typer.Typer(
     name="tastespace",
@@ -78,6 +79,7 @@ _register()
 
 def main() -> None:
     """Console-script entry: tastespace errors → one line on stderr, exit code 2."""
+    keep_freed_memory()  # this process is the CLI's own: fits and servers reuse their memory
     try:
         app()
     except TastespaceError as err:

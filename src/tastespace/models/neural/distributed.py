@@ -30,6 +30,7 @@ import torch
 
 from tastespace import errors
 from tastespace.errors import ConfigError, TastespaceError
+from tastespace.models.allocator import keep_freed_memory
 from tastespace.models.fitting import TrainingOptions
 
 SHARD_MODES = ("auto", "on", "off")
@@ -202,6 +203,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--shard-data", choices=SHARD_MODES, default="auto")
     parser.add_argument("--error-file", type=Path, default=None, help="report errors here")
     args = parser.parse_args(argv)
+    keep_freed_memory()  # a training process of the CLI's, as the CLI's own is
     training = TrainingOptions(threads=1).with_options(parse_options(args.train))
     try:
         _train_and_save(args, training)

@@ -1,0 +1,51 @@
+"""Keep freed memory in the process: fits and fold-ins free and reallocate the same large
+buffers on every step, and glibc's defaults hand each one back to the kernel.
+
+Why: glibc serves a block above its mmap threshold (128 KiB, rising to at most 32 MiB) with
+fresh pages and unmaps it on free, and trims the heap's top once 128 KiB of it is free; the
+next step's tensors then fault every page in again. A 5M-interaction neural fit took 4.4–5.3
+million page faults (12 s of system time) on glibc's defaults and 78,000 with the settings
+below, and ran 8–11 % faster (``docs/benchmarks-scale.md``) — the reason PyTorch's CPU tuning
+notes swap in jemalloc or tcmalloc. The cost: memory a process has freed stays its own (its
+resident size stays at its peak) until it exits, which is what a fit or a server wants.
+
+Only the process's owner should call :func:`keep_freed_memory`: the CLI does on start, and
+each training process it launches; a Python program decides for itself.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import functools
+
+M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD = -1, -2, -3
+"""glibc's ``mallopt`` parameter numbers (malloc.h)."""
+
+MMAP_THRESHOLD = 1 << 30
+"""Blocks up to 1 GiB come from the heap, so freeing them keeps their pages."""
+TRIM_THRESHOLD = 2**31 - 1
+"""Up to 2 GiB of free heap top is kept (the largest value ``mallopt``'s int takes)."""
+TOP_PAD = 1 << 28
+"""Grow the heap 256 MiB at a time (fewer ``brk`` calls while a fit grows)."""
+
+
+@functools.cache
+def keep_freed_memory() -> bool:
+    """Set glibc's allocator to keep freed memory for reuse; False where the C library is
+    not glibc (musl, macOS, Windows), which is left as it is. Idempotent."""
+    path = ctypes.util.find_library("c")
+    if path is None:
+        return False
+    try:
+        libc = ctypes.CDLL(path)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    settings = (
+        (M_MMAP_THRESHOLD, MMAP_THRESHOLD),
+        (M_TRIM_THRESHOLD, TRIM_THRESHOLD),
+        (M_TOP_PAD, TOP_PAD),
+    )
+    return all(mallopt(option, value) == 1 for option, value in settings)
