@@ -31,6 +31,7 @@ import torch
 from tastespace.data import load_dataset
 from tastespace.data.splits import strong_generalization
 from tastespace.evaluate.protocol import evaluate_model
+from tastespace.models.allocator import keep_freed_memory
 from tastespace.models.mf import ALS
 from tastespace.models.neural import NeuralRecommender, fold_in
 
@@ -197,7 +198,15 @@ def main() -> None:
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall")
     parser.add_argument("--objective", action="store_true", help="also the objective table")
+    parser.add_argument(
+        "--allocator",
+        choices=("keep", "glibc"),
+        default="keep",
+        help="keep freed memory as the CLI and server do (default), or glibc's defaults",
+    )
     args = parser.parse_args()
+    if args.allocator == "keep":
+        keep_freed_memory()
     if not args.skip_quality:
         quality(args.seeds, args.synthetic)
     if not args.skip_speed:

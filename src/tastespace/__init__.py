@@ -50,5 +50,14 @@ def load_dataset(source: Any, **options: Any) -> Any:
     return load(source, **options)
 
 
+def keep_freed_memory() -> bool:
+    """Keep freed memory in this process, as the CLI does on start (a 5M neural fit ran 15 %
+    faster on glibc; :mod:`tastespace.models.allocator` says why). Call it once, early, in a
+    program that fits or serves; False where the C library is not glibc."""
+    from tastespace.models.allocator import keep_freed_memory as keep
+
+    return keep()
+
+
 # ``open`` stays out of ``__all__``: ``from tastespace import *`` must not shadow the builtin.
-__all__ = ["__version__", "load_dataset"]
+__all__ = ["__version__", "keep_freed_memory", "load_dataset"]

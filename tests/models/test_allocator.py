@@ -1,7 +1,7 @@
-"""The allocator setting keeps freed memory: a tensor freed and allocated again faults no pages
-(numpy asks the kernel for huge pages, torch's CPU tensors do not, and they are what a fit
-frees and allocates on every step)."""
+"""The allocator setting keeps freed memory: a large tensor comes from the heap and its pages
+stay with the process when it is freed, where glibc's defaults map it afresh and unmap it."""
 
+import json
 import subprocess
 import sys
 
@@ -9,33 +9,44 @@ import pytest
 
 from tastespace.models.allocator import keep_freed_memory
 
-REFAULTS = """
-import resource, sys
+BLOCK = """
+import ctypes, json, sys
 import torch
 from tastespace.models.allocator import keep_freed_memory
+
+class MallocInfo(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost".split())]
+
+libc = ctypes.CDLL("libc.so.6")
+libc.mallinfo2.restype = MallocInfo
 if sys.argv[1] == "keep":
     assert keep_freed_memory()
-block = torch.ones(32 * 2**20)  # 128 MiB, far above glibc's largest default mmap threshold
+block = torch.ones(32 * 2**20)  # 128 MiB, above glibc's largest default mmap threshold
+mapped, heap = libc.mallinfo2().hblkhd, libc.mallinfo2().arena
 del block
-before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-block = torch.ones(32 * 2**20)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+print(json.dumps({"mapped": mapped, "heap": heap, "heap_after_free": libc.mallinfo2().arena}))
 """
 
+MIB = 2**20
 
-def refaults(mode: str) -> int:
+
+def block_memory(mode: str) -> dict[str, int]:
+    """Bytes glibc had mapped for large blocks and in its heap with a 128 MiB tensor alive,
+    and its heap once the tensor is freed, in a fresh process."""
     run = subprocess.run(
-        [sys.executable, "-c", REFAULTS, mode], capture_output=True, text=True, check=True
+        [sys.executable, "-c", BLOCK, mode], capture_output=True, text=True, check=True
     )
-    return int(run.stdout)
+    return json.loads(run.stdout)
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
-def test_a_freed_tensor_is_reused_without_faulting_its_pages_again():
-    # 128 MiB is 32,768 pages of 4 KiB: glibc's defaults unmap the block and fault them all
-    # in again; kept, the second block reuses the first one's pages
-    assert refaults("default") > 30_000
-    assert refaults("keep") < 1_000
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt, mallinfo2")
+def test_a_large_tensor_comes_from_the_heap_and_stays_there_when_freed():
+    default = block_memory("default")
+    assert default["mapped"] >= 128 * MIB  # mapped afresh, and unmapped on free
+    kept = block_memory("keep")
+    assert kept["mapped"] < 128 * MIB
+    assert kept["heap"] >= 128 * MIB and kept["heap_after_free"] >= 128 * MIB
 
 
 def test_setting_it_twice_is_harmless():

@@ -3,11 +3,15 @@ buffers on every step, and glibc's defaults hand each one back to the kernel.
 
 Why: glibc serves a block above its mmap threshold (128 KiB, rising to at most 32 MiB) with
 fresh pages and unmaps it on free, and trims the heap's top once 128 KiB of it is free; the
-next step's tensors then fault every page in again. A 5M-interaction neural fit took 4.4–5.3
-million page faults (12 s of system time) on glibc's defaults and 78,000 with the settings
-below, and ran 8–11 % faster (``docs/benchmarks-scale.md``) — the reason PyTorch's CPU tuning
-notes swap in jemalloc or tcmalloc. The cost: memory a process has freed stays its own (its
-resident size stays at its peak) until it exits, which is what a fit or a server wants.
+next step's tensors then fault every page in again. A 5M-interaction neural fit took about 4
+million page faults on glibc's defaults and 36,000–48,000 with the settings below, and ran
+15 % faster (12 % less CPU; a 20M fit: 42 million faults against 17,000;
+``docs/benchmarks-scale.md``) — the reason PyTorch's CPU tuning notes swap in jemalloc or
+tcmalloc. The cost: memory a process has freed (up to 2 GiB of it) stays its own until it
+exits, and the heap can hold more than the live tensors: torch aligns each block, so a freed
+block is a few bytes short of the next same-size request, and a loop reallocating one 128 MiB
+tensor grew the heap to 1.3 GiB before it settled. In the fits measured the peak rose
+0.0–0.4 GiB (2.29 → 2.58 GiB for a 20M neural fit), which a fit or a server can spare.
 
 Only the process's owner should call :func:`keep_freed_memory`: the CLI does on start, and
 each training process it launches; a Python program decides for itself.
