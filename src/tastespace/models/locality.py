@@ -39,12 +39,17 @@ def locality_order(matrix: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
     return order[order < n_rows], order[order >= n_rows] - n_rows
 
 
+def inverse(order: np.ndarray) -> np.ndarray:
+    """Where each old index went: ``inverse(order)[order[k]] == k``."""
+    position = np.empty(len(order), dtype=np.int64)
+    position[order] = np.arange(len(order))
+    return position
+
+
 def permuted(matrix: sp.csr_matrix, rows: np.ndarray, columns: np.ndarray) -> sp.csr_matrix:
     """``matrix[rows][:, columns]`` without scipy's slow column fancy-indexing."""
     out = matrix[rows]
-    position = np.empty(len(columns), dtype=out.indices.dtype)
-    position[columns] = np.arange(len(columns), dtype=out.indices.dtype)
-    out.indices = position[out.indices]
+    out.indices = inverse(columns).astype(out.indices.dtype)[out.indices]
     out.has_sorted_indices = False
     out.sort_indices()
     return out

@@ -51,7 +51,7 @@ from tastespace.models.base import Recommender, SearchSpace
 from tastespace.models.config import ModelConfig
 from tastespace.models.fitting import FitRun
 from tastespace.models.histories import Histories, as_histories
-from tastespace.models.locality import locality_order, permuted, worth_reordering
+from tastespace.models.locality import inverse, locality_order, permuted, worth_reordering
 
 log = logging.getLogger(__name__)
 
@@ -159,10 +159,7 @@ class ALS(Recommender):
             np.asarray(engine.user_factors),
         )
         if users is not None:  # back to the dataset's numbering
-            item_factors, user_factors = (
-                item_factors[np.argsort(items)],
-                user_factors[np.argsort(users)],
-            )
+            item_factors, user_factors = item_factors[inverse(items)], user_factors[inverse(users)]
         self.item_factors_ = np.ascontiguousarray(item_factors, dtype=np.float32)
         #: Training users' factors from the last sweep (in memory only; bundles fold users in).
         self.user_factors_ = np.ascontiguousarray(user_factors, dtype=np.float32)
