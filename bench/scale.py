@@ -158,6 +158,7 @@ def run_all(args: argparse.Namespace) -> None:
         ):
             if (size, model, allocator) in done:
                 continue
+            job = {"size": size, "model": model, "allocator": allocator}
             print(
                 f"[{time.strftime('%T')}] {size} {model} {allocator} (load {_load()})", flush=True
             )
@@ -174,19 +175,12 @@ def run_all(args: argparse.Namespace) -> None:
                     json.loads(lines[-1])
                     if lines
                     else {
-                        "size": size,
-                        "model": model,
-                        "allocator": allocator,
+                        **job,
                         "failed": (child.stderr.strip().splitlines() or ["no output"])[-1],
                     }
                 )
             except subprocess.TimeoutExpired:
-                result = {
-                    "size": size,
-                    "model": model,
-                    "allocator": allocator,
-                    "timeout_s": args.limit,
-                }
+                result = {**job, "timeout_s": args.limit}
             result["wall_s"] = time.perf_counter() - started
             result["load_avg_after"] = _load()
             results.append(result)
