@@ -94,11 +94,12 @@ def test_top_candidates_and_the_pseudo_item_land_near_the_minimum():
     assert np.median(shares[0]) < 0.1 and np.median(shares[1]) < np.median(shares[0])
 
 
-@pytest.mark.parametrize("tail", [N_ITEMS, 100])
-def test_a_user_solved_alone_gets_the_same_bits_as_in_a_batch(tail):
+@pytest.mark.parametrize("tail,top", [(N_ITEMS, 40), (100, 40), (100, 120)])
+def test_a_user_solved_alone_gets_the_same_bits_as_in_a_batch(tail, top):
+    """120 candidates: the users' candidate lists fall into more than one padded width."""
     items, bias, histories, start = problem()
     batch = solve_on_candidates(
-        table(items, bias), histories, start, l2=2.0, top=40, tail=TailSample.of(items, tail)
+        table(items, bias), histories, start, l2=2.0, top=top, tail=TailSample.of(items, tail)
     )
     for row in (0, 13, 39):
         alone = solve_on_candidates(
@@ -106,7 +107,7 @@ def test_a_user_solved_alone_gets_the_same_bits_as_in_a_batch(tail):
             histories[row],
             start[row : row + 1],
             l2=2.0,
-            top=40,
+            top=top,
             tail=TailSample.of(items, tail),
         )
         assert torch.equal(alone[0], batch[row])

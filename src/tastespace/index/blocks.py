@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from typing import TypeVar
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 
 QUERY_BLOCK = 16
@@ -58,3 +59,12 @@ def pad_rows(rows: Rows, block: int = QUERY_BLOCK) -> Rows:
     if isinstance(rows, torch.Tensor):
         return torch.cat([rows, rows.new_zeros((missing, *rows.shape[1:]))])
     return np.concatenate([rows, np.zeros((missing, *rows.shape[1:]), rows.dtype)])
+
+
+def pad_histories(block: sp.csr_matrix, rows: int = QUERY_BLOCK) -> sp.csr_matrix:
+    """``block`` with empty histories appended up to ``rows`` (unchanged when it has them)."""
+    missing = rows - block.shape[0]
+    if missing <= 0:
+        return block
+    indptr = np.concatenate([block.indptr, np.full(missing, block.indptr[-1])])
+    return sp.csr_matrix((block.data, block.indices, indptr), shape=(rows, block.shape[1]))

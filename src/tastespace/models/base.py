@@ -49,7 +49,7 @@ from tastespace.index.base import (
     index_from_bytes,
     resolve_kind,
 )
-from tastespace.index.blocks import QUERY_BLOCK, fixed_blocks
+from tastespace.index.blocks import QUERY_BLOCK, fixed_blocks, pad_histories
 from tastespace.index.recall import measure_recall
 from tastespace.index.topk import mask_rows, topk_rows
 from tastespace.models.config import ModelConfig
@@ -87,6 +87,9 @@ class Recommender(ABC):
     dot_product: ClassVar[bool] = True
     #: Roles an approximate index is built for (``recommend`` only with a search space).
     approximate_roles: ClassVar[tuple[str, ...]] = ("recommend", "similar")
+    #: Histories one fold-in call of ``recommend`` takes: ``QUERY_BLOCK``, unless the model's
+    #: fold-in gives a row the same bits in a block of any height from ``QUERY_BLOCK`` up.
+    fold_in_rows: ClassVar[int] = QUERY_BLOCK
 
     def __init__(self, config: ModelConfig | None = None, **options: Any) -> None:
         base = config if config is not None else self.Config()
@@ -239,7 +242,7 @@ class Recommender(ABC):
         ids = np.empty((n, k), np.int64)
         scores = np.empty((n, k), np.float32)
         for start, stop in fixed_blocks(n):
-            block = _pad_histories(matrix[start:stop])
+            block = pad_histories(matrix[start:stop])
             block_scores = np.asarray(self.score(block), dtype=np.float32)
             mask_rows(block_scores, block if exclude_seen else None)
             block_ids, block_top = topk_rows(block_scores, k)
@@ -272,14 +275,13 @@ class Recommender(ABC):
         """One query row per history in the space of :meth:`_search_space`."""
         return self.user_vectors(histories)
 
-    @staticmethod
-    def _blockwise(fold_in: Any, matrix: sp.csr_matrix, width: int) -> np.ndarray:
-        """``fold_in`` applied to fixed ``QUERY_BLOCK``-row blocks (the last padded with empty
-        histories) and stacked: a fold-in that solves per block gives a row the same vector
-        alone or batched."""
+    def _blockwise(self, fold_in: Any, matrix: sp.csr_matrix, width: int) -> np.ndarray:
+        """``fold_in`` applied to fixed blocks of ``fold_in_rows`` histories (one shorter than
+        ``QUERY_BLOCK`` padded with empty ones) and stacked: a fold-in that solves per block
+        gives a row the same vector alone or batched."""
         parts = [
-            np.asarray(fold_in(_pad_histories(matrix[start:stop])), np.float32)[: stop - start]
-            for start, stop in fixed_blocks(matrix.shape[0])
+            np.asarray(fold_in(pad_histories(matrix[start:stop])), np.float32)[: stop - start]
+            for start, stop in fixed_blocks(matrix.shape[0], self.fold_in_rows)
         ]
         return np.concatenate(parts) if parts else np.empty((0, width), np.float32)
 
@@ -501,15 +503,6 @@ class Recommender(ABC):
                 f"manifest.json has {n:,} item ids"
             )
         return model
-
-
-def _pad_histories(block: sp.csr_matrix) -> sp.csr_matrix:
-    """``block`` with empty histories appended up to ``QUERY_BLOCK`` rows."""
-    missing = QUERY_BLOCK - block.shape[0]
-    if missing <= 0:
-        return block
-    indptr = np.concatenate([block.indptr, np.full(missing, block.indptr[-1])])
-    return sp.csr_matrix((block.data, block.indices, indptr), shape=(QUERY_BLOCK, block.shape[1]))
 
 
 def _read_only(value: T) -> T:

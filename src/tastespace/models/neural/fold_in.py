@@ -26,7 +26,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from tastespace.index.blocks import fixed_blocks, pad_rows
+from tastespace.index.blocks import QUERY_BLOCK, fixed_blocks, pad_rows
 
 BETAS, EPS = (0.9, 0.999), 1e-8
 """Adam's usual constants (Kingma & Ba 2015)."""
@@ -149,7 +149,8 @@ def solve_on_candidates(
     surrogate: it is convex, its Hessian ``d × d`` per user, factored once a round and
     corrected by BFGS after each step.
 
-    Batch-invariant: the passes run in fixed ``QUERY_BLOCK`` blocks, a user's candidate arrays
+    Batch-invariant: the passes run in blocks of at least ``QUERY_BLOCK`` rows
+    (:func:`pass_rows`), a user's candidate arrays
     depend only on their own row (each padded to a multiple of 64), and the steps'
     products and solves are per user (``bmm``, batched LU), whose bits do not
     depend on the other users (``tests/models/test_fold_in.py`` keeps it so).
@@ -233,8 +234,10 @@ class Surrogate:
 
     def logits(self, users: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(g, L + 1)`` logits (the pseudo-item's last) and the pseudo-item's gradient."""
-        # elementwise, not bmm: a batched matrix-vector product's bits depend on the batch
-        candidates = (self.vectors * users.unsqueeze(1)).sum(dim=2).add_(self.offsets)
+        # a row times the transposed candidates: (g, L, d) @ (g, d, 1) would take another
+        # kernel for one user than for several, and its bits would depend on the batch
+        candidates = torch.bmm(users.unsqueeze(1), self.vectors.transpose(1, 2))
+        candidates = candidates.squeeze(1).add_(self.offsets)
         rest, slope = self.tail.logit(users)
         return torch.cat([candidates, rest.unsqueeze(1)], dim=1), slope
 
@@ -281,7 +284,10 @@ class Surrogate:
     def _hessian(
         self, probs: torch.Tensor, mean: torch.Tensor, slope: torch.Tensor
     ) -> torch.Tensor:
-        """``(g, d, d)``: ``n·Cov_softmax(v) + 2·l2·I``, the pseudo-item adding its curvature."""
+        """``(g, d, d)``: ``n·Cov_softmax(v) + 2·l2·I``, the pseudo-item adding its curvature.
+        Every candidate enters: keeping only the 64 (256) of most weight one by one, the others
+        as their mean plus the catalog's spread, cost 0.016 (0.0006) Recall@20 on the 5M split
+        (docs/benchmarks-index.md)."""
         near, rest = probs[:, :-1], probs[:, -1:]
         weighted = self.vectors.transpose(1, 2) * near.unsqueeze(1)
         second = torch.bmm(weighted, self.vectors) - mean.unsqueeze(2) * mean.unsqueeze(1)
@@ -343,6 +349,18 @@ def _covariance(vectors: torch.Tensor) -> torch.Tensor:
     return centred.T @ centred / max(len(vectors), 1)
 
 
+PASS_BYTES = 64 << 20
+"""Logits one product of a pass may hold. MKL gives a row the same bits in any block of 12
+rows or more (index/exact.py searches in such blocks too), and a 16-row block cost 2.2× per
+user what a 64-row one did on the 40k catalog (docs/benchmarks-index.md), so a pass takes as
+many users at once as this allows (at most 256, at least ``QUERY_BLOCK``)."""
+
+
+def pass_rows(n_items: int) -> int:
+    """Users per product of a pass over ``n_items`` items (see :data:`PASS_BYTES`)."""
+    return int(np.clip(PASS_BYTES // (4 * max(n_items, 1)), QUERY_BLOCK, 256))
+
+
 def _anchor(
     table: torch.Tensor,
     histories: sp.csr_matrix,
@@ -357,7 +375,7 @@ def _anchor(
     tops = [np.zeros(0, np.int64)] * n
     means, lses = users.new_zeros((n, dim)), users.new_zeros(n)
     lifted = torch.cat([users, users.new_ones((n, 1))], dim=1)
-    for begin, stop in fixed_blocks(n):
+    for begin, stop in fixed_blocks(n, pass_rows(len(table))):
         logits = torch.mm(pad_rows(lifted[begin:stop]), table.T)
         counts = np.diff(histories.indptr[begin : stop + 1])
         seen = histories.indices[histories.indptr[begin] : histories.indptr[stop]]
