@@ -164,7 +164,8 @@ def solve_on_candidates(
     items, bias = table[:, :-1], table[:, -1]
     with torch.no_grad():
         tail = TailSample.of(items) if tail is None else tail
-        for _ in range(rounds):
+        factors = Factors.empty(len(users), users.shape[1])
+        for round_ in range(rounds):
             tops, rest_mean, rest_lse = _anchor(table, histories, users, top, tail)
             anchor = users.clone()
             lists = [
@@ -181,17 +182,44 @@ def solve_on_candidates(
                     items, bias, histories, [lists[r] for r in rows.tolist()], rows, int(width)
                 )
                 rest = Tail(rest_lse[rows], rest_mean[rows], anchor[rows], tail.spread)
-                users[rows] = Surrogate(vectors, offsets, x, rest, l2).minimise(users[rows])
+                surrogate = Surrogate(vectors, offsets, x, rest, l2)
+                if round_ == 0:
+                    users[rows], factor = surrogate.minimise(users[rows])
+                    factors.keep(rows, factor)
+                else:
+                    users[rows], _ = surrogate.minimise(users[rows], factors.of(rows))
     return users
 
 
+@dataclasses.dataclass(frozen=True)
+class Factors:
+    """Each user's LU-factored Hessian from the first round, which later rounds start their
+    BFGS corrections from: a Hessian costs ``L·d²`` per user, a quarter of the solve's time,
+    and a fresh one each round did no better (5M split Recall@20 0.2834 fresh, 0.2847 kept;
+    docs/benchmarks-index.md)."""
+
+    lu: torch.Tensor  # (n, d, d)
+    pivots: torch.Tensor  # (n, d)
+
+    @classmethod
+    def empty(cls, n: int, dim: int) -> Factors:
+        return cls(torch.zeros((n, dim, dim)), torch.zeros((n, dim), dtype=torch.int32))
+
+    def keep(self, rows: torch.Tensor, factor: tuple[torch.Tensor, torch.Tensor]) -> None:
+        self.lu[rows], self.pivots[rows] = factor
+
+    def of(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.lu[rows], self.pivots[rows]
+
+
 NEWTON_STEPS = 4
-"""Quasi-Newton steps per round, from one exact Hessian. On 300 users of a 40k-item catalog
-4 land where 3 full Newton steps (a Hessian each, the previous form) did — a median 0.0169 and
-p90 0.0290 of the way from the minimum back to the start — in 0.69 CPU seconds instead of 0.93;
-3 leave 0.0181. The same count runs in every round: 1 step after the second pass left that
-objective unchanged yet cost 0.011 Recall@20 on 5M interactions (0.2752 against 0.2834, exact
-0.2864), as 2 full Newton steps a round had cost 0.0026 (docs/benchmarks-index.md)."""
+"""Quasi-Newton steps per round, from one exact Hessian (the first round's: :class:`Factors`).
+On 300 users of a 40k-item catalog 4 land where 3 full Newton steps (a Hessian each, the
+previous form) did — a median 0.0169 and p90 0.0290 of the way from the minimum back to the
+start — in 0.69 CPU seconds instead of 0.93; 3 leave 0.0181. The same count runs in every
+round: 1 step after the second pass left that objective unchanged yet cost 0.011 Recall@20 on
+5M interactions (0.2752 against 0.2834, exact 0.2864), as 2 full Newton steps a round had cost
+0.0026 (docs/benchmarks-index.md)."""
 HALVINGS = 4
 """How often a step that would raise the surrogate is halved before it is taken."""
 ROUNDING = 1e-6
@@ -250,18 +278,22 @@ class Surrogate:
             + self.l2 * users.square().sum(1)
         )
 
-    def minimise(self, users: torch.Tensor) -> torch.Tensor:
-        """``NEWTON_STEPS`` damped quasi-Newton steps from ``users``.
+    def minimise(
+        self, users: torch.Tensor, factor: tuple[torch.Tensor, torch.Tensor] | None = None
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """``NEWTON_STEPS`` damped quasi-Newton steps from ``users``, and the factor used.
 
-        The surrogate's exact Hessian is factored once, at the start; each later step
-        corrects it by the steps taken so far (L-BFGS's two-loop recursion over that
-        factor), since a Hessian costs ``L·d²`` per user where a gradient costs ``L·d``."""
+        The surrogate's exact Hessian is factored at the start (unless ``factor``, an earlier
+        round's, is given); each later step corrects it by the steps taken so far (L-BFGS's
+        two-loop recursion over that factor), since a Hessian costs ``L·d²`` per user where a
+        gradient costs ``L·d``."""
         logits, slope = self.logits(users)
         now = self.value(logits, users)
         probs = torch.softmax(logits, dim=1)
         mean = self._mean(probs, slope)
         grad = self._gradient(mean, users)
-        factor = torch.linalg.lu_factor(self._hessian(probs, mean, slope))
+        if factor is None:
+            factor = torch.linalg.lu_factor(self._hessian(probs, mean, slope))
         pairs: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
         for taken in range(NEWTON_STEPS):
             step = two_loop(factor, pairs, grad)
@@ -271,7 +303,7 @@ class Surrogate:
                 pairs.append(bfgs_pair(reached - users, new_grad - grad))
                 grad = new_grad
             users = reached
-        return users
+        return users, factor
 
     def _mean(self, probs: torch.Tensor, slope: torch.Tensor) -> torch.Tensor:
         """``(g, d)``: the softmax-weighted mean vector (the pseudo-item's is its slope)."""
