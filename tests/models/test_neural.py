@@ -252,3 +252,31 @@ def test_validation_metric_is_injected_and_drives_early_stopping(planted_split):
     assert (report.epochs_run, report.best_epoch, report.best_score) == (3, 1, -1.0)
     n_val = seen[0][0][0]
     assert seen[0][0] == (n_val, planted_split.train.n_items) == seen[0][1] and seen[0][2]
+
+
+def test_a_small_request_ranks_from_the_solve_as_the_exact_index_does(planted_split, monkeypatch):
+    """Up to QUERY_BLOCK users on the candidate solve are ranked from its last pass
+    (index/refine.py); 40 users go through the index. Both must give the same bits."""
+    import tastespace.models.neural.model as neural_model
+
+    options = dict(fold_in_candidates=40, fold_in_exact_max_items=0)
+    model = NeuralRecommender(seed=0, **{**FAST, "epochs": 3}, **options).fit(planted_split.train)
+    ranked = []
+    solve_and_rank = neural_model.solve_and_rank
+
+    def counted(*args, **kwargs):
+        ranked.append(args[2].shape[0])
+        return solve_and_rank(*args, **kwargs)
+
+    monkeypatch.setattr(neural_model, "solve_and_rank", counted)
+    history = planted_split.test.fold_in[:40]
+    batch_ids, batch_scores = model.recommend(history, k=10)
+    assert ranked == []  # 40 users: the index
+    for row in (0, 7, 16, 39):
+        ids, scores = model.recommend(history[row], k=10)
+        np.testing.assert_array_equal(ids[0], batch_ids[row], err_msg=f"history {row}")
+        np.testing.assert_array_equal(scores[0], batch_scores[row], err_msg=f"history {row}")
+    few_ids, few_scores = model.recommend(history[3:8], k=10)
+    np.testing.assert_array_equal(few_ids, batch_ids[3:8])
+    np.testing.assert_array_equal(few_scores, batch_scores[3:8])
+    assert len(ranked) == 5  # the four alone and the five together went through the solve

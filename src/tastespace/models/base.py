@@ -232,9 +232,7 @@ class Recommender(ABC):
         matrix, single = as_histories(histories, self.n_items)
         space = self._space()
         if space is not None:
-            queries = self._blockwise(self._search_queries, matrix, space.items.shape[1])
-            index = self.index("recommend", exact=exact)
-            ids, scores = index.search(queries, k, matrix if exclude_seen else None)
+            ids, scores = self._search_histories(matrix, k, exclude_seen, exact)
             if space.scale != 1.0:
                 scores *= np.float32(space.scale)
             return (ids[0], scores[0]) if single else (ids, scores)
@@ -265,6 +263,14 @@ class Recommender(ABC):
         index = self.index("similar", exact=exact)
         ids, scores = index.search(self.item_vectors()[query], k, self_mask)
         return (ids[0], scores[0]) if single else (ids, scores)
+
+    def _search_histories(
+        self, matrix: sp.csr_matrix, k: int, exclude_seen: bool, exact: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`recommend` for a model with a search space: fold in, then search its index."""
+        queries = self._blockwise(self._search_queries, matrix, self._space().items.shape[1])
+        index = self.index("recommend", exact=exact)
+        return index.search(queries, k, matrix if exclude_seen else None)
 
     # -- search indexes -----------------------------------------------------------------------
     def _search_space(self) -> SearchSpace | None:

@@ -27,6 +27,7 @@ import scipy.sparse as sp
 import torch
 
 from tastespace.index.blocks import QUERY_BLOCK, fixed_blocks, pad_rows
+from tastespace.index.refine import refine_top_k
 
 BETAS, EPS = (0.9, 0.999), 1e-8
 """Adam's usual constants (Kingma & Ba 2015)."""
@@ -155,6 +156,62 @@ def solve_on_candidates(
     products and solves are per user (``bmm``, batched LU), whose bits do not
     depend on the other users (``tests/models/test_fold_in.py`` keeps it so).
     """
+    users, _ = _solve(table, histories, start, l2, top, rounds, tail)
+    return users
+
+
+@dataclasses.dataclass(frozen=True)
+class LastPass:
+    """The last round's exact pass: each user's vector there (``[a, 1]``), their scores of
+    every item (seen ones ``-inf``) and their ``top`` items, by row (users with a history)."""
+
+    anchors: torch.Tensor  # (n, dim + 1)
+    scores: dict[int, torch.Tensor]
+    tops: list[np.ndarray]
+
+
+def solve_and_rank(
+    table: torch.Tensor,
+    norms: torch.Tensor,
+    histories: sp.csr_matrix,
+    start: torch.Tensor,
+    k: int,
+    *,
+    l2: float,
+    top: int,
+    rounds: int = 2,
+    tail: TailSample | None = None,
+) -> tuple[torch.Tensor, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`solve_on_candidates`, and each user's top-``k`` unseen items at the vector
+    reached, exactly, from the last pass's scores (``index/refine.py``) instead of another
+    pass: ``(users, ids, scores, answered)``; rows not ``answered`` (no history, or fewer
+    candidates than ``k``) are left for a search. ``norms`` are ``table``'s row norms."""
+    users, last = _solve(table, histories, start, l2, top, rounds, tail, keep_last=True)
+    n = len(users)
+    ids, scores = np.full((n, k), -1, np.int64), np.full((n, k), -np.inf, np.float32)
+    answered = np.zeros(n, bool)
+    lifted = torch.cat([users, users.new_ones((n, 1))], dim=1)
+    for row, anchor_scores in last.scores.items():
+        found = refine_top_k(
+            table, norms, lifted[row], last.anchors[row], anchor_scores, last.tops[row], k
+        )
+        if found is not None:
+            ids[row], scores[row] = found
+            answered[row] = True
+    return users, ids, scores, answered
+
+
+def _solve(
+    table: torch.Tensor,
+    histories: sp.csr_matrix,
+    start: torch.Tensor,
+    l2: float,
+    top: int,
+    rounds: int,
+    tail: TailSample | None,
+    keep_last: bool = False,
+) -> tuple[torch.Tensor, LastPass | None]:
+    """:func:`solve_on_candidates`'s rounds; ``keep_last`` also returns the last pass."""
     histories = _positive(histories)
     users = start.detach().clone()
     # an empty history leaves only the L2 term: its minimum is u = 0 (and the padding rows of
@@ -166,7 +223,8 @@ def solve_on_candidates(
         tail = TailSample.of(items) if tail is None else tail
         factors = Factors.empty(len(users), users.shape[1])
         for round_ in range(rounds):
-            tops, rest_mean, rest_lse = _anchor(table, histories, users, top, tail)
+            kept = {} if keep_last and round_ == rounds - 1 else None
+            tops, rest_mean, rest_lse = _anchor(table, histories, users, top, tail, kept)
             anchor = users.clone()
             lists = [
                 np.concatenate(
@@ -188,7 +246,10 @@ def solve_on_candidates(
                     factors.keep(rows, factor)
                 else:
                     users[rows], _ = surrogate.minimise(users[rows], factors.of(rows))
-    return users
+    if not keep_last:
+        return users, None
+    lifted = torch.cat([anchor, anchor.new_ones((len(anchor), 1))], dim=1)
+    return users, LastPass(lifted, kept, tops)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -399,10 +460,12 @@ def _anchor(
     users: torch.Tensor,
     top: int,
     tail: TailSample,
+    kept: dict[int, torch.Tensor] | None = None,
 ) -> tuple[list[np.ndarray], torch.Tensor, torch.Tensor]:
     """One exact pass at ``users``: per user the ``top`` unseen items by score, and what the
     pseudo-item needs of the rest: their softmax-weighted mean vector (over the items of
-    ``tail``) and their exact log-sum-exp."""
+    ``tail``) and their exact log-sum-exp. ``kept`` receives each user's scores (seen items
+    ``-inf``) by row."""
     n, dim = users.shape
     tops = [np.zeros(0, np.int64)] * n
     means, lses = users.new_zeros((n, dim)), users.new_zeros(n)
@@ -419,6 +482,8 @@ def _anchor(
         if len(live) < len(logits):
             logits = logits[torch.as_tensor(live - begin)]
         found, finite = top_columns(logits, top)
+        if kept is not None:
+            kept.update(zip(live.tolist(), logits.clone(), strict=True))
         logits.scatter_(1, torch.as_tensor(found), -torch.inf)
         lses[live] = torch.logsumexp(logits, dim=1)
         weights = torch.softmax(logits[:, tail.positions], dim=1).nan_to_num_(0.0)

@@ -37,7 +37,7 @@ from tastespace.errors import (
     UnknownIdError,
 )
 from tastespace.features.encoders import FeatureEncoder
-from tastespace.index.blocks import as_tensor, dot_scores
+from tastespace.index.blocks import QUERY_BLOCK, as_tensor, dot_scores, pad_histories
 from tastespace.index.topk import mask_rows
 from tastespace.models.base import Recommender, SearchSpace
 from tastespace.models.fitting import FitRun, TrainingOptions, ValidationMetric
@@ -47,6 +47,7 @@ from tastespace.models.neural.checkpoint import matrix_digest, run_stamp
 from tastespace.models.neural.config import SPARSE_MAX_SHARE, SPARSE_TABLES, NeuralConfig
 from tastespace.models.neural.fold_in import (
     TailSample,
+    solve_and_rank,
     solve_on_candidates,
     solve_user_vectors,
 )
@@ -395,8 +396,17 @@ class NeuralRecommender(Recommender):
         self, histories: Histories, user_features: FeatureTable | None, *, exact: bool
     ) -> np.ndarray:
         """:meth:`user_vectors`; ``exact`` solves over the whole catalog at any size."""
-        module = self._require_module()
         matrix, _ = as_histories(histories, self.n_items)
+        users = self._tower_vectors(matrix, user_features)
+        if self.config.fold_in == "solve":
+            users = self._solve(matrix, users, exact)
+        return users.cpu().numpy().astype(np.float32)
+
+    def _tower_vectors(
+        self, matrix: sp.csr_matrix, user_features: FeatureTable | None
+    ) -> torch.Tensor:
+        """The user tower's prediction for each history (and user features when given)."""
+        module = self._require_module()
         if user_features is not None and len(user_features) != matrix.shape[0]:
             raise DataError(
                 f"user_features has {len(user_features)} rows for {matrix.shape[0]} histories"
@@ -414,31 +424,64 @@ class NeuralRecommender(Recommender):
             trained = module.item_tower.unknown_id  # items added later pool as the unknown ID
             table = self._scored_table(device)[:trained]
         with torch.no_grad():
-            users = module.user_tower(
+            return module.user_tower(
                 batch["history_indices"],
                 batch["history_offsets"],
                 feats["user_bags"],
                 feats["user_numeric"],
                 item_table=table,
             )
-        if self.config.fold_in == "solve":
-            users = self._solve(matrix, users, exact)
-        return users.cpu().numpy().astype(np.float32)
 
     def _solve(self, matrix: sp.csr_matrix, start: torch.Tensor, exact: bool) -> torch.Tensor:
         """Refine the tower's vectors by solving each user's likelihood with items fixed."""
         table = self._scored_table(start.device)
         items, bias = table[:, :-1], table[:, -1]
         cfg = self.config
-        exact_up_to = max(cfg.fold_in_exact_max_items, cfg.fold_in_candidates)
-        if exact or not cfg.fold_in_candidates or self.n_items <= exact_up_to:
+        if exact or not self._solves_on_candidates():
             solver = dict(l2=cfg.vector_l2, steps=cfg.fold_in_steps, lr=cfg.fold_in_lr)
             return solve_user_vectors(items, bias, matrix, start, **solver)
-        tail = self._derived(f"fold_in_tail:{start.device}", lambda: TailSample.of(items))
-        top, rounds = cfg.fold_in_candidates, cfg.fold_in_rounds
-        return solve_on_candidates(
-            table, matrix, start, l2=cfg.vector_l2, top=top, rounds=rounds, tail=tail
+        return solve_on_candidates(table, matrix, start, **self._candidate_options(start.device))
+
+    def _solves_on_candidates(self) -> bool:
+        cfg = self.config
+        exact_up_to = max(cfg.fold_in_exact_max_items, cfg.fold_in_candidates)
+        return bool(cfg.fold_in_candidates) and self.n_items > exact_up_to
+
+    def _candidate_options(self, device: torch.device) -> dict[str, Any]:
+        cfg = self.config
+        items = self._scored_table(device)[:, :-1]
+        tail = self._derived(f"fold_in_tail:{device}", lambda: TailSample.of(items))
+        return dict(
+            l2=cfg.vector_l2, top=cfg.fold_in_candidates, rounds=cfg.fold_in_rounds, tail=tail
         )
+
+    def _search_histories(
+        self, matrix: sp.csr_matrix, k: int, exclude_seen: bool, exact: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """A request of up to ``QUERY_BLOCK`` users on the candidate solve ranks from the
+        solve's last pass instead of one more pass over the catalog (a third of a one-user
+        request; ``index/refine.py``), with the exact index's answer bit for bit. Larger
+        requests, an approximate index and users it cannot rank go through the index."""
+        index = self.index("recommend", exact=exact)
+        # the solve reads only positive weights as seen, the index excludes every stored cell
+        small = matrix.shape[0] <= QUERY_BLOCK and exclude_seen and index.kind == "exact"
+        small = small and bool(np.all(matrix.data > 0))
+        if not (small and self.config.fold_in == "solve" and self._solves_on_candidates()):
+            return super()._search_histories(matrix, k, exclude_seen, exact)
+        n = matrix.shape[0]
+        block = pad_histories(matrix)
+        start = self._tower_vectors(block, None)
+        device = start.device
+        table = self._scored_table(device)
+        norms = self._derived(f"scored_norms:{device}", lambda: table.norm(dim=1))
+        options = self._candidate_options(device)
+        users, ids, scores, answered = solve_and_rank(table, norms, block, start, k, **options)
+        ids, scores, answered = ids[:n], scores[:n], answered[:n]
+        if not answered.all():
+            rest = np.flatnonzero(~answered)
+            queries = np.column_stack([users[:n][rest].numpy(), np.ones(len(rest), np.float32)])
+            ids[rest], scores[rest] = index.search(queries, k, matrix[rest])
+        return ids, scores
 
     def _scored_table(self, device: torch.device) -> torch.Tensor:
         """``(n_items, dim + 1)``: every item's ``[vector, bias]`` on ``device``, built once

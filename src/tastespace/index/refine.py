@@ -1,0 +1,61 @@
+"""Exact top-k of a query from the exact scores of a nearby one, without a pass over the table.
+
+Why: the neural fold-in ends with a pass over the whole catalog at its last anchor ``a`` and
+then moves the user a little, to ``q``. Searching at ``q`` would read the table once more —
+for one user a third of the request. But ``q·x = a·x + (q − a)·x ≤ a·x + ‖q − a‖·‖x‖``
+(Cauchy–Schwarz), so once the exact scores of a shortlist give a ``k``-th best score ``t``,
+every item whose bound stays below ``t`` is out, and only the rest are scored. On a 40k-item
+catalog a median 618 items were left to score (docs/benchmarks-index.md).
+
+The answer is the exact search's bit for bit: scores come from a ``QUERY_BLOCK``-row product
+with at least ``QUERY_BLOCK`` rows of the table, whose bits MKL gives as in the whole-table
+product (``tests/index/test_refine.py`` keeps it so), and equal scores go by item index.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from tastespace.index.blocks import QUERY_BLOCK, pad_rows
+from tastespace.index.topk import topk_rows
+
+ROUNDING = 1e-5
+"""Slack on the bound, relative to ``(‖q‖ + ‖a‖)·‖x‖``: float32 products of ~100 terms err by
+far less (6e-8 per term), and a bound short by rounding would drop an item that belongs."""
+
+
+def refine_top_k(
+    table: torch.Tensor,
+    norms: torch.Tensor,
+    query: torch.Tensor,
+    anchor: torch.Tensor,
+    anchor_scores: torch.Tensor,
+    shortlist: np.ndarray,
+    k: int,
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Top-``k`` ``(ids, scores)`` of ``query @ table.T`` among the items ``anchor_scores``
+    leaves finite (``-inf`` marks excluded ones), or None when ``shortlist`` (finite items,
+    ideally the anchor's best) holds fewer than ``max(k, QUERY_BLOCK)`` of them.
+
+    ``table`` is ``(n, w)``, ``norms`` its rows' norms, ``query`` and ``anchor`` ``(w,)``, and
+    ``anchor_scores`` ``(n,)`` the exact scores of ``anchor``."""
+    if len(shortlist) < max(k, QUERY_BLOCK):
+        return None
+    listed = _scores(table, query, shortlist)
+    threshold = torch.topk(listed, k).values[-1]
+    reach = torch.linalg.vector_norm(query - anchor)
+    slack = ROUNDING * (torch.linalg.vector_norm(query) + torch.linalg.vector_norm(anchor))
+    bound = anchor_scores + (reach + slack) * norms
+    bound[torch.as_tensor(shortlist)] = -torch.inf
+    rest = torch.nonzero(bound >= threshold).squeeze(1).numpy()
+    pool = np.sort(np.concatenate([shortlist, rest]))
+    ids, scores = topk_rows(_scores(table, query, pool).numpy()[None, :], k)
+    ids[ids >= 0] = pool[ids[ids >= 0]]
+    return ids[0], scores[0]
+
+
+def _scores(table: torch.Tensor, query: torch.Tensor, rows: np.ndarray) -> torch.Tensor:
+    """``table[rows] @ query`` with the bits of the whole-table product (``rows`` ≥ 16)."""
+    block = pad_rows(query.unsqueeze(0))
+    return torch.mm(block, table[torch.as_tensor(rows)].T)[0]
