@@ -6,10 +6,10 @@ Why torch: on the 2-core test machine a 256-row block of ``queries @ items.T`` f
 single query different bits from the same query in a batch.
 
 Determinism: the same query gets the same ranking alone or in any batch. MKL computes a row of
-a product bit-identically whatever the block's height once it has at least 8 rows (a 1-row
-product takes a gemv path with another summation order), so blocks are padded to
-``QUERY_BLOCK`` rows (``index/blocks.py``); equal scores are ordered by item index, ties at
-the k-th place included.
+a product bit-identically whatever the block's height once it has 12 rows or more (measured on
+two threads: heights 1–3, 5–7 and 9–11 differ; a 1-row product takes a gemv path with another
+summation order), so blocks are padded to ``QUERY_BLOCK`` rows (``index/blocks.py``); equal
+scores are ordered by item index, ties at the k-th place included.
 """
 
 from __future__ import annotations
