@@ -147,8 +147,8 @@ def solve_on_candidates(
     ``TAIL_CURVATURE`` times the catalog's covariance, so the normaliser and its gradient are
     exact at the anchor (the mean up to its sample) and a step cannot run off towards the rest.
     ``NEWTON_STEPS`` steps (each halved while it would raise the surrogate) then solve the
-    surrogate: it is convex, its Hessian ``d × d`` per user, factored once a round and
-    corrected by BFGS after each step.
+    surrogate: it is convex, its Hessian ``d × d`` per user, factored once in the first round
+    (:class:`Factors`) and corrected by BFGS after each step.
 
     Batch-invariant: the passes run in blocks of at least ``QUERY_BLOCK`` rows
     (:func:`pass_rows`), a user's candidate arrays
@@ -190,7 +190,7 @@ def solve_and_rank(
     n = len(users)
     ids, scores = np.full((n, k), -1, np.int64), np.full((n, k), -np.inf, np.float32)
     answered = np.zeros(n, bool)
-    lifted = torch.cat([users, users.new_ones((n, 1))], dim=1)
+    lifted = _lifted(users)
     for row, anchor_scores in last.scores.items():
         found = refine_top_k(
             table, norms, lifted[row], last.anchors[row], anchor_scores, last.tops[row], k
@@ -221,7 +221,7 @@ def _solve(
     items, bias = table[:, :-1], table[:, -1]
     with torch.no_grad():
         tail = TailSample.of(items) if tail is None else tail
-        factors = Factors.empty(len(users), users.shape[1])
+        factors = Factors.empty(users)
         for round_ in range(rounds):
             kept = {} if keep_last and round_ == rounds - 1 else None
             tops, rest_mean, rest_lse = _anchor(table, histories, users, top, tail, kept)
@@ -248,8 +248,7 @@ def _solve(
                     users[rows], _ = surrogate.minimise(users[rows], factors.of(rows))
     if not keep_last:
         return users, None
-    lifted = torch.cat([anchor, anchor.new_ones((len(anchor), 1))], dim=1)
-    return users, LastPass(lifted, kept, tops)
+    return users, LastPass(_lifted(anchor), kept, tops)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -263,8 +262,10 @@ class Factors:
     pivots: torch.Tensor  # (n, d)
 
     @classmethod
-    def empty(cls, n: int, dim: int) -> Factors:
-        return cls(torch.zeros((n, dim, dim)), torch.zeros((n, dim), dtype=torch.int32))
+    def empty(cls, users: torch.Tensor) -> Factors:
+        """Room for one factor per row of ``users`` ``(n, d)``, on their device."""
+        n, dim = users.shape
+        return cls(users.new_zeros((n, dim, dim)), users.new_zeros((n, dim), dtype=torch.int32))
 
     def keep(self, rows: torch.Tensor, factor: tuple[torch.Tensor, torch.Tensor]) -> None:
         self.lu[rows], self.pivots[rows] = factor
@@ -469,7 +470,7 @@ def _anchor(
     n, dim = users.shape
     tops = [np.zeros(0, np.int64)] * n
     means, lses = users.new_zeros((n, dim)), users.new_zeros(n)
-    lifted = torch.cat([users, users.new_ones((n, 1))], dim=1)
+    lifted = _lifted(users)
     for begin, stop in fixed_blocks(n, pass_rows(len(table))):
         logits = torch.mm(pad_rows(lifted[begin:stop]), table.T)
         counts = np.diff(histories.indptr[begin : stop + 1])
@@ -491,6 +492,11 @@ def _anchor(
         for row, ids, keep in zip(live, found, finite, strict=True):
             tops[row] = ids if keep.all() else ids[keep]
     return tops, means, lses
+
+
+def _lifted(users: torch.Tensor) -> torch.Tensor:
+    """``[u, 1]`` per row: the query that scores ``u·v + b`` against ``[v, b]`` rows."""
+    return torch.cat([users, users.new_ones((len(users), 1))], dim=1)
 
 
 def top_columns(logits: torch.Tensor, top: int) -> tuple[np.ndarray, np.ndarray]:
