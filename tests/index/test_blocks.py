@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
-from tastespace.index.blocks import QUERY_BLOCK, dot_scores, fixed_blocks, pad_rows
+from tastespace.index.blocks import (
+    NARROW_BLOCK,
+    QUERY_BLOCK,
+    block_scores,
+    dot_scores,
+    fixed_blocks,
+    pad_rows,
+)
 from tastespace.index.exact import exact_search as search_dot
 from tastespace.index.topk import topk_rows
 
@@ -21,6 +29,19 @@ def test_dot_scores_do_not_depend_on_the_batch(n_items, dim):
         np.testing.assert_array_equal(dot_scores(queries[row : row + 1], vectors)[0], batch[row])
     order = rng.permutation(50)
     np.testing.assert_array_equal(dot_scores(queries[order], vectors), batch[order])
+
+
+@pytest.mark.parametrize("n_items,dim", [(7, 16), (11, 33), (12, 5), (181, 101), (4000, 64)])
+def test_both_layouts_of_a_block_give_the_same_bits(n_items, dim):
+    generator = torch.Generator().manual_seed(n_items)
+    table = torch.randn(n_items, dim, generator=generator)
+    queries = torch.randn(3 * NARROW_BLOCK, dim, generator=generator)
+    wide = block_scores(queries, table)  # more rows than NARROW_BLOCK: the row layout
+    for height in (QUERY_BLOCK, 17, NARROW_BLOCK):
+        narrow = block_scores(queries[:height], table, live=3)
+        assert narrow.shape == (3, n_items) and narrow.is_contiguous()
+        assert torch.equal(narrow, wide[:3])
+    torch.testing.assert_close(wide, queries @ table.T)
 
 
 def test_search_alone_equals_search_batched():

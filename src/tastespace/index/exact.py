@@ -21,7 +21,7 @@ import scipy.sparse as sp
 
 from tastespace.errors import ConfigError
 from tastespace.index.base import Index, Metric, order_ties_by_id
-from tastespace.index.blocks import QUERY_BLOCK, as_tensor
+from tastespace.index.blocks import QUERY_BLOCK, as_tensor, block_scores
 from tastespace.index.topk import normalize_rows
 
 BLOCK_ROWS = 256
@@ -83,13 +83,11 @@ def exact_search(
     queries = np.ascontiguousarray(queries, dtype=np.float32)
     height = max(min(block_rows, n), QUERY_BLOCK)
     padded = np.zeros((height, queries.shape[1]), np.float32)
-    scores = torch.empty((height, m), dtype=torch.float32)
     for start in range(0, n, block_rows):
         block = queries[start : start + block_rows]
         rows = len(block)
         padded[:rows] = block
-        torch.mm(torch.from_numpy(padded), items.T, out=scores)
-        view = scores[:rows]
+        view = block_scores(torch.from_numpy(padded), items, rows)
         if exclude is not None:
             _mask(view, exclude[start : start + rows])
         ids[start : start + rows], out[start : start + rows] = _select(view, k)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from tastespace.index.blocks import QUERY_BLOCK, pad_rows
+from tastespace.index.blocks import QUERY_BLOCK, block_scores, pad_rows
 from tastespace.index.topk import topk_rows
 
 ROUNDING = 1e-5
@@ -57,5 +57,4 @@ def refine_top_k(
 
 def _scores(table: torch.Tensor, query: torch.Tensor, rows: np.ndarray) -> torch.Tensor:
     """``table[rows] @ query`` with the bits of the whole-table product (``rows`` ≥ 16)."""
-    block = pad_rows(query.unsqueeze(0))
-    return torch.mm(block, table[torch.as_tensor(rows)].T)[0]
+    return block_scores(pad_rows(query.unsqueeze(0)), table[torch.as_tensor(rows)], 1)[0]

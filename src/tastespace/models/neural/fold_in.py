@@ -26,7 +26,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from tastespace.index.blocks import QUERY_BLOCK, fixed_blocks, pad_rows
+from tastespace.index.blocks import QUERY_BLOCK, block_scores, fixed_blocks, pad_rows
 from tastespace.index.refine import refine_top_k
 
 BETAS, EPS = (0.9, 0.999), 1e-8
@@ -472,7 +472,7 @@ def _anchor(
     means, lses = users.new_zeros((n, dim)), users.new_zeros(n)
     lifted = _lifted(users)
     for begin, stop in fixed_blocks(n, pass_rows(len(table))):
-        logits = torch.mm(pad_rows(lifted[begin:stop]), table.T)
+        logits = block_scores(pad_rows(lifted[begin:stop]), table, stop - begin)
         counts = np.diff(histories.indptr[begin : stop + 1])
         seen = histories.indices[histories.indptr[begin] : histories.indptr[stop]]
         rows = torch.as_tensor(np.repeat(np.arange(stop - begin), counts))
