@@ -501,14 +501,43 @@ def _lifted(users: torch.Tensor) -> torch.Tensor:
 
 def top_columns(logits: torch.Tensor, top: int) -> tuple[np.ndarray, np.ndarray]:
     """Per row, the columns of its ``top`` largest logits (in item order, which the
-    candidates' gather reads best) and whether each is finite. numpy's introselect takes half
-    the time of a sorted ``torch.topk`` (0.74 against 1.53 ms for 16 rows of 40k items), and
-    the candidates need no order by score."""
+    candidates' gather reads best) and whether each is finite.
+
+    A row's ``top``-th largest logit is bounded from below by a larger quantile of every
+    ``SELECT_STRIDE``-th column; only the columns at or above it (a median 1.7 × ``top`` on
+    the 40k catalog) go to numpy's introselect, which then works on a few hundred values
+    instead of the whole row (the whole-row selection was the pass's largest cost after the
+    product). A row whose bound lets fewer than ``top`` through is selected whole."""
     values = logits.numpy()
-    n = values.shape[1]
+    rows, n = values.shape
     top = min(top, n)
-    found = np.sort(np.argpartition(values, n - top, axis=1)[:, n - top :], axis=1)
+    found = np.empty((rows, top), np.int64)
+    bounds = _selection_bounds(values, top)
+    for row, bound in enumerate(bounds):
+        line = values[row]
+        columns = np.flatnonzero(line >= bound) if np.isfinite(bound) else np.arange(n)
+        if len(columns) < top:
+            columns = np.arange(n)
+        chosen = np.argpartition(line[columns], len(columns) - top)[len(columns) - top :]
+        found[row] = columns[chosen]
+    found.sort(axis=1)
     return found, np.isfinite(np.take_along_axis(values, found, axis=1))
+
+
+SELECT_STRIDE = 8
+"""Every how many columns :func:`top_columns` samples for its bound; it asks the sample for
+1.5 times the share of ``top`` it should hold, so a bound that lets too few through is rare."""
+
+
+def _selection_bounds(values: np.ndarray, top: int) -> np.ndarray:
+    """Per row a value at or below its ``top``-th largest in most rows (``-inf`` where the
+    sample is too small to say)."""
+    sample = values[:, ::SELECT_STRIDE]
+    size = sample.shape[1]
+    wanted = int(1.5 * top / SELECT_STRIDE) + 8
+    if wanted >= size:
+        return np.full(len(values), -np.inf, np.float32)
+    return np.partition(sample, size - wanted, axis=1)[:, size - wanted]
 
 
 def _positive(histories: sp.csr_matrix) -> sp.csr_matrix:
@@ -545,5 +574,9 @@ def _candidate_problem(
         ids[r, : len(chosen)] = chosen
         offset[r, : len(chosen)] = 0.0
         x[r, : lengths[r]] = 1.0
-    index = torch.as_tensor(ids)
-    return items[index], bias[index] + torch.as_tensor(offset), torch.as_tensor(x)
+    # index_select copies rows at twice the speed of advanced indexing (37 against 70 ms for
+    # 256 users × 576 candidates of 100 floats)
+    flat = torch.as_tensor(ids.reshape(-1))
+    vectors = items.index_select(0, flat).view(g, width, items.shape[1])
+    offsets = bias.index_select(0, flat).view(g, width) + torch.as_tensor(offset)
+    return vectors, offsets, torch.as_tensor(x)
