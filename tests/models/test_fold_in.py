@@ -10,6 +10,7 @@ import scipy.sparse as sp
 import torch
 
 from tastespace.models.neural.fold_in import (
+    SELECT_STRIDE,
     TailSample,
     bfgs_pair,
     solve_on_candidates,
@@ -203,3 +204,19 @@ def test_top_columns_are_the_largest_in_item_order_with_the_masked_ones_flagged(
     found, finite = top_columns(logits, 5)
     assert found.tolist() == [[0, 1, 2, 3, 4]] * 2
     assert finite.tolist()[0] == [True, True, False, True, True]
+
+
+@pytest.mark.parametrize("layout", ["random", "ties", "few_pass_the_bound"])
+def test_top_columns_match_a_full_sort_with_ties_to_the_lowest_items(layout):
+    rng = np.random.default_rng(3)
+    values = rng.standard_normal((6, 5000)).astype(np.float32)
+    if layout == "ties":  # a few values repeated many times, ties at the 200th place
+        values = rng.integers(0, 40, (6, 5000)).astype(np.float32)
+    if layout == "few_pass_the_bound":  # the sampled columns hold the best: the whole row is read
+        values[:, ::SELECT_STRIDE] += 10.0
+    values[:, :50] = -np.inf  # seen items
+    found, finite = top_columns(torch.from_numpy(values), 200)
+    for row, line in enumerate(values):
+        best = np.sort(np.lexsort((np.arange(len(line)), -line))[:200])
+        np.testing.assert_array_equal(found[row], best)
+    assert finite.all()
