@@ -47,14 +47,15 @@ def refine_top_k(
     reach = torch.linalg.vector_norm(query - anchor)
     slack = ROUNDING * (torch.linalg.vector_norm(query) + torch.linalg.vector_norm(anchor))
     bound = anchor_scores + (reach + slack) * norms
-    bound[torch.as_tensor(shortlist)] = -torch.inf
-    rest = torch.nonzero(bound >= threshold).squeeze(1).numpy()
+    bound[torch.as_tensor(shortlist, device=table.device)] = -torch.inf
+    rest = torch.nonzero(bound >= threshold).squeeze(1).cpu().numpy()
     pool = np.sort(np.concatenate([shortlist, rest]))
-    ids, scores = topk_rows(_scores(table, query, pool).numpy()[None, :], k)
+    ids, scores = topk_rows(_scores(table, query, pool).cpu().numpy()[None, :], k)
     ids[ids >= 0] = pool[ids[ids >= 0]]
     return ids[0], scores[0]
 
 
 def _scores(table: torch.Tensor, query: torch.Tensor, rows: np.ndarray) -> torch.Tensor:
     """``table[rows] @ query`` with the bits of the whole-table product (``rows`` ≥ 16)."""
-    return block_scores(pad_rows(query.unsqueeze(0)), table[torch.as_tensor(rows)], 1)[0]
+    listed = table[torch.as_tensor(rows, device=table.device)]
+    return block_scores(pad_rows(query.unsqueeze(0)), listed, 1)[0]

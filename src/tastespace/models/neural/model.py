@@ -479,7 +479,8 @@ class NeuralRecommender(Recommender):
         ids, scores, answered = ids[:n], scores[:n], answered[:n]
         if not answered.all():
             rest = np.flatnonzero(~answered)
-            queries = np.column_stack([users[:n][rest].numpy(), np.ones(len(rest), np.float32)])
+            vectors = users[:n].cpu().numpy()[rest]
+            queries = np.column_stack([vectors, np.ones(len(rest), np.float32)])
             ids[rest], scores[rest] = index.search(queries, k, matrix[rest])
         return ids, scores
 
