@@ -34,9 +34,9 @@ def refine(table, query, anchor, k, seen=(), shortlist_size=64):
     )
 
 
-def test_equals_the_exact_search_for_near_and_far_queries():
+def test_equals_the_exact_search_for_near_and_farther_queries():
     table, anchor, rng = setting()
-    for step in (0.0, 0.01, 0.1, 1.0, 5.0):  # 5: most of the catalog must be rescored
+    for step in (0.0, 0.01, 0.1, 0.4):  # 0.4: 244 of 3,000 items rescored
         query = anchor + step * rng.standard_normal(anchor.shape).astype(np.float32)
         ids, scores = refine(table, query, anchor, k=10)
         want_ids, want_scores = exact_search(query[None, :], table, 10)
@@ -59,9 +59,10 @@ def test_excluded_items_stay_out_and_the_rest_is_exact():
 
 
 def test_equal_scores_go_by_item_index_as_in_the_exact_search():
-    table, anchor, rng = setting(n_items=400, seed=2)
+    table, _, rng = setting(n_items=2000, seed=2)
     table[100:300] = table[5]  # 201 identical items, more than the shortlist holds
-    query = table[5] * 3 + 0.01 * rng.standard_normal(anchor.shape).astype(np.float32)
+    query = table[5] * 3 + 0.01 * rng.standard_normal(table.shape[1]).astype(np.float32)
+    anchor = query + 0.01 * rng.standard_normal(table.shape[1]).astype(np.float32)
     ids, scores = refine(table, query, anchor, k=20)
     want_ids, want_scores = exact_search(query[None, :], table, 20)
     np.testing.assert_array_equal(ids, want_ids[0])
@@ -72,3 +73,10 @@ def test_a_shortlist_too_short_for_k_is_left_to_the_search():
     table, anchor, _ = setting()
     assert refine(table, anchor, anchor, k=65, shortlist_size=64) is None
     assert refine(table, anchor, anchor, k=5, shortlist_size=15) is None  # < QUERY_BLOCK rows
+
+
+def test_a_query_too_far_to_bound_is_left_to_the_search():
+    table, anchor, rng = setting()
+    for step in (1.0, 5.0):  # the bound leaves 2,595 and 3,000 of 3,000 items to rescore
+        query = anchor + step * rng.standard_normal(anchor.shape).astype(np.float32)
+        assert refine(table, query, anchor, k=10) is None, step
