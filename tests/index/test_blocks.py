@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from tastespace.index import blocks
 from tastespace.index.blocks import (
     NARROW_BLOCK,
     QUERY_BLOCK,
@@ -42,6 +43,25 @@ def test_both_layouts_of_a_block_give_the_same_bits(n_items, dim):
         assert narrow.shape == (3, n_items) and narrow.is_contiguous()
         assert torch.equal(narrow, wide[:3])
     torch.testing.assert_close(wide, queries @ table.T)
+
+
+def test_a_blas_whose_layouts_disagree_keeps_every_block_in_rows(monkeypatch):
+    real_mm = torch.mm
+
+    def other_order(a, b):  # a BLAS summing the catalog-major product in another order
+        out = real_mm(a, b)
+        return out + 1e-6 if a.shape[0] > b.shape[1] else out
+
+    monkeypatch.setattr(blocks.torch, "mm", other_order)
+    blocks.layouts_agree.cache_clear()
+    try:
+        assert not blocks.layouts_agree(torch.get_num_threads())
+        table = torch.randn(200, 9, generator=torch.Generator().manual_seed(0))
+        block = torch.randn(QUERY_BLOCK, 9, generator=torch.Generator().manual_seed(1))
+        assert torch.equal(block_scores(block, table, 2), real_mm(block, table.T)[:2])
+    finally:
+        monkeypatch.undo()
+        blocks.layouts_agree.cache_clear()
 
 
 def test_search_alone_equals_search_batched():

@@ -13,6 +13,7 @@ position and batch size from 180 to 40,000 items (``tests/index/test_blocks.py``
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Iterator
 from typing import TypeVar
@@ -29,8 +30,9 @@ NARROW_BLOCK = 32
 """Blocks of up to this many rows are scored as ``table @ block.T``: with the catalog as MKL's
 long side a 16-row block of the 40k × 101 table took 2.8 against 7.1 ms (4.9 with its output
 transposed back), for the same bits in every element once both sides have 12 rows or more
-(measured for 12–40,000 items; ``tests/index/test_blocks.py`` keeps it so). Above 32 rows the
-transpose back costs more than the product saves."""
+(measured for 12–40,000 items; :func:`layouts_agree` checks it on the machine at hand and
+``tests/index/test_blocks.py`` keeps it so). Above 32 rows the transpose back costs more than
+the product saves."""
 
 Rows = TypeVar("Rows", np.ndarray, torch.Tensor)
 
@@ -41,9 +43,27 @@ def block_scores(block: torch.Tensor, table: torch.Tensor, live: int | None = No
     ``block`` must have at least ``QUERY_BLOCK`` rows (pad it); ``live`` rows of it are wanted
     (all by default): a padded one-user block then copies one row back, not sixteen."""
     live = len(block) if live is None else live
-    if len(block) <= NARROW_BLOCK and len(table) >= QUERY_BLOCK:
+    narrow = len(block) <= NARROW_BLOCK and len(table) >= QUERY_BLOCK
+    if narrow and layouts_agree(torch.get_num_threads()):
         return torch.mm(table, block.T)[:, :live].T.contiguous()
     return torch.mm(block, table.T)[:live]
+
+
+@functools.cache
+def layouts_agree(threads: int) -> bool:
+    """Whether this machine's BLAS, on ``threads`` threads, gives ``table @ block.T`` the bits
+    of ``block @ table.T``: measured so on the AVX2 host of session 14, but another CPU's or
+    library's kernels may sum in another order, and a row's answer would then depend on the
+    size of its batch. Probed once per thread count on a few shapes; if any differs, every
+    block keeps the row layout."""
+    generator = torch.Generator().manual_seed(0)
+    for n_items, width in ((QUERY_BLOCK, 8), (1000, 33), (5000, 101)):
+        table = torch.randn(n_items, width, generator=generator)
+        for height in (QUERY_BLOCK, NARROW_BLOCK):
+            block = torch.randn(height, width, generator=generator)
+            if not torch.equal(torch.mm(table, block.T).T, torch.mm(block, table.T)):
+                return False
+    return True
 
 
 def dot_scores(queries: np.ndarray, vectors: np.ndarray) -> np.ndarray:
