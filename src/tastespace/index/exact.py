@@ -118,13 +118,13 @@ def _select(scores: Any, k: int) -> tuple[np.ndarray, np.ndarray]:
         # a tie across the k-th place: which of the tied items topk kept is arbitrary
         tied = np.flatnonzero((values[:, kk - 1] == values[:, kk]) & np.isfinite(values[:, kk]))
         for r in tied:
-            ids[r, :kk], top[r, :kk] = _lowest_ids_first(scores[r].numpy(), kk)
+            ids[r, :kk], top[r, :kk] = lowest_ids_first(scores[r].numpy(), kk)
     ids[~np.isfinite(top)] = -1
     top[ids < 0] = -np.inf
     return order_ties_by_id(ids, top)
 
 
-def _lowest_ids_first(row: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+def lowest_ids_first(row: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Top ``k`` of one row, the k-th place's tied items taken by lowest index."""
     threshold = np.partition(row, len(row) - k)[len(row) - k]
     above = np.flatnonzero(row > threshold)

@@ -27,6 +27,7 @@ import scipy.sparse as sp
 import torch
 
 from tastespace.index.blocks import QUERY_BLOCK, block_scores, fixed_blocks, pad_rows
+from tastespace.index.exact import lowest_ids_first
 from tastespace.index.refine import refine_top_k
 
 BETAS, EPS = (0.9, 0.999), 1e-8
@@ -524,18 +525,9 @@ def top_columns(logits: torch.Tensor, top: int) -> tuple[np.ndarray, np.ndarray]
         columns = np.flatnonzero(line >= bound) if np.isfinite(bound) else np.arange(n)
         if len(columns) < top:
             columns = np.arange(n)
-        found[row] = _top_lowest_first(line[columns], columns, top)
+        chosen, _ = lowest_ids_first(line[columns], top)  # ascending columns: ties by item
+        found[row] = columns[np.sort(chosen)]
     return found, np.isfinite(np.take_along_axis(values, found, axis=1))
-
-
-def _top_lowest_first(values: np.ndarray, columns: np.ndarray, top: int) -> np.ndarray:
-    """The ``top`` of ascending ``columns`` with the largest ``values``, ties at the last
-    place to the first columns; in ascending order."""
-    last = np.partition(values, len(values) - top)[len(values) - top]
-    above = values > last
-    tied = np.flatnonzero(values == last)[: top - int(above.sum())]
-    above[tied] = True
-    return columns[above]
 
 
 SELECT_STRIDE = 8
