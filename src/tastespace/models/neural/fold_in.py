@@ -522,8 +522,8 @@ def top_columns(logits: torch.Tensor, top: int) -> tuple[np.ndarray, np.ndarray]
     bounds = _selection_bounds(values, top)
     for row, bound in enumerate(bounds):
         line = values[row]
-        columns = np.flatnonzero(line >= bound) if np.isfinite(bound) else np.arange(n)
-        if len(columns) < top:
+        columns = np.flatnonzero(line >= bound)
+        if len(columns) < top:  # NaN bounds included
             columns = np.arange(n)
         chosen, _ = lowest_ids_first(line[columns], top)  # ascending columns: ties by item
         found[row] = columns[np.sort(chosen)]
