@@ -14,6 +14,7 @@ from tastespace.index.blocks import (
     dot_scores,
     fixed_blocks,
     pad_rows,
+    row_logsumexp,
 )
 from tastespace.index.exact import exact_search as search_dot
 from tastespace.index.topk import topk_rows
@@ -104,3 +105,18 @@ def test_blocks_cover_the_rows_and_padding_is_zero():
     assert list(fixed_blocks(QUERY_BLOCK + 1)) == [(0, QUERY_BLOCK), (QUERY_BLOCK, QUERY_BLOCK + 1)]
     padded = pad_rows(np.ones((3, 2), np.float32))
     assert padded.shape == (QUERY_BLOCK, 2) and padded[3:].sum() == 0
+
+
+def test_a_lone_row_sums_to_the_bits_it_gets_in_a_block():
+    """A single row of 40,000 logits on two threads: torch alone splits it between them."""
+    logits = torch.randn(64, 40_000, generator=torch.Generator().manual_seed(2)) * 3
+    logits[:, ::7] = -torch.inf
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        block = row_logsumexp(logits)
+        alone = torch.cat([row_logsumexp(logits[row : row + 1]) for row in range(64)])
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(alone, block)
+    torch.testing.assert_close(block, torch.logsumexp(logits.double(), 1).float())

@@ -220,3 +220,28 @@ def test_top_columns_match_a_full_sort_with_ties_to_the_lowest_items(layout):
         best = np.sort(np.lexsort((np.arange(len(line)), -line))[:200])
         np.testing.assert_array_equal(found[row], best)
     assert finite.all()
+
+
+def test_a_user_alone_gets_the_batch_bits_on_a_catalog_whose_rows_torch_reduces_in_parallel():
+    """torch sums a single row of 32,768 values or more on every thread at once and a row of a
+    block on one; the pass's log-sum-exp must not see the difference (10 of 256 rows of
+    40,000 logits differed in the last bit before it padded a lone row)."""
+    rng = np.random.default_rng(5)
+    n_items, dim = 33_000, 4
+    items = torch.as_tensor(rng.standard_normal((n_items, dim)).astype(np.float32))
+    bias = torch.as_tensor(rng.standard_normal(n_items).astype(np.float32))
+    histories = sp.random(12, n_items, density=5e-4, format="csr", random_state=5)
+    histories.data[:] = 1.0
+    start = torch.as_tensor(rng.standard_normal((12, dim)).astype(np.float32))
+    options = {"l2": 2.0, "top": 40, "tail": TailSample.of(items, 100)}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        batch = solve_on_candidates(table(items, bias), histories, start, **options)
+        for row in range(12):
+            alone = solve_on_candidates(
+                table(items, bias), histories[row], start[row : row + 1], **options
+            )
+            assert torch.equal(alone[0], batch[row]), row
+    finally:
+        torch.set_num_threads(threads)

@@ -66,6 +66,15 @@ def layouts_agree(threads: int) -> bool:
     return True
 
 
+def row_logsumexp(logits: torch.Tensor) -> torch.Tensor:
+    """``logsumexp`` of each row of ``(n, m)`` logits, the same bits for any ``n``: torch sums
+    a lone row of 32,768 values or more on every thread at once (another order) but each row
+    of a larger block on one thread, so a lone row is reduced as a block of two."""
+    if len(logits) != 1:
+        return torch.logsumexp(logits, dim=1)
+    return torch.logsumexp(logits.expand(2, -1), dim=1)[:1]
+
+
 def dot_scores(queries: np.ndarray, vectors: np.ndarray) -> np.ndarray:
     """``queries @ vectors.T`` as float32, each row the same bits alone or in any batch."""
     q, v = as_tensor(queries), as_tensor(vectors)

@@ -26,7 +26,13 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from tastespace.index.blocks import QUERY_BLOCK, block_scores, fixed_blocks, pad_rows
+from tastespace.index.blocks import (
+    QUERY_BLOCK,
+    block_scores,
+    fixed_blocks,
+    pad_rows,
+    row_logsumexp,
+)
 from tastespace.index.exact import lowest_ids_first
 from tastespace.index.refine import refine_top_k
 
@@ -338,7 +344,7 @@ class Surrogate:
         """``n·lse(logits) − Σ_history v·u + l2·‖u‖²`` per user (constants dropped), given
         ``logits`` from :meth:`logits` of ``users``."""
         return (
-            self.lengths[:, 0] * torch.logsumexp(logits, dim=1)
+            self.lengths[:, 0] * row_logsumexp(logits)
             - (self.pulled * users).sum(1)
             + self.l2 * users.square().sum(1)
         )
@@ -491,7 +497,7 @@ def _anchor(
             kept.update(zip(live.tolist(), logits.clone(), strict=True))
         logits.scatter_(1, torch.as_tensor(found, device=device), -torch.inf)
         where = torch.as_tensor(live, device=device)
-        lses[where] = torch.logsumexp(logits, dim=1)
+        lses[where] = row_logsumexp(logits)
         weights = torch.softmax(logits[:, tail.positions], dim=1).nan_to_num_(0.0)
         means[where] = torch.mm(pad_rows(weights), tail.vectors)[: len(live)]
         for row, ids, keep in zip(live, found, finite, strict=True):
