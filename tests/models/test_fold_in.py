@@ -206,7 +206,7 @@ def test_top_columns_are_the_largest_in_item_order_with_the_masked_ones_flagged(
     assert finite.tolist()[0] == [True, True, False, True, True]
 
 
-@pytest.mark.parametrize("layout", ["random", "ties", "few_pass_the_bound"])
+@pytest.mark.parametrize("layout", ["random", "ties", "few_pass_the_bound", "mixed"])
 def test_top_columns_match_a_full_sort_with_ties_to_the_lowest_items(layout):
     rng = np.random.default_rng(3)
     values = rng.standard_normal((6, 5000)).astype(np.float32)
@@ -215,11 +215,14 @@ def test_top_columns_match_a_full_sort_with_ties_to_the_lowest_items(layout):
     if layout == "few_pass_the_bound":  # the sampled columns hold the best: the whole row is read
         values[:, ::SELECT_STRIDE] += 10.0
     values[:, :50] = -np.inf  # seen items
+    if layout == "mixed":  # rows selected together beside rows selected whole
+        values[::3, ::SELECT_STRIDE] += 10.0
+        values[1, 200:] = -np.inf  # a history covering most of the catalog
     found, finite = top_columns(torch.from_numpy(values), 200)
     for row, line in enumerate(values):
         best = np.sort(np.lexsort((np.arange(len(line)), -line))[:200])
         np.testing.assert_array_equal(found[row], best)
-    assert finite.all()
+    assert finite.all() == (layout != "mixed")
 
 
 def test_a_user_alone_gets_the_batch_bits_on_a_catalog_whose_rows_torch_reduces_in_parallel():

@@ -482,14 +482,17 @@ def _anchor(
     means, lses = users.new_zeros((n, dim)), users.new_zeros(n)
     lifted = _lifted(users)
     for begin, stop in fixed_blocks(n, pass_rows(len(table))):
-        logits = block_scores(pad_rows(lifted[begin:stop]), table, stop - begin)
         counts = np.diff(histories.indptr[begin : stop + 1])
+        # rows with a history only: the empty ones (the padding of a one-user request) are
+        # not solved, and their top-k would cost 15 times the user's own; rows after the
+        # last of them are not even copied out of the product (0.5 of a one-user pass's 1.9 ms)
+        live = begin + np.flatnonzero(counts)
+        if not len(live):
+            continue
+        logits = block_scores(pad_rows(lifted[begin:stop]), table, int(live[-1] - begin) + 1)
         seen = histories.indices[histories.indptr[begin] : histories.indptr[stop]]
         rows = torch.as_tensor(np.repeat(np.arange(stop - begin), counts), device=device)
         logits[rows, torch.as_tensor(seen.astype(np.int64), device=device)] = -torch.inf
-        # rows with a history only: the empty ones (the padding of a one-user request) are
-        # not solved, and their top-k would cost 15 times the user's own
-        live = begin + np.flatnonzero(counts)
         if len(live) < len(logits):
             logits = logits[torch.as_tensor(live - begin, device=device)]
         found, finite = top_columns(logits, top)
