@@ -248,3 +248,22 @@ def test_a_user_alone_gets_the_batch_bits_on_a_catalog_whose_rows_torch_reduces_
             assert torch.equal(alone[0], batch[row]), row
     finally:
         torch.set_num_threads(threads)
+
+
+def test_a_user_alone_gets_the_batch_bits_with_candidate_lists_of_a_real_models_size():
+    """A batch of one user's ``(1, L)·(L, d)`` products takes another kernel than a batch of
+    several once ``L·d`` is large (576 candidates × 100 dimensions differed in the last bit)."""
+    rng = np.random.default_rng(7)
+    n_items, dim, n_users = 2_000, 100, 6
+    items = torch.as_tensor(rng.standard_normal((n_items, dim)).astype(np.float32) / 10)
+    bias = torch.as_tensor(rng.standard_normal(n_items).astype(np.float32))
+    histories = sp.random(n_users, n_items, density=0.02, format="csr", random_state=7)
+    histories.data[:] = 1.0
+    start = torch.as_tensor(rng.standard_normal((n_users, dim)).astype(np.float32) / 10)
+    options = {"l2": 2.0, "top": 1_000, "tail": TailSample.of(items, 500)}
+    batch = solve_on_candidates(table(items, bias), histories, start, **options)
+    for row in range(n_users):
+        alone = solve_on_candidates(
+            table(items, bias), histories[row], start[row : row + 1], **options
+        )
+        assert torch.equal(alone[0], batch[row]), row

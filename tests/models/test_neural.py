@@ -97,6 +97,14 @@ class TestNeural(ModelContract):
         model = NeuralRecommender(**{**FAST, "epochs": 3}).fit(bare)
         assert model.item_vectors().shape == (bare.n_items, 32)
 
+    def test_a_history_folds_in_to_the_same_vector_alone_or_batched(self, fitted, planted_split):
+        """Fewer than 16 rows took other kernels in the user tower: one history's
+        ``user_vectors`` differed in the last bits from its row in a batch of 40."""
+        histories = planted_split.test.fold_in[:40]
+        batch = fitted.user_vectors(histories)
+        for row in (0, 9, 39):
+            np.testing.assert_array_equal(fitted.user_vectors(histories[row])[0], batch[row])
+
     def test_solved_vectors_beat_the_towers_start_on_the_likelihood(self, fitted, planted_split):
         import dataclasses
 

@@ -329,13 +329,13 @@ class Surrogate:
     ):
         self.vectors, self.offsets, self.tail, self.l2 = vectors, offsets, tail, l2
         self.lengths = x.sum(dim=1, keepdim=True)
-        self.pulled = torch.bmm(x.unsqueeze(1), vectors).squeeze(1)  # Σ history v_i
+        self.pulled = per_user_bmm(x.unsqueeze(1), vectors).squeeze(1)  # Σ history v_i
 
     def logits(self, users: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(g, L + 1)`` logits (the pseudo-item's last) and the pseudo-item's gradient."""
         # a row times the transposed candidates: (g, L, d) @ (g, d, 1) would take another
         # kernel for one user than for several, and its bits would depend on the batch
-        candidates = torch.bmm(users.unsqueeze(1), self.vectors.transpose(1, 2))
+        candidates = per_user_bmm(users.unsqueeze(1), self.vectors.transpose(1, 2))
         candidates = candidates.squeeze(1).add_(self.offsets)
         rest, slope = self.tail.logit(users)
         return torch.cat([candidates, rest.unsqueeze(1)], dim=1), slope
@@ -379,7 +379,7 @@ class Surrogate:
     def _mean(self, probs: torch.Tensor, slope: torch.Tensor) -> torch.Tensor:
         """``(g, d)``: the softmax-weighted mean vector (the pseudo-item's is its slope)."""
         near, rest = probs[:, :-1], probs[:, -1:]
-        return torch.bmm(near.unsqueeze(1), self.vectors).squeeze(1) + rest * slope
+        return per_user_bmm(near.unsqueeze(1), self.vectors).squeeze(1) + rest * slope
 
     def _gradient(self, mean: torch.Tensor, users: torch.Tensor) -> torch.Tensor:
         return self.lengths * mean - self.pulled + 2 * self.l2 * users
@@ -393,7 +393,7 @@ class Surrogate:
         (docs/benchmarks-index.md)."""
         near, rest = probs[:, :-1], probs[:, -1:]
         weighted = self.vectors.transpose(1, 2) * near.unsqueeze(1)
-        second = torch.bmm(weighted, self.vectors) - mean.unsqueeze(2) * mean.unsqueeze(1)
+        second = per_user_bmm(weighted, self.vectors) - mean.unsqueeze(2) * mean.unsqueeze(1)
         curved = slope.unsqueeze(2) * slope.unsqueeze(1) + self.tail.spread
         second += rest.unsqueeze(2) * curved
         eye = torch.eye(mean.shape[1], dtype=mean.dtype, device=mean.device).mul_(2 * self.l2)
@@ -417,6 +417,16 @@ class Surrogate:
         trial = users - share * step
         logits, slope = self.logits(trial)
         return trial, logits, slope, self.value(logits, trial)
+
+
+def per_user_bmm(left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
+    """``torch.bmm``, each user's product the same bits however many users share the batch:
+    a batch of one goes to another kernel than a batch of two or more (a ``(1, 576)·(576,
+    100)`` product differed in the last bit), so a lone user is multiplied as a batch of two
+    views of itself (a copy would change the operands' layout, and with it the kernel)."""
+    if len(left) != 1:
+        return torch.bmm(left, right)
+    return torch.bmm(left.expand(2, -1, -1), right.expand(2, -1, -1))[:1]
 
 
 def bfgs_pair(moved: torch.Tensor, turned: torch.Tensor) -> tuple[torch.Tensor, ...]:

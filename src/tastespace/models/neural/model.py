@@ -405,20 +405,27 @@ class NeuralRecommender(Recommender):
     def _tower_vectors(
         self, matrix: sp.csr_matrix, user_features: FeatureTable | None
     ) -> torch.Tensor:
-        """The user tower's prediction for each history (and user features when given)."""
+        """The user tower's prediction for each history (and user features when given). Fewer
+        than ``QUERY_BLOCK`` histories are padded to that many: the tower's products take other
+        kernels for fewer rows, and a history's vector would depend on its batch."""
         module = self._require_module()
-        if user_features is not None and len(user_features) != matrix.shape[0]:
-            raise DataError(
-                f"user_features has {len(user_features)} rows for {matrix.shape[0]} histories"
-            )
+        n = matrix.shape[0]
+        if user_features is not None and len(user_features) != n:
+            raise DataError(f"user_features has {len(user_features)} rows for {n} histories")
         encoded = (
             self.user_encoder_.transform(user_features)
             if user_features is not None
-            else self.user_encoder_.unknown(matrix.shape[0])
+            else self.user_encoder_.unknown(n)
         )
         device = _device(module)
-        batch = history_batch(matrix, self.item_counts_ == 0, module.item_tower.unknown_id, device)
-        feats = feature_batch(encoded, None, device, prefix="user")
+        if n == 0:
+            return torch.zeros((0, module.user_tower.out.out_features), device=device)
+        batch = history_batch(
+            pad_histories(matrix), self.item_counts_ == 0, module.item_tower.unknown_id, device
+        )
+        # the padding rows repeat the last user's features; their vectors are dropped
+        rows = np.minimum(np.arange(max(n, QUERY_BLOCK)), n - 1)
+        feats = feature_batch(encoded, rows, device, prefix="user")
         table = None
         if module.user_tower.tied is not None:
             trained = module.item_tower.unknown_id  # items added later pool as the unknown ID
@@ -430,7 +437,7 @@ class NeuralRecommender(Recommender):
                 feats["user_bags"],
                 feats["user_numeric"],
                 item_table=table,
-            )
+            )[:n]
 
     def _solve(self, matrix: sp.csr_matrix, start: torch.Tensor, exact: bool) -> torch.Tensor:
         """Refine the tower's vectors by solving each user's likelihood with items fixed."""
