@@ -486,8 +486,7 @@ class NeuralRecommender(Recommender):
         ids, scores, answered = ids[:n], scores[:n], answered[:n]
         if not answered.all():
             rest = np.flatnonzero(~answered)
-            vectors = users[:n].cpu().numpy()[rest]
-            queries = np.column_stack([vectors, np.ones(len(rest), np.float32)])
+            queries = self._lifted(users[:n].cpu().numpy()[rest])
             ids[rest], scores[rest] = index.search(queries, k, matrix[rest])
         return ids, scores
 
@@ -518,6 +517,11 @@ class NeuralRecommender(Recommender):
         users = self.user_vectors(histories)
         if self.config.cosine_temperature is not None:
             return users
+        return self._lifted(users)
+
+    @staticmethod
+    def _lifted(users: np.ndarray) -> np.ndarray:
+        """``[u, 1]`` per row: the query that scores ``u·v + b`` in the ``[v, b]`` space."""
         return np.column_stack([users, np.ones(len(users), np.float32)])
 
     def score(self, histories: Histories, user_features: FeatureTable | None = None) -> np.ndarray:
