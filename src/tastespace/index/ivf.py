@@ -27,6 +27,7 @@ import scipy.sparse as sp
 from tastespace.errors import BundleError, ConfigError
 from tastespace.index.approximate import FaissIndex
 from tastespace.index.base import Metric
+from tastespace.index.blocks import dot_scores
 from tastespace.index.exact import ExactIndex
 from tastespace.index.recall import measure_recall
 
@@ -91,10 +92,28 @@ class IVFPQIndex(FaissIndex):
         return engine
 
     def _parameters(self, faiss: Any, fetch: int) -> Any:
-        nprobe = int(min(self.params["nprobe"], self.params["nlist"]))
-        return faiss.SearchParametersPreTransform(
-            index_params=faiss.SearchParametersIVF(nprobe=nprobe)
+        return faiss.SearchParametersIVF(
+            nprobe=int(min(self.params["nprobe"], self.params["nlist"]))
         )
+
+    def _prepare(self, queries: np.ndarray) -> np.ndarray:
+        """The queries rotated onto the kept directions in fixed blocks: faiss's own rotation
+        is one BLAS product of the whole batch, whose rows' bits depend on its size (0 of 40
+        queries alone matched their batched rows), and near-ties then probe other cells."""
+        return dot_scores(queries, self._rotation())
+
+    def _rotation(self) -> np.ndarray:
+        """``(dims, dim)``: the rotation the engine applies to what it adds."""
+        import faiss
+
+        transform = faiss.downcast_VectorTransform(self.engine.chain.at(0))
+        return faiss.vector_to_array(transform.A).reshape(transform.d_out, transform.d_in)
+
+    def _searched(self) -> Any:
+        """The inverted file behind the rotation (:meth:`_prepare` rotates)."""
+        import faiss
+
+        return faiss.downcast_index(self.engine.index)
 
     def _tune_nprobe(self, vectors: np.ndarray) -> int:
         """Smallest nprobe whose recall@10 on sampled items (each excluding itself) reaches
