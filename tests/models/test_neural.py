@@ -105,6 +105,16 @@ class TestNeural(ModelContract):
         for row in (0, 9, 39):
             np.testing.assert_array_equal(fitted.user_vectors(histories[row])[0], batch[row])
 
+    def test_attention_pooling_folds_in_the_same_vector_alone_or_batched(self, planted_split):
+        """The pooling's softmax was shifted by the largest logit of the whole batch, so a
+        history's weights (and vector) depended on who shared it."""
+        model = NeuralRecommender(pooling="attention", fold_in="encoder", **FAST)
+        model.fit(planted_split.train)
+        histories = planted_split.test.fold_in[:40]
+        batch = model.user_vectors(histories)
+        for row in (0, 9, 39):
+            np.testing.assert_array_equal(model.user_vectors(histories[row])[0], batch[row])
+
     def test_solved_vectors_beat_the_towers_start_on_the_likelihood(self, fitted, planted_split):
         import dataclasses
 

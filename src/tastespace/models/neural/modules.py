@@ -189,8 +189,11 @@ class UserTower(nn.Module):
             scale = lengths.float().rsqrt() if self.pooling == "sqrtn" else 1.0 / lengths.float()
             return scale[row]
         logits = self.attention(indices).squeeze(1)
-        logits = logits - logits.max().detach()
-        weights = logits.exp()
+        # each bag shifted by its own largest logit: a shift shared by the batch would give a
+        # history other bits beside other histories than alone
+        peak = torch.full_like(lengths, -torch.inf, dtype=logits.dtype)
+        peak = peak.scatter_reduce(0, row, logits.detach(), "amax")
+        weights = (logits - peak[row]).exp()
         totals = torch.zeros(len(lengths), device=indices.device).index_add_(0, row, weights)
         return weights / totals[row].clamp(min=1e-12)
 
