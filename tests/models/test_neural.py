@@ -105,6 +105,17 @@ class TestNeural(ModelContract):
         for row in (0, 9, 39):
             np.testing.assert_array_equal(fitted.user_vectors(histories[row])[0], batch[row])
 
+    def test_a_cold_item_gets_the_same_vector_alone_or_batched(self, fitted, planted):
+        """Fewer than 16 rows took other kernels in the item tower's content path."""
+        rows = np.arange(40)
+        vectors, bias = fitted.embed_items(planted.items.take(rows))
+        for row in (0, 17, 39):
+            alone, alone_bias = fitted.embed_items(planted.items.take(rows[row : row + 1]))
+            np.testing.assert_array_equal(alone[0], vectors[row])
+            np.testing.assert_array_equal(alone_bias[0], bias[row])
+        empty, empty_bias = fitted.embed_items(planted.items.take(rows[:0]))
+        assert empty.shape == (0, vectors.shape[1]) and empty_bias.shape == (0,)
+
     def test_attention_pooling_folds_in_the_same_vector_alone_or_batched(self, planted_split):
         """The pooling's softmax was shifted by the largest logit of the whole batch, so a
         history's weights (and vector) depended on who shared it."""

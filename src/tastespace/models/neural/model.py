@@ -341,16 +341,12 @@ class NeuralRecommender(Recommender):
             **self._content_inputs(table, device),
         }
 
-    def _content_inputs(self, table: FeatureTable, device: torch.device) -> dict:
-        """The content path's inputs (categorical bags, numerics) for any feature table."""
-        encoded = self.item_encoder_.transform(table)
-        return {
-            "item_bags": {
-                k: (torch.as_tensor(i, device=device), torch.as_tensor(o, device=device))
-                for k, (i, o) in encoded.bags.items()
-            },
-            "item_numeric": torch.as_tensor(encoded.numeric, dtype=torch.float32, device=device),
-        }
+    def _content_inputs(
+        self, table: FeatureTable, device: torch.device, rows: np.ndarray | None = None
+    ) -> dict:
+        """The content path's inputs (categorical bags, numerics) for any feature table (its
+        ``rows``, in that order, when given)."""
+        return feature_batch(self.item_encoder_.transform(table), rows, device, prefix="item")
 
     # -- vectors ----------------------------------------------------------------------------
     def _require_module(self) -> TwoTower:
@@ -540,11 +536,19 @@ class NeuralRecommender(Recommender):
         """``(vectors (n, dim), bias (n,))`` for items described only by features (cold
         start): what the model scores an item it never saw with, ``u · v + bias``."""
         module = self._require_module()
+        n = len(table)
+        if n == 0:
+            dim = module.item_tower.dim
+            return np.empty((0, dim), np.float32), np.empty(0, np.float32)
+        # fewer than QUERY_BLOCK rows are padded (repeating the last item): the tower's products
+        # take other kernels for fewer rows, and an item's vector would depend on its batch
+        rows = np.minimum(np.arange(max(n, QUERY_BLOCK)), n - 1)
         with torch.no_grad():
             vectors, bias = module.item_tower.content(
-                **self._content_inputs(table, _device(module))
+                **self._content_inputs(table, _device(module), rows)
             )
-        return vectors.cpu().numpy().astype(np.float32), bias.cpu().numpy().astype(np.float32)
+        vectors, bias = vectors[:n].cpu().numpy(), bias[:n].cpu().numpy()
+        return vectors.astype(np.float32), bias.astype(np.float32)
 
     def _grow(self, n_new: int) -> None:
         """New items have no training data: the content path gives their vector and bias."""
