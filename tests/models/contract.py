@@ -117,6 +117,15 @@ class ModelContract:
         np.testing.assert_array_equal(ids, batch_ids[shuffled])
         np.testing.assert_array_equal(scores, batch_scores[shuffled])
 
+    def test_same_history_same_scores_alone_or_batched(self, fitted, planted_split):
+        """``score`` too: a plain matrix product gave a row other bits alone than batched."""
+        history = planted_split.test.fold_in[:40]
+        batch = fitted.score(history)
+        for row in (0, 7, 16, 39):
+            np.testing.assert_array_equal(
+                np.asarray(fitted.score(history[row]))[0], batch[row], err_msg=f"history {row}"
+            )
+
     def test_out_of_range_item_is_a_clear_error(self, fitted):
         with pytest.raises(DataError, match="outside"):
             fitted.recommend(ItemIndices([[0, fitted.n_items + 5]]), k=3)

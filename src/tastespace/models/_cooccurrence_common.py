@@ -222,7 +222,7 @@ class ItemEmbeddingModel(Recommender):
     def score(self, histories: Histories) -> np.ndarray:
         matrix, _ = as_histories(histories, self.n_items)
         if self.config.scoring == "pooled":
-            return self.user_vectors(matrix) @ self.item_vectors().T
+            return dot_scores(self.user_vectors(matrix), self.item_vectors())
         return knn_scores(matrix, self.item_vectors(), self._knn_neighbours())
 
     def rescored(self, **options: Any) -> Self:

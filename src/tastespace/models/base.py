@@ -49,7 +49,7 @@ from tastespace.index.base import (
     index_from_bytes,
     resolve_kind,
 )
-from tastespace.index.blocks import QUERY_BLOCK, fixed_blocks, pad_histories
+from tastespace.index.blocks import QUERY_BLOCK, dot_scores, fixed_blocks, pad_histories
 from tastespace.index.recall import measure_recall
 from tastespace.index.topk import mask_rows, topk_rows
 from tastespace.models.config import ModelConfig
@@ -212,9 +212,10 @@ class Recommender(ABC):
         raise NotImplementedError(f"{type(self).__name__} has no user vectors")
 
     def score(self, histories: Histories) -> np.ndarray:
-        """``(n, n_items)`` scores for each history (higher = more recommended)."""
+        """``(n, n_items)`` scores for each history (higher = more recommended), each row the
+        same bits alone or batched (a plain matrix product's rows are not)."""
         matrix, _ = as_histories(histories, self.n_items)
-        return self.user_vectors(matrix) @ self.item_vectors().T
+        return dot_scores(self.user_vectors(matrix), self.item_vectors())
 
     # -- queries ----------------------------------------------------------------------------
     def recommend(
