@@ -116,6 +116,12 @@ def pad_rows(rows: Rows, block: int = QUERY_BLOCK) -> Rows:
     return np.concatenate([rows, np.zeros((missing, *rows.shape[1:]), rows.dtype)])
 
 
+def padded_positions(n_rows: int, block: int = QUERY_BLOCK) -> np.ndarray:
+    """``0 … n_rows − 1``, then the last repeated up to ``block`` positions: the rows a
+    product over per-row inputs (features) reads so it has at least ``block`` rows."""
+    return np.minimum(np.arange(max(n_rows, block)), n_rows - 1)
+
+
 def pad_histories(block: sp.csr_matrix, rows: int = QUERY_BLOCK) -> sp.csr_matrix:
     """``block`` with empty histories appended up to ``rows`` (unchanged when it has them)."""
     missing = rows - block.shape[0]

@@ -37,7 +37,13 @@ from tastespace.errors import (
     UnknownIdError,
 )
 from tastespace.features.encoders import FeatureEncoder
-from tastespace.index.blocks import QUERY_BLOCK, as_tensor, dot_scores, pad_histories
+from tastespace.index.blocks import (
+    QUERY_BLOCK,
+    as_tensor,
+    dot_scores,
+    pad_histories,
+    padded_positions,
+)
 from tastespace.index.topk import mask_rows
 from tastespace.models.base import Recommender, SearchSpace
 from tastespace.models.fitting import FitRun, TrainingOptions, ValidationMetric
@@ -420,8 +426,7 @@ class NeuralRecommender(Recommender):
             pad_histories(matrix), self.item_counts_ == 0, module.item_tower.unknown_id, device
         )
         # the padding rows repeat the last user's features; their vectors are dropped
-        rows = np.minimum(np.arange(max(n, QUERY_BLOCK)), n - 1)
-        feats = feature_batch(encoded, rows, device, prefix="user")
+        feats = feature_batch(encoded, padded_positions(n), device, prefix="user")
         table = None
         if module.user_tower.tied is not None:
             trained = module.item_tower.unknown_id  # items added later pool as the unknown ID
@@ -542,10 +547,9 @@ class NeuralRecommender(Recommender):
             return np.empty((0, dim), np.float32), np.empty(0, np.float32)
         # fewer than QUERY_BLOCK rows are padded (repeating the last item): the tower's products
         # take other kernels for fewer rows, and an item's vector would depend on its batch
-        rows = np.minimum(np.arange(max(n, QUERY_BLOCK)), n - 1)
         with torch.no_grad():
             vectors, bias = module.item_tower.content(
-                **self._content_inputs(table, _device(module), rows)
+                **self._content_inputs(table, _device(module), padded_positions(n))
             )
         vectors, bias = vectors[:n].cpu().numpy(), bias[:n].cpu().numpy()
         return vectors.astype(np.float32), bias.astype(np.float32)
