@@ -19,13 +19,14 @@ and its training took minutes, while 8-bit scalar codes of the 16 leading direct
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Self
 
 import numpy as np
 import scipy.sparse as sp
 
 from tastespace.errors import BundleError, ConfigError
-from tastespace.index.approximate import FaissIndex
+from tastespace.index.approximate import FaissIndex, import_faiss
 from tastespace.index.base import Metric
 from tastespace.index.blocks import dot_scores
 from tastespace.index.exact import ExactIndex
@@ -100,20 +101,19 @@ class IVFPQIndex(FaissIndex):
         """The queries rotated onto the kept directions in fixed blocks: faiss's own rotation
         is one BLAS product of the whole batch, whose rows' bits depend on its size (0 of 40
         queries alone matched their batched rows), and near-ties then probe other cells."""
-        return dot_scores(queries, self._rotation())
+        return dot_scores(queries, self._rotation)
 
+    @functools.cached_property
     def _rotation(self) -> np.ndarray:
-        """``(dims, dim)``: the rotation the engine applies to what it adds."""
-        import faiss
-
+        """``(dims, dim)``: the rotation the engine applies to what it adds, read out of the
+        engine once (a search would otherwise copy it on every call)."""
+        faiss = import_faiss()
         transform = faiss.downcast_VectorTransform(self.engine.chain.at(0))
         return faiss.vector_to_array(transform.A).reshape(transform.d_out, transform.d_in)
 
     def _searched(self) -> Any:
         """The inverted file behind the rotation (:meth:`_prepare` rotates)."""
-        import faiss
-
-        return faiss.downcast_index(self.engine.index)
+        return import_faiss().downcast_index(self.engine.index)
 
     def _tune_nprobe(self, vectors: np.ndarray) -> int:
         """Smallest nprobe whose recall@10 on sampled items (each excluding itself) reaches
