@@ -209,8 +209,10 @@ class ItemClusters:
         rows = np.repeat(users, lengths)
         columns = np.repeat(self.offsets(probed)[users, clusters], lengths) + within
         width = int(columns.max()) + 1 if len(columns) else 0
-        ids = np.full((n, width), -1, np.int64)
-        ids[rows, columns] = self.items[np.repeat(self.starts[clusters], lengths) + within]
+        cells = rows * width + columns  # flat positions: a 2-D scatter took 4 times as long
+        ids = np.full(n * width, -1, np.int64)
+        ids[cells] = self.items[np.repeat(self.starts[clusters], lengths) + within]
+        ids = ids.reshape(n, width)
         scores = queries.new_full((n, width), -torch.inf)
         read = np.flatnonzero(probed.any(axis=0))
         if n <= QUERY_BLOCK:
@@ -222,20 +224,22 @@ class ItemClusters:
             begins = np.zeros(len(self.sizes), np.int64)
             begins[read] = np.cumsum(padded) - padded
             sources = np.repeat(begins[clusters], lengths) + within
-            scores[_index(rows, device), _index(columns, device)] = found[
-                _index(rows, device), _index(sources, device)
-            ]
+            picked = found.reshape(-1)[_index(rows * found.shape[1] + sources, device)]
+            scores.view(-1)[_index(cells, device)] = picked
             return ids, scores
-        offsets = self.offsets(probed)
+        flat_scores = scores.view(-1)
+        begins = self.offsets(probed) + np.arange(n)[:, None] * width
         for cluster in read:
             readers = np.flatnonzero(probed[:, cluster])
             size, start = int(self.sizes[cluster]), int(self.starts[cluster])
             cluster_rows = self.rows[start : start + int(_padded(size))]
-            placed = offsets[readers, cluster][:, None] + np.arange(size)
             for begin, stop in fixed_blocks(len(readers), 256):
-                block = _index(readers[begin:stop], device)
-                found = block_scores(pad_rows(queries[block]), cluster_rows, len(block))
-                scores[block[:, None], _index(placed[begin:stop], device)] = found[:, :size]
+                block = readers[begin:stop]
+                found = block_scores(
+                    pad_rows(queries[_index(block, device)]), cluster_rows, len(block)
+                )
+                placed = (begins[block, cluster][:, None] + np.arange(size)).reshape(-1)
+                flat_scores[_index(placed, device)] = found[:, :size].reshape(-1)
         return ids, scores
 
 

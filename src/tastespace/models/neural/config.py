@@ -113,7 +113,12 @@ class NeuralConfig(ModelConfig):
     """Largest catalog folded in by the exact solve (ml-latest-small's 9.7k items stay exact;
     at 40k items the candidate solve is several times faster: docs/benchmarks-index.md)."""
     fold_in_rounds: int = 2
-    """Exact passes of the candidate solve (each re-picks the candidates at the vectors reached)."""
+    """Rounds of the candidate solve (each re-picks the candidates at the vectors reached)."""
+    fold_in_retrieval: Literal["clusters", "passes"] = "clusters"
+    """How a round of the candidate solve finds its candidates: read the k-means clusters of
+    the catalog the user scores highest (8 items read per candidate; retrieval.py), or one
+    exact pass over the whole catalog (the cost then grows with it). Measured in
+    docs/benchmarks-index.md."""
     use_item_features: bool = True
     """Feed item features (genres, tags, numerics) into the content path."""
     use_user_features: bool = False

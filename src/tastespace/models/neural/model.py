@@ -58,6 +58,7 @@ from tastespace.models.neural.fold_in import (
     solve_user_vectors,
 )
 from tastespace.models.neural.modules import ItemTower, TwoTower, UserTower
+from tastespace.models.neural.retrieval import ClusterCandidates
 from tastespace.models.neural.runtime import resolve_device, torch_threads
 from tastespace.models.neural.training import LoopSettings, TrainReport, train_loop
 
@@ -457,19 +458,25 @@ class NeuralRecommender(Recommender):
 
     def _candidate_options(self, device: torch.device) -> dict[str, Any]:
         cfg = self.config
-        items = self._scored_table(device)[:, :-1]
-        tail = self._derived(f"fold_in_tail:{device}", lambda: TailSample.of(items))
-        return dict(
+        table = self._scored_table(device)
+        tail = self._derived(f"fold_in_tail:{device}", lambda: TailSample.of(table[:, :-1]))
+        options: dict[str, Any] = dict(
             l2=cfg.vector_l2, top=cfg.fold_in_candidates, rounds=cfg.fold_in_rounds, tail=tail
         )
+        if cfg.fold_in_retrieval == "clusters":
+            options["candidates"] = self._derived(
+                f"fold_in_clusters:{device}", lambda: ClusterCandidates.of(table, tail)
+            )
+        return options
 
     def _search_histories(
         self, matrix: sp.csr_matrix, k: int, exclude_seen: bool, exact: bool
     ) -> tuple[np.ndarray, np.ndarray]:
-        """A request of up to ``QUERY_BLOCK`` users on the candidate solve ranks from the
-        solve's last pass instead of one more pass over the catalog (a third of a one-user
-        request; ``index/refine.py``), with the exact index's answer bit for bit. Larger
-        requests, an approximate index and users it cannot rank go through the index."""
+        """A request of up to ``QUERY_BLOCK`` users on the candidate solve by exact passes ranks
+        from the solve's last pass instead of one more pass over the catalog (a third of a
+        one-user request; ``index/refine.py``), with the exact index's answer bit for bit.
+        Larger requests, an approximate index, retrieval from clusters (which has no pass
+        to rank from) and users it cannot rank go through the index."""
         index = self.index("recommend", exact=exact)
         # the solve reads only positive weights as seen, the index excludes every stored cell
         small = matrix.shape[0] <= QUERY_BLOCK and exclude_seen and index.kind == "exact"
