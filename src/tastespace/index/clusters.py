@@ -27,8 +27,9 @@ from tastespace.index.blocks import QUERY_BLOCK, block_scores, fixed_blocks, pad
 
 CLUSTER_SIZE = 512
 """Mean items per cluster. Smaller clusters let a probe stop closer to the items it wants but
-cost a centroid row and a product each; on the 40k-item catalog 512 read 4,096 items per user
-in 9.8 ms where 1,024 took 13.5 ms and √n (200) clusters 18.3 ms (docs/benchmarks-index.md)."""
+cost a centroid row and a product each; on the 40k-item catalog an earlier version of this
+code answered one user in 9.8 ms with 512, 13.5 ms with 1,024 and 18.3 ms with √n (200)
+clusters (session 16, one run each on a noisy host; not re-measured since)."""
 
 KMEANS_ITERATIONS = 10
 """Lloyd iterations: the layout only has to keep near items together, not be optimal."""
@@ -204,10 +205,11 @@ class ItemClusters:
         scored cluster by cluster, each by the queries that read it."""
         n, device = len(queries), queries.device
         users, clusters = np.nonzero(probed)  # by user, then cluster: the layout's order
+        offsets = self.offsets(probed)
         lengths = self.sizes[clusters]
         within = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
         rows = np.repeat(users, lengths)
-        columns = np.repeat(self.offsets(probed)[users, clusters], lengths) + within
+        columns = np.repeat(offsets[users, clusters], lengths) + within
         width = int(columns.max()) + 1 if len(columns) else 0
         cells = rows * width + columns  # flat positions: a 2-D scatter took 4 times as long
         ids = np.full(n * width, -1, np.int64)
@@ -228,7 +230,7 @@ class ItemClusters:
             scores.view(-1)[_index(cells, device)] = picked
             return ids, scores
         flat_scores = scores.view(-1)
-        begins = self.offsets(probed) + np.arange(n)[:, None] * width
+        begins = offsets + np.arange(n)[:, None] * width
         for cluster in read:
             readers = np.flatnonzero(probed[:, cluster])
             size, start = int(self.sizes[cluster]), int(self.starts[cluster])

@@ -2,13 +2,14 @@
 
 Why: each round of the candidate solve needs a user's ``top`` best unseen items and the
 log-sum-exp and softmax-weighted mean of all the others (``fold_in.py``). An exact pass gets
-them by scoring every item, so a request grows with the catalog (43.9 ms for one user of a
-160k-item catalog against ALS's 13.3). Here the catalog is grouped once by k-means
-(``index/clusters.py``); a user reads only the clusters whose centroids they score highest —
-``READS_PER_CANDIDATE`` × ``top`` items — and their ``top`` comes from what was read. The rest
-is what was read beyond it, summed exactly, plus the clusters left unread, estimated from the
-pseudo-item's fixed sample (:class:`~tastespace.models.neural.fold_in.TailSample`): the
-sampled items that fall in unread clusters stand for all of those clusters' items.
+them by scoring every item, so a request grows with the catalog (one user of a 160k-item
+catalog at 3.0× ALS's time, against 2.0× from clusters: docs/benchmarks-index.md). Here the
+catalog is grouped once by k-means (``index/clusters.py``); a user reads only the clusters
+whose centroids they score highest — ``READS_PER_CANDIDATE`` × ``top`` items — and their
+``top`` comes from what was read. The rest is what was read beyond it, summed exactly, plus
+the clusters left unread, estimated from the pseudo-item's fixed sample
+(:class:`~tastespace.models.neural.fold_in.TailSample`): the sampled items that fall in
+unread clusters stand for all of those clusters' items.
 
 Batch-invariant as the exact pass is: a user's probes, scores and selections depend only on
 their own row (``tests/models/test_fold_in.py`` keeps it so).
