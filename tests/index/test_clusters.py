@@ -75,7 +75,9 @@ def test_scan_gives_whole_table_bits_alone_or_batched(n_queries):
     clusters = ItemClusters.of(table)
     queries = torch.as_tensor(rng.standard_normal((n_queries, 33)), dtype=torch.float32)
     probed = clusters.probe(clusters.centroid_scores(queries), reach=700)
-    ids, scores = clusters.scan(queries, probed)
+    width = clusters.read_width(700)
+    ids, scores = clusters.scan(queries, probed, width)
+    assert ids.shape == scores.shape == (n_queries, width)
     expected = whole_table_scores(queries, table)
     for row in range(n_queries):
         read = ids[row] >= 0
@@ -85,10 +87,23 @@ def test_scan_gives_whole_table_bits_alone_or_batched(n_queries):
         )
         assert torch.equal(scores[row][torch.as_tensor(read)], expected[row][ids[row][read]])
         assert torch.isinf(scores[row][torch.as_tensor(~read)]).all()
-        alone_ids, alone = clusters.scan(queries[row : row + 1], probed[row : row + 1])
-        width = alone_ids.shape[1]
-        assert np.array_equal(alone_ids[0], ids[row][:width])
-        assert torch.equal(alone[0], scores[row][:width])
+        alone_ids, alone = clusters.scan(queries[row : row + 1], probed[row : row + 1], width)
+        assert np.array_equal(alone_ids[0], ids[row])
+        assert torch.equal(alone[0], scores[row])
+
+
+def test_read_width_bounds_every_probe_and_a_narrower_scan_is_refused():
+    rng = np.random.default_rng(5)
+    table = torch.as_tensor(rng.standard_normal((3000, 17)), dtype=torch.float32)
+    clusters = ItemClusters.of(table)
+    queries = torch.as_tensor(rng.standard_normal((200, 17)), dtype=torch.float32)
+    for reach in (1, 300, 700, 2999, 5000):
+        probed = clusters.probe(clusters.centroid_scores(queries), reach)
+        read = (probed * clusters.sizes).sum(axis=1)
+        assert read.max() <= clusters.read_width(reach)
+    assert clusters.read_width(5000) == 3000
+    with pytest.raises(ValueError, match="more than width"):
+        clusters.scan(queries, probed, int(read.max()) - 1)
 
 
 def test_split_large_cuts_a_crowded_cluster_to_about_the_mean():

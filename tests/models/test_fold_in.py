@@ -25,6 +25,15 @@ N_ITEMS, DIM = 300, 8
 SOLVER = {"l2": 2.0, "steps": 30, "lr": 0.05}
 
 
+@pytest.fixture(params=[True, False], ids=["compiled", "torch"])
+def steps(request, monkeypatch):
+    """Both forms of the quasi-Newton steps: compiled (the CPU's) and torch (other devices')."""
+    from tastespace.models.neural import fold_in
+
+    monkeypatch.setattr(fold_in, "COMPILED_STEPS", request.param)
+    return request.param
+
+
 def problem(n_users: int = 40, seed: int = 0):
     rng = np.random.default_rng(seed)
     items = torch.as_tensor(rng.standard_normal((N_ITEMS, DIM)).astype(np.float32))
@@ -53,7 +62,7 @@ def gradient_norm(items, bias, histories, users: torch.Tensor) -> torch.Tensor:
     return users.grad.norm(dim=1)
 
 
-def test_candidates_covering_the_catalog_reach_the_exact_minimum():
+def test_candidates_covering_the_catalog_reach_the_exact_minimum(steps):
     items, bias, histories, start = problem()
     covered = solve_on_candidates(
         table(items, bias), histories, start, l2=SOLVER["l2"], top=N_ITEMS
@@ -83,7 +92,7 @@ def way_back(items, bias, histories, start):
     ).numpy()
 
 
-def test_top_candidates_and_the_pseudo_item_land_near_the_minimum():
+def test_top_candidates_and_the_pseudo_item_land_near_the_minimum(steps):
     items, bias, histories, start = problem()
     share = way_back(items, bias, histories, start)
     shares = []
@@ -98,7 +107,7 @@ def test_top_candidates_and_the_pseudo_item_land_near_the_minimum():
 
 
 @pytest.mark.parametrize("tail,top", [(N_ITEMS, 40), (100, 40), (100, 120)])
-def test_a_user_solved_alone_gets_the_same_bits_as_in_a_batch(tail, top):
+def test_a_user_solved_alone_gets_the_same_bits_as_in_a_batch(tail, top, steps):
     """120 candidates: the users' candidate lists fall into more than one padded width."""
     items, bias, histories, start = problem()
     batch = solve_on_candidates(
@@ -152,7 +161,7 @@ def test_reading_part_of_the_clusters_lands_near_the_minimum():
     assert np.median(shares[150]) < np.median(shares[100])
 
 
-def test_a_user_solved_from_clusters_gets_the_same_bits_alone_as_in_a_batch():
+def test_a_user_solved_from_clusters_gets_the_same_bits_alone_as_in_a_batch(steps):
     items, bias, histories, start = problem()
     candidates = clustered(items, bias, reads=100 / 40, tail=100)
     options = {"l2": 2.0, "top": 40, "candidates": candidates}
@@ -275,7 +284,7 @@ def test_top_columns_match_a_full_sort_with_ties_to_the_lowest_items(layout):
     assert finite.all() == (layout != "mixed")
 
 
-def test_a_user_alone_gets_the_batch_bits_on_a_catalog_whose_rows_torch_reduces_in_parallel():
+def test_a_user_alone_gets_the_batch_bits_on_a_catalog_whose_rows_torch_reduces_in_parallel(steps):
     """torch sums a single row of 32,768 values or more on every thread at once and a row of a
     block on one; the pass's log-sum-exp must not see the difference (10 of 256 rows of
     40,000 logits differed in the last bit before it padded a lone row)."""
@@ -300,7 +309,7 @@ def test_a_user_alone_gets_the_batch_bits_on_a_catalog_whose_rows_torch_reduces_
         torch.set_num_threads(threads)
 
 
-def test_a_user_alone_gets_the_batch_bits_with_candidate_lists_of_a_real_models_size():
+def test_a_user_alone_gets_the_batch_bits_with_candidate_lists_of_a_real_models_size(steps):
     """A batch of one user's ``(1, L)·(L, d)`` products takes another kernel than a batch of
     several once ``L·d`` is large (576 candidates × 100 dimensions differed in the last bit)."""
     rng = np.random.default_rng(7)
@@ -319,7 +328,7 @@ def test_a_user_alone_gets_the_batch_bits_with_candidate_lists_of_a_real_models_
         assert torch.equal(alone[0], batch[row]), row
 
 
-def test_steps_in_cache_sized_groups_give_the_bits_of_one_group(monkeypatch):
+def test_steps_in_cache_sized_groups_give_the_bits_of_one_group(monkeypatch, steps):
     """Users of one candidate width are stepped in groups of at most STEP_BYTES of vectors;
     a user's vector must not depend on how the batch was cut."""
     from tastespace.models.neural import fold_in
@@ -331,3 +340,38 @@ def test_steps_in_cache_sized_groups_give_the_bits_of_one_group(monkeypatch):
     assert len(fold_in._step_groups(np.arange(40), 64, DIM)) == 14
     grouped = solve_on_candidates(table(items, bias), histories, start, **options)
     assert torch.equal(grouped, whole)
+
+
+def test_compiled_and_torch_steps_end_at_the_same_vectors(monkeypatch):
+    from tastespace.models.neural import fold_in
+
+    items, bias, histories, start = problem()
+    options = {"l2": 2.0, "top": 40, "tail": TailSample.of(items, 100)}
+    solved = {}
+    for compiled in (True, False):
+        monkeypatch.setattr(fold_in, "COMPILED_STEPS", compiled)
+        solved[compiled] = solve_on_candidates(table(items, bias), histories, start, **options)
+    assert not torch.equal(solved[True], start)
+    # the same steps in another order of float32 sums: measured within 2e-6
+    torch.testing.assert_close(solved[True], solved[False], rtol=0, atol=1e-4)
+    values = {c: objective(items, bias, histories, u) for c, u in solved.items()}
+    torch.testing.assert_close(values[True], values[False], rtol=1e-5, atol=0)
+
+
+def test_a_user_retrieved_alone_gets_the_batch_bits_at_a_real_models_sizes():
+    """A lone user's softmax-weighted mean over the 4,096-item sample took another kernel than
+    a batch's (one user against the same user among 16 differed), and their log-sum-exp over
+    what was read depended on how long the batch's widest row was."""
+    rng = np.random.default_rng(11)
+    n_items, dim, n_users = 20_000, 33, 40
+    scored = torch.as_tensor(rng.standard_normal((n_items, dim)).astype(np.float32) / 3)
+    histories = sp.random(n_users, n_items, density=1e-3, format="csr", random_state=11)
+    histories.data[:] = 1.0
+    users = torch.as_tensor(rng.standard_normal((n_users, dim - 1)).astype(np.float32))
+    candidates = ClusterCandidates.of(scored, TailSample.of(scored[:, :-1]))
+    tops, means, lses = candidates.retrieve(histories, users, 512)  # 4,096 of 20,000 read
+    for row in range(n_users):
+        alone = candidates.retrieve(histories[row], users[row : row + 1], 512)
+        np.testing.assert_array_equal(alone[0][0], tops[row])
+        assert torch.equal(alone[1][0], means[row]), row
+        assert torch.equal(alone[2][0], lses[row]), row

@@ -285,11 +285,11 @@ def test_validation_metric_is_injected_and_drives_early_stopping(planted_split):
 
 
 def test_a_small_request_ranks_from_the_solve_as_the_exact_index_does(planted_split, monkeypatch):
-    """Up to QUERY_BLOCK users on the candidate solve are ranked from its last pass
-    (index/refine.py); 40 users go through the index. Both must give the same bits."""
+    """Up to QUERY_BLOCK users on the candidate solve by exact passes are ranked from its last
+    pass (index/refine.py); 40 users go through the index. Both must give the same bits."""
     import tastespace.models.neural.model as neural_model
 
-    options = dict(fold_in_candidates=40, fold_in_exact_max_items=0)
+    options = dict(fold_in_candidates=40, fold_in_exact_max_items=0, fold_in_retrieval="passes")
     model = NeuralRecommender(seed=0, **{**FAST, "epochs": 3}, **options).fit(planted_split.train)
     ranked = []
     solve_and_rank = neural_model.solve_and_rank
@@ -310,6 +310,23 @@ def test_a_small_request_ranks_from_the_solve_as_the_exact_index_does(planted_sp
     np.testing.assert_array_equal(few_ids, batch_ids[3:8])
     np.testing.assert_array_equal(few_scores, batch_scores[3:8])
     assert len(ranked) == 5  # the four alone and the five together went through the solve
+
+
+def test_a_user_alone_gets_the_batch_answer_when_clusters_are_read_in_part(planted_split):
+    """Retrieval from clusters reads 8 items per candidate: with 10 candidates a fifth of the
+    catalog. A user's rounds, vector and ranking must not depend on the request's size (a
+    small request once took an exact last pass, and its answer differed from the batch's)."""
+    options = dict(fold_in_candidates=10, fold_in_exact_max_items=0)
+    model = NeuralRecommender(seed=0, **{**FAST, "epochs": 3}, **options).fit(planted_split.train)
+    assert 8 * 10 < planted_split.train.n_items / 2
+    history = planted_split.test.fold_in[:40]
+    vectors = model.user_vectors(history)
+    batch_ids, batch_scores = model.recommend(history, k=10)
+    for row in (0, 7, 16, 39):
+        np.testing.assert_array_equal(model.user_vectors(history[row])[0], vectors[row])
+        ids, scores = model.recommend(history[row], k=10)
+        np.testing.assert_array_equal(ids[0], batch_ids[row], err_msg=f"history {row}")
+        np.testing.assert_array_equal(scores[0], batch_scores[row], err_msg=f"history {row}")
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

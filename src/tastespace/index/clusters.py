@@ -188,17 +188,26 @@ class ItemClusters:
         np.put_along_axis(probed, order, chosen, axis=1)
         return probed
 
+    def read_width(self, reach: int) -> int:
+        """The most items a :meth:`probe` of ``reach`` can read: it stops at the first cluster
+        that takes it to ``reach``, so at most ``reach − 1`` plus the largest cluster."""
+        return int(min(self.n_items, max(reach, 1) - 1 + self.sizes.max(initial=0)))
+
     def offsets(self, probed: np.ndarray) -> np.ndarray:
         """``(n, C)``: where each probed cluster begins in a query's row of :meth:`scan`
         (item ``i`` of a probed cluster ``c`` sits at ``offsets[r, c] + rank[i]``)."""
         held = probed * self.sizes
         return np.cumsum(held, axis=1) - held
 
-    def scan(self, queries: torch.Tensor, probed: np.ndarray) -> tuple[np.ndarray, torch.Tensor]:
+    def scan(
+        self, queries: torch.Tensor, probed: np.ndarray, width: int
+    ) -> tuple[np.ndarray, torch.Tensor]:
         """Every query's scores of the items of its probed clusters, laid out cluster after
-        cluster in cluster order: ``(ids, scores)``, both ``(n, width)`` with ``width`` the
-        largest count read, padded with id ``-1`` and score ``-inf``. Each score is the bits
-        of ``queries @ table.T``'s, whatever else the batch holds.
+        cluster in cluster order: ``(ids, scores)``, both ``(n, width)``, padded with id
+        ``-1`` and score ``-inf``. Each score is the bits of ``queries @ table.T``'s, whatever
+        else the batch holds; ``width`` (:meth:`read_width`, not the batch's largest count)
+        keeps the rows' length so too, which a reduction over a row depends on (a user's
+        log-sum-exp over 3,826 scores differed when the batch's widest row was longer).
 
         Up to ``QUERY_BLOCK`` queries share one product with every cluster any of them reads
         (a product per cluster cost a one-user request more than the reading); more are
@@ -210,7 +219,8 @@ class ItemClusters:
         within = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
         rows = np.repeat(users, lengths)
         columns = np.repeat(offsets[users, clusters], lengths) + within
-        width = int(columns.max()) + 1 if len(columns) else 0
+        if len(columns) and columns.max() >= width:
+            raise ValueError(f"a query reads {columns.max() + 1} items, more than width {width}")
         cells = rows * width + columns  # flat positions: a 2-D scatter took 4 times as long
         ids = np.full(n * width, -1, np.int64)
         ids[cells] = self.items[np.repeat(self.starts[clusters], lengths) + within]

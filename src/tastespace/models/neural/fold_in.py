@@ -21,6 +21,7 @@ curvature that keeps steps near the pass), then damped quasi-Newton steps solve 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -196,13 +197,12 @@ def solve_and_rank(
     top: int,
     rounds: int = 2,
     tail: TailSample | None = None,
-    candidates: ClusterCandidates | None = None,
 ) -> tuple[torch.Tensor, np.ndarray, np.ndarray, np.ndarray]:
     """:func:`solve_on_candidates`, and each user's top-``k`` unseen items at the vector
     reached, exactly, from the last pass's scores (``index/refine.py``) instead of another
     pass: ``(users, ids, scores, answered)``; rows not ``answered`` (no history, or fewer
     candidates than ``k``) are left for a search. ``norms`` are ``table``'s row norms."""
-    users, last = _solve(table, histories, start, l2, top, rounds, tail, candidates, True)
+    users, last = _solve(table, histories, start, l2, top, rounds, tail, keep_last=True)
     n = len(users)
     ids, scores = np.full((n, k), -1, np.int64), np.full((n, k), -np.inf, np.float32)
     answered = np.zeros(n, bool)
@@ -228,8 +228,8 @@ def _solve(
     candidates: ClusterCandidates | None = None,
     keep_last: bool = False,
 ) -> tuple[torch.Tensor, LastPass | None]:
-    """:func:`solve_on_candidates`'s rounds; ``keep_last`` makes the last round an exact pass
-    (with ``candidates`` too) and returns it."""
+    """:func:`solve_on_candidates`'s rounds; ``keep_last`` (exact passes only) returns the
+    last round's pass."""
     histories = _positive(histories)
     users = start.detach().clone()
     # an empty history leaves only the L2 term: its minimum is u = 0 (and the padding rows of
@@ -245,7 +245,7 @@ def _solve(
         factors = Factors.empty(users)
         for round_ in range(rounds):
             kept = {} if keep_last and round_ == rounds - 1 else None
-            if candidates is None or kept is not None:
+            if candidates is None:
                 tops, rest_mean, rest_lse = _anchor(table, histories, users, top, tail, kept)
             else:
                 tops, rest_mean, rest_lse = candidates.retrieve(histories, users, top)
@@ -316,6 +316,13 @@ too long: a user already at their minimum otherwise "rose" at every trial and ma
 group pay all ``HALVINGS`` (160 of 632 batched steps on a 40k-item catalog did)."""
 
 
+COMPILED_STEPS = True
+"""Whether the CPU runs the steps compiled (``cpu_steps.py``): 1,000 users' steps on a 40k-item
+catalog took 0.24 s against 0.6 s as torch operations (docs/benchmarks-index.md). Off, every
+device takes the torch form, which the tests hold to the same minimum and the same bits alone
+or batched."""
+
+
 @dataclasses.dataclass(frozen=True)
 class Tail:
     """The pseudo-item of one round: every item outside a user's candidates as one logit,
@@ -376,7 +383,10 @@ class Surrogate:
         The surrogate's exact Hessian is factored at the start (unless ``factor``, an earlier
         round's, is given); each later step corrects it by the steps taken so far (L-BFGS's
         two-loop recursion over that factor), since a Hessian costs ``L·d²`` per user where a
-        gradient costs ``L·d``."""
+        gradient costs ``L·d``. On the CPU the steps run compiled (``cpu_steps.py``, unless
+        :data:`COMPILED_STEPS` is off), elsewhere as torch operations."""
+        if COMPILED_STEPS and users.device.type == "cpu":
+            return self._minimise_compiled(users, factor)
         logits, slope = self.logits(users)
         now = self.value(logits, users)
         probs = torch.softmax(logits, dim=1)
@@ -395,6 +405,46 @@ class Surrogate:
             users = reached
         return users, factor
 
+    def _minimise_compiled(
+        self, users: torch.Tensor, factor: tuple[torch.Tensor, torch.Tensor] | None
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        from tastespace.models.neural import cpu_steps  # numba: compiled at first use
+
+        cpu_steps.use_torch_threads()
+        tail = self.tail
+        problem = [
+            self.columns,
+            self.vectors,
+            self.offsets,
+            self.lengths[:, 0],
+            self.pulled,
+            self.l2,
+            tail.lse,
+            tail.mean,
+            tail.anchor,
+            tail.spread,
+            users,
+        ]
+        arrays = [a.contiguous().numpy() if isinstance(a, torch.Tensor) else a for a in problem]
+        if factor is None:
+            probs, mean, slope = map(torch.from_numpy, cpu_steps.start_statistics(*arrays))
+            factor = torch.linalg.lu_factor(self._hessian(probs, mean, slope))
+        lu, pivots = factor
+        reached = cpu_steps.minimise(
+            *arrays,
+            lu.mT.contiguous().numpy(),
+            pivots.contiguous().numpy(),
+            NEWTON_STEPS,
+            HALVINGS,
+            ROUNDING,
+        )
+        return torch.from_numpy(reached), factor
+
+    @functools.cached_property
+    def columns(self) -> torch.Tensor:
+        """``(g, d, L)``: the candidate vectors transposed (contiguous)."""
+        return self.vectors.transpose(1, 2).contiguous()
+
     def _mean(self, probs: torch.Tensor, slope: torch.Tensor) -> torch.Tensor:
         """``(g, d)``: the softmax-weighted mean vector (the pseudo-item's is its slope)."""
         near, rest = probs[:, :-1], probs[:, -1:]
@@ -411,7 +461,7 @@ class Surrogate:
         as their mean plus the catalog's spread, cost 0.016 (0.0006) Recall@20 on the 5M split
         (docs/benchmarks-index.md)."""
         near, rest = probs[:, :-1], probs[:, -1:]
-        weighted = self.vectors.transpose(1, 2) * near.unsqueeze(1)
+        weighted = self.columns * near.unsqueeze(1)
         second = per_user_bmm(weighted, self.vectors) - mean.unsqueeze(2) * mean.unsqueeze(1)
         curved = slope.unsqueeze(2) * slope.unsqueeze(1) + self.tail.spread
         second += rest.unsqueeze(2) * curved

@@ -472,15 +472,17 @@ class NeuralRecommender(Recommender):
     def _search_histories(
         self, matrix: sp.csr_matrix, k: int, exclude_seen: bool, exact: bool
     ) -> tuple[np.ndarray, np.ndarray]:
-        """A request of up to ``QUERY_BLOCK`` users on the candidate solve makes its last
-        round an exact pass (with retrieval from clusters too) and ranks from it instead of
-        one more pass over the catalog (a third of a one-user request; ``index/refine.py``),
-        with the exact index's answer bit for bit. Larger requests, an approximate index and
-        users it cannot rank go through the index."""
+        """A request of up to ``QUERY_BLOCK`` users on the candidate solve by exact passes
+        (``fold_in_retrieval="passes"``) ranks from its last pass instead of one more pass
+        over the catalog (a third of a one-user request; ``index/refine.py``), with the exact
+        index's answer bit for bit. Larger requests, retrieval from clusters (whose rounds
+        must be the same for a user alone or batched), an approximate index and users it
+        cannot rank go through the index."""
         index = self.index("recommend", exact=exact)
         # the solve reads only positive weights as seen, the index excludes every stored cell
         small = matrix.shape[0] <= QUERY_BLOCK and exclude_seen and index.kind == "exact"
         small = small and bool(np.all(matrix.data > 0))
+        small = small and self.config.fold_in_retrieval == "passes"
         if not (small and self.config.fold_in == "solve" and self._solves_on_candidates()):
             return super()._search_histories(matrix, k, exclude_seen, exact)
         n = matrix.shape[0]

@@ -23,7 +23,13 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from tastespace.index.blocks import block_scores, fixed_blocks, pad_rows, row_logsumexp
+from tastespace.index.blocks import (
+    add_logs,
+    block_scores,
+    fixed_blocks,
+    pad_rows,
+    row_logsumexp,
+)
 from tastespace.index.clusters import ItemClusters
 from tastespace.models.neural.fold_in import TailSample, lifted, top_columns
 
@@ -99,7 +105,7 @@ class ClusterCandidates:
     ) -> tuple[list[np.ndarray], torch.Tensor, torch.Tensor]:
         clusters, device = self.clusters, queries.device
         probed = clusters.probe(clusters.centroid_scores(queries), reach)
-        ids, scores = clusters.scan(queries, probed)
+        ids, scores = clusters.scan(queries, probed, clusters.read_width(reach))
         rows = np.repeat(np.arange(len(queries)), np.diff(histories.indptr))
         seen = histories.indices.astype(np.int64)
         seen_cluster = clusters.cluster_of[seen]
@@ -121,9 +127,11 @@ class ClusterCandidates:
         hits = np.nonzero((top_slots >= 0) & finite)
         _set(sampled, hits[0], top_slots[hits], -torch.inf)
         weights = torch.softmax(sampled, dim=1).nan_to_num_(0.0)
-        mean = weights @ self.tail.vectors
+        # padded: a lone row's product takes another kernel, and its bits would depend on the
+        # batch (one user against the same user among 16 differed)
+        mean = torch.mm(pad_rows(weights), self.tail.vectors)[: len(queries)]
         unread_lse = self._unread_lse(sampled, probed, rows[~read])
-        return found, mean, torch.logaddexp(read_lse, unread_lse)
+        return found, mean, add_logs(read_lse, unread_lse)
 
     def _unread_lse(
         self, sampled: torch.Tensor, probed: np.ndarray, seen_unread_rows: np.ndarray
