@@ -10,7 +10,6 @@ from tastespace.index import blocks
 from tastespace.index.blocks import (
     NARROW_BLOCK,
     QUERY_BLOCK,
-    add_logs,
     block_scores,
     dot_scores,
     fixed_blocks,
@@ -131,14 +130,3 @@ def test_rows_with_nothing_to_sum_or_an_infinite_logit_keep_logsumexp_s_answer()
     )
     torch.testing.assert_close(row_logsumexp(logits), torch.logsumexp(logits, dim=1))
     assert row_logsumexp(torch.zeros((3, 0))).tolist() == [-np.inf] * 3
-
-
-def test_adding_logs_gives_an_element_the_same_bits_alone_or_in_a_batch():
-    generator = torch.Generator().manual_seed(4)
-    left, right = torch.rand(2, 2000, generator=generator) * 20 - 10
-    left[::97], right[::89] = -torch.inf, -torch.inf
-    batch = add_logs(left, right)
-    alone = torch.cat([add_logs(left[i : i + 1], right[i : i + 1]) for i in range(2000)])
-    assert torch.equal(alone, batch)
-    torch.testing.assert_close(batch, torch.logaddexp(left.double(), right.double()).float())
-    assert add_logs(torch.tensor([-torch.inf]), torch.tensor([-torch.inf])).item() == -np.inf

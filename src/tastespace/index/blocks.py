@@ -83,14 +83,6 @@ def row_logsumexp(logits: torch.Tensor) -> torch.Tensor:
     return torch.where(torch.isinf(peak), peak, peak - share.log())[:, 0]
 
 
-def add_logs(left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
-    """``log(exp(left) + exp(right))`` per element, the same bits wherever an element sits:
-    ``torch.logaddexp`` takes a vector form for a tensor's body and a scalar one for its last
-    few elements, and they differed in 15 of 2,000 random pairs (a user's log-sum-exp then
-    depended on how many users shared the request)."""
-    return row_logsumexp(torch.stack([left, right], dim=1))
-
-
 def dot_scores(queries: np.ndarray, vectors: np.ndarray) -> np.ndarray:
     """``queries @ vectors.T`` as float32, each row the same bits alone or in any batch."""
     q, v = as_tensor(queries), as_tensor(vectors)

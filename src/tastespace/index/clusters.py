@@ -6,10 +6,8 @@ before; finding them by a pass over the whole catalog costs the whole catalog pe
 catalog is first scored by its centroids (one row per cluster), and only the clusters a query
 ranks highest are read — an inverted file (IVF) without the approximation of its scores.
 
-The rows are kept cluster by cluster, each cluster padded with zero rows to a multiple of
-``QUERY_BLOCK``, so a scan reads slices, not gathers, and every product has at least
-``QUERY_BLOCK`` rows on both sides: each score is then the bits of the whole-table product
-(``index/blocks.py``; ``tests/index/test_clusters.py`` keeps it so).
+The rows are kept cluster by cluster and transposed, so reading a cluster reads slices,
+not gathers (``models/neural/cpu_retrieval.py`` does the reading).
 
     >>> table = torch.tensor([[0.0, 1.0], [0.0, 2.0], [5.0, 0.0]])
     >>> sorted(ItemClusters.of(table, clusters=2).sizes.tolist())
@@ -23,7 +21,7 @@ import dataclasses
 import numpy as np
 import torch
 
-from tastespace.index.blocks import QUERY_BLOCK, block_scores, fixed_blocks, pad_rows
+from tastespace.index.blocks import fixed_blocks
 
 CLUSTER_SIZE = 512
 """Mean items per cluster. Smaller clusters let a probe stop closer to the items it wants but
@@ -123,21 +121,25 @@ def split_large(vectors: torch.Tensor, labels: np.ndarray) -> np.ndarray:
 
 @dataclasses.dataclass(frozen=True)
 class ItemClusters:
-    """A table's rows grouped by cluster.
+    """A table's rows grouped by cluster, laid out for reading one cluster as one slice.
 
-    ``rows`` ``(padded, w)`` holds cluster ``c``'s rows at ``starts[c] : starts[c] + sizes[c]``
-    (then zero rows up to a multiple of ``QUERY_BLOCK``); ``items`` gives each row's position in
-    the table (``-1`` for padding), ``cluster_of`` each table row's cluster and ``centroids``
-    ``(C, w)`` the clusters' mean rows, whose score with a query is its mean score there.
+    ``items`` lists the table's rows cluster after cluster (by item within one), cluster ``c``
+    at ``starts[c] : starts[c] + sizes[c]``; ``blocks`` holds each cluster's rows transposed,
+    ``(w, sizes[c])`` at ``starts[c]·w`` of the flat array, so reading a cluster reads one
+    contiguous block (its columns of a ``(w, n)`` transposed table, 160 kB apart, were read
+    several times slower).
+    ``rank`` is each table row's place inside its cluster, ``cluster_of`` its cluster, and
+    ``centroid_columns`` ``(w, C)`` the clusters' mean rows transposed, whose score with a
+    query is its mean score there. Arrays, on the CPU: they are read by compiled code.
     """
 
-    centroids: torch.Tensor  # (C, w)
-    rows: torch.Tensor  # (padded, w)
-    items: np.ndarray  # (padded,)
+    centroid_columns: np.ndarray  # (w, C)
+    blocks: np.ndarray  # (n · w,)
+    items: np.ndarray  # (n,)
     starts: np.ndarray  # (C,)
     sizes: np.ndarray  # (C,)
     cluster_of: np.ndarray  # (n,)
-    rank: np.ndarray  # (n,) each table row's place inside its cluster
+    rank: np.ndarray  # (n,)
 
     @classmethod
     def of(cls, table: torch.Tensor, clusters: int | None = None, seed: int = 0) -> ItemClusters:
@@ -153,113 +155,22 @@ class ItemClusters:
             sums.index_add_(0, torch.as_tensor(cluster_of, device=table.device), table)
             counts = torch.as_tensor(sizes, dtype=table.dtype, device=table.device)
             centroids = sums / counts.unsqueeze(1)
-        padded = _padded(sizes)
-        starts = np.concatenate([[0], np.cumsum(padded)[:-1]]).astype(np.int64)
-        items = np.full(int(padded.sum()), -1, np.int64)
         order = np.argsort(cluster_of, kind="stable")  # by cluster, then by item
-        ranks = np.empty(n, np.int64)
-        ranks[order] = np.arange(n) - np.repeat(np.cumsum(sizes) - sizes, sizes)
-        items[starts[cluster_of[order]] + ranks[order]] = order
-        rows = table.new_zeros((len(items), table.shape[1]))
-        real = torch.as_tensor(np.flatnonzero(items >= 0), device=table.device)
-        rows[real] = table[torch.as_tensor(items[items >= 0], device=table.device)]
-        return cls(centroids, rows, items, starts, sizes.astype(np.int64), cluster_of, ranks)
+        starts = np.cumsum(sizes) - sizes
+        rank = np.empty(n, np.int64)
+        rank[order] = np.arange(n) - np.repeat(starts, sizes)
+        rows = table.detach().cpu().numpy().astype(np.float32, copy=False)
+        blocks = [rows[order[b : b + z]].T.ravel() for b, z in zip(starts, sizes, strict=True)]
+        return cls(
+            np.ascontiguousarray(centroids.cpu().numpy().T, dtype=np.float32),
+            np.concatenate(blocks) if blocks else np.zeros(0, np.float32),
+            order.astype(np.int64),
+            starts.astype(np.int64),
+            sizes.astype(np.int64),
+            cluster_of.astype(np.int64),
+            rank,
+        )
 
     @property
     def n_items(self) -> int:
         return len(self.cluster_of)
-
-    def centroid_scores(self, queries: torch.Tensor) -> torch.Tensor:
-        """``(n, C)``: each query's score of each centroid (its mean score in the cluster)."""
-        out = []
-        for begin, stop in fixed_blocks(len(queries)):
-            out.append(block_scores(pad_rows(queries[begin:stop]), self.centroids, stop - begin))
-        return torch.cat(out) if out else queries.new_zeros((0, len(self.centroids)))
-
-    def probe(self, scores: torch.Tensor, reach: int) -> np.ndarray:
-        """``(n, C)`` booleans: per query its best-scored clusters, as many as it takes to hold
-        ``reach`` items (all when the catalog is smaller); equal scores go by cluster index."""
-        values = scores.cpu().numpy()
-        order = np.argsort(-values, axis=1, kind="stable")
-        held = np.cumsum(self.sizes[order], axis=1)
-        needed = np.minimum((held < min(reach, self.n_items)).sum(axis=1) + 1, values.shape[1])
-        probed = np.zeros(values.shape, bool)
-        chosen = np.arange(values.shape[1]) < needed[:, None]
-        np.put_along_axis(probed, order, chosen, axis=1)
-        return probed
-
-    def read_width(self, reach: int) -> int:
-        """The most items a :meth:`probe` of ``reach`` can read: it stops at the first cluster
-        that takes it to ``reach``, so at most ``reach − 1`` plus the largest cluster."""
-        return int(min(self.n_items, max(reach, 1) - 1 + self.sizes.max(initial=0)))
-
-    def offsets(self, probed: np.ndarray) -> np.ndarray:
-        """``(n, C)``: where each probed cluster begins in a query's row of :meth:`scan`
-        (item ``i`` of a probed cluster ``c`` sits at ``offsets[r, c] + rank[i]``)."""
-        held = probed * self.sizes
-        return np.cumsum(held, axis=1) - held
-
-    def scan(
-        self, queries: torch.Tensor, probed: np.ndarray, width: int
-    ) -> tuple[np.ndarray, torch.Tensor]:
-        """Every query's scores of the items of its probed clusters, laid out cluster after
-        cluster in cluster order: ``(ids, scores)``, both ``(n, width)``, padded with id
-        ``-1`` and score ``-inf``. Each score is the bits of ``queries @ table.T``'s, whatever
-        else the batch holds; ``width`` (:meth:`read_width`, not the batch's largest count)
-        keeps the rows' length so too, which a reduction over a row depends on (a user's
-        log-sum-exp over 3,826 scores differed when the batch's widest row was longer).
-
-        Up to ``QUERY_BLOCK`` queries share one product with every cluster any of them reads
-        (a product per cluster cost a one-user request more than the reading); more are
-        scored cluster by cluster, each by the queries that read it."""
-        n, device = len(queries), queries.device
-        users, clusters = np.nonzero(probed)  # by user, then cluster: the layout's order
-        offsets = self.offsets(probed)
-        lengths = self.sizes[clusters]
-        within = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-        rows = np.repeat(users, lengths)
-        columns = np.repeat(offsets[users, clusters], lengths) + within
-        if len(columns) and columns.max() >= width:
-            raise ValueError(f"a query reads {columns.max() + 1} items, more than width {width}")
-        cells = rows * width + columns  # flat positions: a 2-D scatter took 4 times as long
-        ids = np.full(n * width, -1, np.int64)
-        ids[cells] = self.items[np.repeat(self.starts[clusters], lengths) + within]
-        ids = ids.reshape(n, width)
-        scores = queries.new_full((n, width), -torch.inf)
-        read = np.flatnonzero(probed.any(axis=0))
-        if n <= QUERY_BLOCK:
-            padded = _padded(self.sizes[read])
-            joined = torch.cat(
-                [self.rows[s : s + p] for s, p in zip(self.starts[read], padded, strict=True)]
-            )
-            found = block_scores(pad_rows(queries), joined, n)
-            begins = np.zeros(len(self.sizes), np.int64)
-            begins[read] = np.cumsum(padded) - padded
-            sources = np.repeat(begins[clusters], lengths) + within
-            picked = found.reshape(-1)[_index(rows * found.shape[1] + sources, device)]
-            scores.view(-1)[_index(cells, device)] = picked
-            return ids, scores
-        flat_scores = scores.view(-1)
-        begins = offsets + np.arange(n)[:, None] * width
-        for cluster in read:
-            readers = np.flatnonzero(probed[:, cluster])
-            size, start = int(self.sizes[cluster]), int(self.starts[cluster])
-            cluster_rows = self.rows[start : start + int(_padded(size))]
-            for begin, stop in fixed_blocks(len(readers), 256):
-                block = readers[begin:stop]
-                found = block_scores(
-                    pad_rows(queries[_index(block, device)]), cluster_rows, len(block)
-                )
-                placed = (begins[block, cluster][:, None] + np.arange(size)).reshape(-1)
-                flat_scores[_index(placed, device)] = found[:, :size].reshape(-1)
-        return ids, scores
-
-
-def _padded(sizes: np.ndarray | int) -> np.ndarray:
-    """Rows a cluster of ``sizes`` items takes in the layout: the next multiple of
-    ``QUERY_BLOCK``."""
-    return -(-np.asarray(sizes) // QUERY_BLOCK) * QUERY_BLOCK
-
-
-def _index(positions: np.ndarray, device: torch.device) -> torch.Tensor:
-    return torch.as_tensor(positions, device=device)

@@ -213,3 +213,38 @@ def minimise(
                 grad[:] = new_grad
             at[:] = trial
     return reached
+
+
+@njit(cache=True, parallel=True)
+def candidate_arrays(items, bias, ids, counts, lengths):
+    """What the steps read of each user's candidates ``ids`` ``(g, W)`` (the first
+    ``counts`` real, the first ``lengths`` of them the history): their vectors in both
+    layouts ``(g, W, d)`` and ``(g, d, W)``, logit offsets ``(g, W)`` (the bias, ``-inf`` for
+    pads), the history indicator ``(g, W)`` and its vectors' sum ``(g, d)``, in one pass per
+    user (as torch's gather, transpose and product they took 0.17 s for 1,000 users)."""
+    count, width = ids.shape
+    dim = items.shape[1]
+    vectors = np.empty((count, width, dim), np.float32)
+    columns = np.empty((count, dim, width), np.float32)
+    offsets = np.empty((count, width), np.float32)
+    history = np.zeros((count, width), np.float32)
+    pulled = np.zeros((count, dim), np.float32)
+    for r in prange(count):
+        user_vectors = vectors[r]
+        for c in range(width):
+            if c < counts[r]:
+                user_vectors[c] = items[ids[r, c]]
+                offsets[r, c] = bias[ids[r, c]]
+            else:
+                user_vectors[c] = 0.0
+                offsets[r, c] = -np.inf
+        user_columns = columns[r]
+        for begin in range(0, width, 16):  # transposed in tiles of 16 candidates (W % 64 == 0)
+            for j in range(dim):
+                for c in range(begin, begin + 16):
+                    user_columns[j, c] = user_vectors[c, j]
+        for c in range(lengths[r]):
+            history[r, c] = 1.0
+            for j in range(dim):
+                pulled[r, j] += user_vectors[c, j]
+    return vectors, columns, offsets, history, pulled

@@ -262,11 +262,11 @@ def _solve(
                 same_width = np.flatnonzero(widths == width)
                 for chosen in _step_groups(same_width, int(width), items.shape[1]):
                     rows = torch.as_tensor(chosen, device=device)
-                    vectors, offsets, x = _candidate_problem(
-                        items, bias, histories, [lists[r] for r in chosen], chosen, int(width)
-                    )
                     rest = Tail(rest_lse[rows], rest_mean[rows], anchor[rows], tail.spread)
-                    surrogate = Surrogate(vectors, offsets, x, rest, l2)
+                    surrogate = Surrogate.of(
+                        items, bias, histories, [lists[r] for r in chosen], chosen, int(width),
+                        rest, l2,
+                    )  # fmt: skip
                     if round_ == 0:
                         users[rows], factor = surrogate.minimise(users[rows])
                         factors.keep(rows, factor)
@@ -351,11 +351,46 @@ class Surrogate:
     pseudo-item ``tail``."""
 
     def __init__(
-        self, vectors: torch.Tensor, offsets: torch.Tensor, x: torch.Tensor, tail: Tail, l2: float
+        self,
+        vectors: torch.Tensor,
+        offsets: torch.Tensor,
+        x: torch.Tensor,
+        tail: Tail,
+        l2: float,
+        pulled: torch.Tensor | None = None,
     ):
         self.vectors, self.offsets, self.tail, self.l2 = vectors, offsets, tail, l2
         self.lengths = x.sum(dim=1, keepdim=True)
-        self.pulled = per_user_bmm(x.unsqueeze(1), vectors).squeeze(1)  # Σ history v_i
+        if pulled is None:  # Σ history v_i
+            pulled = per_user_bmm(x.unsqueeze(1), vectors).squeeze(1)
+        self.pulled = pulled
+
+    @classmethod
+    def of(
+        cls,
+        items: torch.Tensor,
+        bias: torch.Tensor,
+        histories: sp.csr_matrix,
+        lists: list[np.ndarray],
+        rows: np.ndarray,
+        width: int,
+        tail: Tail,
+        l2: float,
+    ) -> Surrogate:
+        """The surrogate of the users ``rows`` over their candidate ``lists`` (history
+        first), padded to ``width``: gathered compiled where the steps run compiled."""
+        ids, counts, lengths = _candidate_ids(histories, lists, rows, width)
+        if not (COMPILED_STEPS and items.device.type == "cpu"):
+            vectors, offsets, x = _candidate_problem(items, bias, ids, counts, lengths)
+            return cls(vectors, offsets, x, tail, l2)
+        from tastespace.models.neural import cpu_steps
+
+        cpu_steps.use_torch_threads()
+        gathered = cpu_steps.candidate_arrays(items.numpy(), bias.numpy(), ids, counts, lengths)
+        vectors, columns, offsets, x, pulled = map(torch.from_numpy, gathered)
+        surrogate = cls(vectors, offsets, x, tail, l2, pulled)
+        surrogate.columns = columns  # the transposed layout, gathered in the same pass
+        return surrogate
 
     def logits(self, users: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(g, L + 1)`` logits (the pseudo-item's last) and the pseudo-item's gradient."""
@@ -662,25 +697,31 @@ def _bucket(length: int) -> int:
     return max(64, -(-length // 64) * 64)
 
 
+def _candidate_ids(
+    histories: sp.csr_matrix, lists: list[np.ndarray], rows: np.ndarray, width: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per user of ``rows``: their candidate ``lists`` padded with 0 to ``width`` columns
+    ``(g, width)``, how many are real, and how many are history (they come first)."""
+    ids = np.zeros((len(lists), width), np.int64)
+    counts = np.array([len(chosen) for chosen in lists], np.int64)
+    ids[np.arange(width) < counts[:, None]] = np.concatenate(lists) if lists else []
+    return ids, counts, np.diff(histories.indptr)[rows].astype(np.int64)
+
+
 def _candidate_problem(
     items: torch.Tensor,
     bias: torch.Tensor,
-    histories: sp.csr_matrix,
-    lists: list[np.ndarray],
-    rows: np.ndarray,
-    width: int,
+    ids: np.ndarray,
+    counts: np.ndarray,
+    lengths: np.ndarray,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Per user: candidate vectors ``(g, width, d)``, logits' offsets ``(g, width)`` (the
-    bias; ``-inf`` for pads) and the history indicator ``(g, width)`` (history first)."""
-    g = len(lists)
-    ids = np.zeros((g, width), np.int64)
-    offset = np.full((g, width), -np.inf, np.float32)
-    x = np.zeros((g, width), np.float32)
-    lengths = np.diff(histories.indptr)[rows]
-    for r, chosen in enumerate(lists):
-        ids[r, : len(chosen)] = chosen
-        offset[r, : len(chosen)] = 0.0
-        x[r, : lengths[r]] = 1.0
+    bias; ``-inf`` for pads) and the history indicator ``(g, width)`` (history first), of
+    the candidates ``ids`` (:func:`_candidate_ids`)."""
+    g, width = ids.shape
+    columns = np.arange(width)
+    offset = np.where(columns < counts[:, None], 0.0, -np.inf).astype(np.float32)
+    x = (columns < lengths[:, None]).astype(np.float32)
     # index_select copies rows at twice the speed of advanced indexing (37 against 70 ms for
     # 256 users × 576 candidates of 100 floats)
     device = items.device

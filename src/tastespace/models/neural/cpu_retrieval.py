@@ -1,0 +1,171 @@
+"""Retrieval from item clusters as one compiled pass per user (numba), for ``retrieval.py``.
+
+Why: per user a round probes the centroids, scores the ~4,096 items of the clusters it reads,
+picks its ``top`` best unseen ones and sums up the rest; as batched torch and numpy operations
+that was index bookkeeping for a layout shared by the batch (which items sit where in whose
+row) and a dozen small products padded to 16 rows, 3.5 ms a round for one user and 0.21 s for
+1,000 (docs/benchmarks-index.md). Here each user runs the whole round on one thread in their
+own buffers (``prange`` over users), so a user's answer cannot depend on who shares the
+request, and nothing is padded.
+
+Scores are sums over the vector's coordinates in their order, vectorised across items (the
+item table is read transposed, ``(w, n)``), so every item's score takes the same arithmetic;
+they are not the bits of a BLAS product, and need not be: the candidates are rescored exactly
+by the solve (``fold_in._candidate_problem``). Nothing is compiled with ``fastmath``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+
+@njit(cache=True)
+def probe(centroid_scores, sizes, reach):
+    """The clusters to read, best-scored first (equal scores by cluster index), as many as
+    it takes to hold ``reach`` items (all of them when the catalog holds fewer)."""
+    order = np.argsort(-centroid_scores, kind="mergesort")
+    wanted = min(reach, sizes.sum())
+    held = 0
+    for taken in range(len(order)):
+        held += sizes[order[taken]]
+        if held >= wanted:
+            return order[: taken + 1]
+    return order
+
+
+@njit(cache=True)
+def _scores(query, columns, out):
+    """``out[i] = query · columns[:, i]``, coordinate by coordinate (elementwise over items,
+    so it vectorises without reordering a sum)."""
+    out[:] = 0.0
+    for j in range(query.shape[0]):
+        weight = query[j]
+        column = columns[j]
+        for i in range(len(out)):
+            out[i] += column[i] * weight
+
+
+@njit(cache=True)
+def _logsumexp(values):
+    """``log Σ exp(v)`` over the finite values (``-inf`` if none)."""
+    peak = values.max() if len(values) else -np.inf
+    if peak == -np.inf:
+        return -np.inf
+    total = 0.0
+    for v in values:
+        if v > -np.inf:
+            total += np.exp(v - peak)
+    return peak + np.log(total)
+
+
+@njit(cache=True)
+def _best(values, top):
+    """Positions of the ``top`` largest finite ``values`` (fewer if fewer are finite); at
+    the ``top``-th place equal values go to the lowest positions."""
+    finite = values[values > -np.inf]
+    wanted = min(top, len(finite))
+    chosen = np.empty(wanted, np.int64)
+    if wanted == 0:
+        return chosen
+    bound = np.partition(finite, len(finite) - wanted)[len(finite) - wanted]
+    taken = 0
+    for i in range(len(values)):
+        if values[i] > bound:
+            chosen[taken] = i
+            taken += 1
+    for i in range(len(values)):
+        if taken == wanted:
+            break
+        if values[i] == bound:
+            chosen[taken] = i
+            taken += 1
+    return chosen
+
+
+@njit(cache=True, parallel=True)
+def retrieve(
+    queries, indptr, indices, top, reach,
+    centroid_columns, sizes, starts, blocks, items, cluster_of, rank,
+    sample_columns, sample_clusters, sample_slot, sample_vectors,
+):  # fmt: skip
+    """Per user with a history: their ``top`` best unseen items among the clusters read
+    (``(n, top)`` item ids ascending, ``-1`` after ``counts`` of them), the softmax-weighted
+    mean of the sampled rest ``(n, d)`` and the rest's log-sum-exp ``(n,)`` (what
+    ``ClusterCandidates.retrieve`` describes). ``queries`` are ``[u, 1]`` rows, the histories
+    CSR (``indptr``, ``indices``); the clusters as ``ItemClusters`` lays them out."""
+    count, dim_in = queries.shape
+    dim = sample_vectors.shape[1]
+    n_items = cluster_of.shape[0]
+    found = np.full((count, top), -1, np.int64)
+    counts = np.zeros(count, np.int64)
+    means = np.zeros((count, dim), np.float32)
+    lses = np.full(count, -np.inf, np.float32)
+    for r in prange(count):
+        seen = indices[indptr[r] : indptr[r + 1]]
+        if len(seen) == 0:
+            continue
+        query = queries[r]
+        centroid_scores = np.empty(len(sizes), np.float32)
+        _scores(query, centroid_columns, centroid_scores)
+        read = probe(centroid_scores, sizes, reach)
+        placed = np.full(len(sizes), -1, np.int64)  # where each read cluster begins in `scores`
+        width = 0
+        for c in np.sort(read):
+            placed[c] = width
+            width += sizes[c]
+        scores = np.empty(width, np.float32)
+        ids = np.empty(width, np.int64)
+        for c in np.sort(read):
+            begin, size = starts[c], sizes[c]
+            block = blocks[begin * dim_in : (begin + size) * dim_in].reshape(dim_in, size)
+            _scores(query, block, scores[placed[c] : placed[c] + size])
+            ids[placed[c] : placed[c] + size] = items[begin : begin + size]
+        unread_seen = 0
+        for item in seen:
+            c = cluster_of[item]
+            if placed[c] >= 0:
+                scores[placed[c] + rank[item]] = -np.inf
+            else:
+                unread_seen += 1
+        chosen = _best(scores, top)
+        picked = np.sort(ids[chosen])
+        counts[r] = len(picked)
+        found[r, : len(picked)] = picked
+        scores[chosen] = -np.inf
+        read_lse = _logsumexp(scores)
+
+        sampled = np.empty(sample_columns.shape[1], np.float32)
+        _scores(query, sample_columns, sampled)
+        for item in seen:
+            if sample_slot[item] >= 0:
+                sampled[sample_slot[item]] = -np.inf
+        for item in picked:
+            if sample_slot[item] >= 0:
+                sampled[sample_slot[item]] = -np.inf
+        # one pass of exponentials for the rest's mean direction (softmax weights over the
+        # sample) and the sampled part of the unread clusters
+        peak = sampled.max()
+        total, unread_total, drawn = 0.0, 0.0, 0
+        mean = np.zeros(dim, np.float32)
+        if peak > -np.inf:
+            for s in range(len(sampled)):
+                if sampled[s] > -np.inf:
+                    weight = np.exp(sampled[s] - peak)
+                    total += weight
+                    vector = sample_vectors[s]
+                    for j in range(dim):
+                        mean[j] += weight * vector[j]
+                    if placed[sample_clusters[s]] < 0:
+                        unread_total += weight
+                        drawn += 1
+            for j in range(dim):
+                means[r, j] = mean[j] / total
+        left = n_items - width - unread_seen  # unseen items of unread clusters
+        unread_lse = -np.inf
+        if drawn > 0 and left > 0:  # each sampled one stands for left / drawn of them
+            unread_lse = peak + np.log(unread_total) + np.log(left) - np.log(drawn)
+        peak = max(read_lse, unread_lse)
+        if peak > -np.inf:
+            lses[r] = peak + np.log(np.exp(read_lse - peak) + np.exp(unread_lse - peak))
+    return found, counts, means, lses
