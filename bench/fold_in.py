@@ -40,12 +40,20 @@ VARIANTS = {
     "exact (whole catalog, 30 Adam steps)": {"fold_in_candidates": 0},
     "512 candidates from exact passes": {"fold_in_retrieval": "passes"},
     "512 candidates from clusters (default)": {"fold_in_retrieval": "clusters"},
+    "512 candidates from clusters, torch steps": {
+        "fold_in_retrieval": "clusters",
+        "compiled_steps": False,
+    },
 }
 """Fold-in label → config changes (the item side is shared: no refit between them); the
-candidate solve is forced at every catalog size (``fold_in_exact_max_items=0``)."""
+candidate solve is forced at every catalog size (``fold_in_exact_max_items=0``).
+``compiled_steps`` is not config: it switches ``fold_in.COMPILED_STEPS`` (the quasi-Newton
+steps as torch operations, the form other devices run, against the compiled CPU kernel)."""
 
 
 def use(model: NeuralRecommender, changes: dict) -> NeuralRecommender:
+    changes = dict(changes)
+    fold_in.COMPILED_STEPS = changes.pop("compiled_steps", True)
     forced = {"fold_in_candidates": 512, "fold_in_exact_max_items": 0}
     model.config = dataclasses.replace(model.config, **{**forced, **changes})
     return model

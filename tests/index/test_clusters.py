@@ -6,7 +6,14 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from tastespace.index.clusters import MAX_SIZE_SHARE, ItemClusters, kmeans, split_large
+from tastespace.index import clusters as clustering
+from tastespace.index.clusters import (
+    MAX_SIZE_SHARE,
+    ItemClusters,
+    cluster_labels,
+    kmeans,
+    split_large,
+)
 
 
 def blobs(sizes: list[int], dim: int = 6, seed: int = 0) -> tuple[torch.Tensor, np.ndarray]:
@@ -27,6 +34,18 @@ def test_kmeans_finds_planted_blobs_and_is_seeded():
         assert len(np.unique(found[planted == blob])) == 1
     assert len(np.unique(found)) == 4
     assert torch.equal(kmeans(table, 4, seed=3), kmeans(table, 4, seed=3))
+
+
+def test_many_clusters_are_found_in_two_levels_and_seeded(monkeypatch):
+    """Above FLAT_CLUSTERS, groups first, then clusters inside each group: planted blobs far
+    apart still each land in one cluster of their own."""
+    table, planted = blobs([60] * 8, seed=6)
+    monkeypatch.setattr(clustering, "FLAT_CLUSTERS", 2)  # 8 clusters: 3 groups, then 8
+    labels = cluster_labels(table, 8, seed=1)
+    assert sorted(np.unique(labels).tolist()) == list(range(8))
+    for blob in range(8):
+        assert len(np.unique(labels[planted == blob])) == 1
+    assert np.array_equal(labels, cluster_labels(table, 8, seed=1))
 
 
 def test_layout_holds_every_item_once_with_each_cluster_one_transposed_block():
