@@ -83,6 +83,44 @@ def _best(values, top):
     return chosen
 
 
+@njit(cache=True)
+def _sampled_rest(
+    query, seen, picked, placed, sample_columns, sample_clusters, sample_slot, sample_vectors,
+    mean,
+):  # fmt: skip
+    """The pseudo-item's sample at ``query``, its seen and ``picked`` items left out: writes
+    the softmax-weighted mean of the rest's vectors into ``mean``; returns the largest
+    sampled score and, for the sampled items of unread clusters, their ``Σ exp(score −
+    peak)`` and how many they are (one pass of exponentials for both)."""
+    sampled = np.empty(sample_columns.shape[1], np.float32)
+    _scores(query, sample_columns, sampled)
+    for item in seen:
+        if sample_slot[item] >= 0:
+            sampled[sample_slot[item]] = -np.inf
+    for item in picked:
+        if sample_slot[item] >= 0:
+            sampled[sample_slot[item]] = -np.inf
+    peak = sampled.max()
+    total, unread_total, drawn = 0.0, 0.0, 0
+    dim = len(mean)
+    summed = np.zeros(dim, np.float32)
+    if peak == -np.inf:
+        return peak, unread_total, drawn
+    for s in range(len(sampled)):
+        if sampled[s] > -np.inf:
+            weight = np.exp(sampled[s] - peak)
+            total += weight
+            vector = sample_vectors[s]
+            for j in range(dim):
+                summed[j] += weight * vector[j]
+            if placed[sample_clusters[s]] < 0:
+                unread_total += weight
+                drawn += 1
+    for j in range(dim):
+        mean[j] = summed[j] / total
+    return peak, unread_total, drawn
+
+
 @njit(cache=True, parallel=True)
 def retrieve(
     queries, indptr, indices, top, reach,
@@ -135,32 +173,10 @@ def retrieve(
         scores[chosen] = -np.inf
         read_lse = _logsumexp(scores)
 
-        sampled = np.empty(sample_columns.shape[1], np.float32)
-        _scores(query, sample_columns, sampled)
-        for item in seen:
-            if sample_slot[item] >= 0:
-                sampled[sample_slot[item]] = -np.inf
-        for item in picked:
-            if sample_slot[item] >= 0:
-                sampled[sample_slot[item]] = -np.inf
-        # one pass of exponentials for the rest's mean direction (softmax weights over the
-        # sample) and the sampled part of the unread clusters
-        peak = sampled.max()
-        total, unread_total, drawn = 0.0, 0.0, 0
-        mean = np.zeros(dim, np.float32)
-        if peak > -np.inf:
-            for s in range(len(sampled)):
-                if sampled[s] > -np.inf:
-                    weight = np.exp(sampled[s] - peak)
-                    total += weight
-                    vector = sample_vectors[s]
-                    for j in range(dim):
-                        mean[j] += weight * vector[j]
-                    if placed[sample_clusters[s]] < 0:
-                        unread_total += weight
-                        drawn += 1
-            for j in range(dim):
-                means[r, j] = mean[j] / total
+        peak, unread_total, drawn = _sampled_rest(
+            query, seen, picked, placed, sample_columns, sample_clusters, sample_slot,
+            sample_vectors, means[r],
+        )  # fmt: skip
         left = n_items - width - unread_seen  # unseen items of unread clusters
         unread_lse = -np.inf
         if drawn > 0 and left > 0:  # each sampled one stands for left / drawn of them

@@ -15,7 +15,10 @@ times). :func:`solve_on_candidates` reads it once per round (two rounds): each r
 pass picks the user's ``top`` items and sums up the rest in one pseudo-item (the rest's
 log-sum-exp exact, its direction estimated on a fixed sample of ``TAIL_SAMPLE`` items, a
 curvature that keeps steps near the pass), then damped quasi-Newton steps solve over history + top
-+ 1 vectors (``bench/fold_in.py`` measures both).
++ 1 vectors (``bench/fold_in.py`` measures both). With retrieval from clusters
+(``retrieval.py``) a round reads only part of the catalog; on the CPU the retrieval, the
+candidates' gather and the steps run as compiled loops per user (``cpu_retrieval.py``,
+``cpu_steps.py``), the exact Hessian and its factor as torch's batched products.
 """
 
 from __future__ import annotations
