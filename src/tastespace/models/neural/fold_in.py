@@ -320,8 +320,9 @@ group pay all ``HALVINGS`` (160 of 632 batched steps on a 40k-item catalog did).
 
 
 COMPILED_STEPS = True
-"""Whether the CPU runs the steps compiled (``cpu_steps.py``): 1,000 users' steps on a 40k-item
-catalog took 0.24 s against 0.6 s as torch operations (docs/benchmarks-index.md). Off, every
+"""Whether the CPU runs the steps compiled (``cpu_steps.py``): 1,000 users' step kernel on a
+40k-item catalog took 0.10–0.13 s against ~0.35–0.6 s as torch operations
+(docs/benchmarks-index.md, session 18). Off, every
 device takes the torch form, which the tests hold to the same minimum and the same bits alone
 or batched."""
 
