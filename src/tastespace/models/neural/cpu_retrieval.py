@@ -19,6 +19,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from tastespace.models.neural.cpu_steps import weighted_rows
+
 
 @njit(cache=True)
 def probe(centroid_scores, sizes, reach):
@@ -32,18 +34,6 @@ def probe(centroid_scores, sizes, reach):
         if held >= wanted:
             return order[: taken + 1]
     return order
-
-
-@njit(cache=True)
-def _scores(query, columns, out):
-    """``out[i] = query · columns[:, i]``, coordinate by coordinate (elementwise over items,
-    so it vectorises without reordering a sum)."""
-    out[:] = 0.0
-    for j in range(query.shape[0]):
-        weight = query[j]
-        column = columns[j]
-        for i in range(len(out)):
-            out[i] += column[i] * weight
 
 
 @njit(cache=True)
@@ -93,7 +83,7 @@ def _sampled_rest(
     sampled score and, for the sampled items of unread clusters, their ``Σ exp(score −
     peak)`` and how many they are (one pass of exponentials for both)."""
     sampled = np.empty(sample_columns.shape[1], np.float32)
-    _scores(query, sample_columns, sampled)
+    weighted_rows(query, sample_columns, sampled)
     for item in seen:
         if sample_slot[item] >= 0:
             sampled[sample_slot[item]] = -np.inf
@@ -145,7 +135,7 @@ def retrieve(
             continue
         query = queries[r]
         centroid_scores = np.empty(len(sizes), np.float32)
-        _scores(query, centroid_columns, centroid_scores)
+        weighted_rows(query, centroid_columns, centroid_scores)
         read = probe(centroid_scores, sizes, reach)
         placed = np.full(len(sizes), -1, np.int64)  # where each read cluster begins in `scores`
         width = 0
@@ -157,7 +147,7 @@ def retrieve(
         for c in np.sort(read):
             begin, size = starts[c], sizes[c]
             block = blocks[begin * dim_in : (begin + size) * dim_in].reshape(dim_in, size)
-            _scores(query, block, scores[placed[c] : placed[c] + size])
+            weighted_rows(query, block, scores[placed[c] : placed[c] + size])
             ids[placed[c] : placed[c] + size] = items[begin : begin + size]
         unread_seen = 0
         for item in seen:

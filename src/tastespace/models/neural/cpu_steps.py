@@ -43,6 +43,18 @@ def _dot(left: np.ndarray, right: np.ndarray) -> float:
 
 
 @njit(cache=True)
+def weighted_rows(weights, rows, out):
+    """``out = Σ_k weights[k]·rows[k]``, row after row (elementwise over a row, so it
+    vectorises without reordering a sum): ``rows`` transposed gives a matrix-vector product."""
+    out[:] = 0.0
+    for k in range(len(weights)):
+        weight = weights[k]
+        row = rows[k]
+        for i in range(len(out)):
+            out[i] += row[i] * weight
+
+
+@njit(cache=True)
 def _evaluate(
     users, columns, offsets, length, pulled, l2, rest_lse, rest_mean, anchor, spread,
     logits, slope, delta,
@@ -51,23 +63,12 @@ def _evaluate(
     ``exp(logit − peak)`` in ``logits`` and the pseudo-item's gradient in ``slope``; returns
     ``(value, their sum with the pseudo-item's, the pseudo-item's)``."""
     dim, width = columns.shape
-    for c in range(width):
-        logits[c] = 0.0
-    for j in range(dim):
-        weight = users[j]
-        column = columns[j]
-        for c in range(width):
-            logits[c] += column[c] * weight
+    weighted_rows(users, columns, logits)
     for c in range(width):
         logits[c] += offsets[c]
     for j in range(dim):
         delta[j] = users[j] - anchor[j]
-        slope[j] = 0.0
-    for j in range(dim):  # δᵀ·spread, row by row of the (symmetric) spread
-        moved = delta[j]
-        row = spread[j]
-        for i in range(dim):
-            slope[i] += moved * row[i]
+    weighted_rows(delta, spread, slope)  # δᵀ·spread (symmetric)
     linear, curved = 0.0, 0.0
     for j in range(dim):
         linear += rest_mean[j] * delta[j]
@@ -90,14 +91,8 @@ def _evaluate(
 @njit(cache=True)
 def _gradient(vectors, weights, total, rest_weight, slope, length, pulled, l2, users, grad):
     """``n·E_softmax[v] − Σ_history v + 2·l2·u`` from :func:`_evaluate`'s weights."""
-    width, dim = vectors.shape
-    for j in range(dim):
-        grad[j] = 0.0
-    for c in range(width):
-        weight = weights[c]
-        row = vectors[c]
-        for j in range(dim):
-            grad[j] += weight * row[j]
+    dim = vectors.shape[1]
+    weighted_rows(weights, vectors, grad)
     scale = length / total
     for j in range(dim):
         grad[j] = scale * (grad[j] + rest_weight * slope[j]) - pulled[j] + 2 * l2 * users[j]
