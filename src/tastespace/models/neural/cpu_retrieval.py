@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from tastespace.models.neural.cpu_steps import weighted_rows
+from tastespace.models.neural.cpu_steps import exp32, weighted_rows
 
 
 @njit(cache=True)
@@ -42,10 +42,12 @@ def _logsumexp(values):
     peak = values.max() if len(values) else -np.inf
     if peak == -np.inf:
         return -np.inf
+    weights = np.empty(len(values), np.float32)
+    for i in range(len(values)):  # apart from the sum, so that it vectorises (-inf gives 0)
+        weights[i] = exp32(values[i] - peak)
     total = 0.0
-    for v in values:
-        if v > -np.inf:
-            total += np.exp(v - peak)
+    for weight in weights:
+        total += weight
     return peak + np.log(total)
 
 
@@ -96,9 +98,12 @@ def _sampled_rest(
     summed = np.zeros(dim, np.float32)
     if peak == -np.inf:
         return peak, unread_total, drawn
+    weights = np.empty(len(sampled), np.float32)
+    for s in range(len(sampled)):  # apart from the sums, so that it vectorises
+        weights[s] = exp32(sampled[s] - peak)
     for s in range(len(sampled)):
         if sampled[s] > -np.inf:
-            weight = np.exp(sampled[s] - peak)
+            weight = weights[s]
             total += weight
             vector = sample_vectors[s]
             for j in range(dim):

@@ -34,6 +34,32 @@ def use_torch_threads() -> None:
     numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
 
 
+EXP_FLOOR = np.float32(-87.33)
+"""Below this ``exp`` is under float32's smallest normal number; :func:`exp32` gives 0."""
+
+
+@njit(cache=True, inline="always")
+def exp32(value):
+    """``exp`` of a float32 by range reduction and a degree-7 polynomial (Cody & Waite's
+    split of ln 2; Cephes's ``expf`` coefficients). Why: numba without Intel's SVML calls
+    libm once per element, which no loop vectorises, and the steps' and retrieval's
+    exponentials then cost more than their products (4.1M exponentials took 15 ms as
+    ``np.exp`` in float64, 5.1 ms in float32, 1.3 ms here). Relative error at most 8.2e-8
+    on [-87.3, 0] (float32's own ``exp``: 2.1e-7); 0 below :data:`EXP_FLOOR`, NaN for NaN."""
+    if value < EXP_FLOOR:
+        return np.float32(0.0)
+    whole = np.floor(value * np.float32(1.4426950408889634) + np.float32(0.5))
+    part = value - whole * np.float32(0.693145751953125) - whole * np.float32(1.428606765330187e-06)
+    poly = np.float32(1.9875691500e-4)
+    poly = poly * part + np.float32(1.3981999507e-3)
+    poly = poly * part + np.float32(8.3334519073e-3)
+    poly = poly * part + np.float32(4.1665795894e-2)
+    poly = poly * part + np.float32(1.6666665459e-1)
+    poly = poly * part + np.float32(5.0000001201e-1)
+    mantissa = poly * part * part + part + np.float32(1.0)
+    return mantissa * np.int32((np.int32(whole) + np.int32(127)) << 23).view(np.float32)
+
+
 @njit(cache=True)
 def _dot(left: np.ndarray, right: np.ndarray) -> float:
     total = 0.0
@@ -75,12 +101,13 @@ def _evaluate(
         curved += slope[j] * delta[j]
         slope[j] += rest_mean[j]
     rest = rest_lse + linear + 0.5 * curved
-    peak = rest
+    peak = np.float32(rest)
     for c in range(width):
         peak = max(peak, logits[c])
+    for c in range(width):  # apart from the sum below, so that it vectorises
+        logits[c] = exp32(logits[c] - peak)
     total = 0.0
     for c in range(width):
-        logits[c] = np.exp(logits[c] - peak)
         total += logits[c]
     rest_weight = np.exp(rest - peak)
     total += rest_weight
