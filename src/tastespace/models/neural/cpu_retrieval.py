@@ -76,16 +76,11 @@ def _best(values, top):
 
 
 @njit(cache=True)
-def _sampled_rest(
-    query, seen, picked, placed, sample_columns, sample_clusters, sample_slot, sample_vectors,
-    mean,
-):  # fmt: skip
-    """The pseudo-item's sample at ``query``, its seen and ``picked`` items left out: writes
-    the softmax-weighted mean of the rest's vectors into ``mean``; returns the largest
-    sampled score and, for the sampled items of unread clusters, their ``Σ exp(score −
-    peak)`` and how many they are (one pass of exponentials for both)."""
-    sampled = np.empty(sample_columns.shape[1], np.float32)
-    weighted_rows(query, sample_columns, sampled)
+def _sampled_rest(sampled, seen, picked, placed, sample_clusters, sample_slot):
+    """The pseudo-item's sample for one user: turns their row of ``sampled`` scores into
+    softmax weights relative to its peak (their seen and ``picked`` items 0, in place) and
+    returns the peak, the weights' sum and, for the sampled items of unread clusters, their
+    weights' sum and how many they are."""
     for item in seen:
         if sample_slot[item] >= 0:
             sampled[sample_slot[item]] = -np.inf
@@ -93,50 +88,45 @@ def _sampled_rest(
         if sample_slot[item] >= 0:
             sampled[sample_slot[item]] = -np.inf
     peak = sampled.max()
-    total, unread_total, drawn = 0.0, 0.0, 0
-    dim = len(mean)
-    summed = np.zeros(dim, np.float32)
     if peak == -np.inf:
-        return peak, unread_total, drawn
-    weights = np.empty(len(sampled), np.float32)
-    for s in range(len(sampled)):  # apart from the sums, so that it vectorises
-        weights[s] = exp32(sampled[s] - peak)
+        sampled[:] = 0.0
+        return peak, 0.0, 0.0, 0
+    drawn = 0
     for s in range(len(sampled)):
-        if sampled[s] > -np.inf:
-            weight = weights[s]
-            total += weight
-            vector = sample_vectors[s]
-            for j in range(dim):
-                summed[j] += weight * vector[j]
-            if placed[sample_clusters[s]] < 0:
-                unread_total += weight
-                drawn += 1
-    for j in range(dim):
-        mean[j] = summed[j] / total
-    return peak, unread_total, drawn
+        if sampled[s] > -np.inf and placed[sample_clusters[s]] < 0:
+            drawn += 1
+    for s in range(len(sampled)):  # apart from the sums, so that it vectorises (-inf gives 0)
+        sampled[s] = exp32(sampled[s] - peak)
+    total, unread_total = 0.0, 0.0
+    for s in range(len(sampled)):
+        total += sampled[s]
+        if placed[sample_clusters[s]] < 0:
+            unread_total += sampled[s]
+    return peak, total, unread_total, drawn
 
 
 @njit(cache=True, parallel=True)
 def retrieve(
     queries, indptr, indices, top, reach,
     centroid_columns, sizes, starts, blocks, items, cluster_of, rank,
-    sample_columns, sample_clusters, sample_slot, sample_vectors,
+    sampled, sample_clusters, sample_slot,
 ):  # fmt: skip
     """Per user with a history: their ``top`` best unseen items among the clusters read
-    (``(n, top)`` item ids ascending, ``-1`` after ``counts`` of them), the softmax-weighted
-    mean of the sampled rest ``(n, d)`` and the rest's log-sum-exp ``(n,)`` (what
-    ``ClusterCandidates.retrieve`` describes). ``queries`` are ``[u, 1]`` rows, the histories
-    CSR (``indptr``, ``indices``); the clusters as ``ItemClusters`` lays them out."""
+    (``(n, top)`` item ids ascending, ``-1`` after ``counts`` of them), the weights of the
+    sampled rest (``sampled``, the sample's scores ``(n, s)``, becomes them in place: 0 for
+    users without a history) with their sums ``(n,)``, and the rest's log-sum-exp ``(n,)``
+    (what ``ClusterCandidates.retrieve`` describes). ``queries`` are ``[u, 1]`` rows, the
+    histories CSR (``indptr``, ``indices``); the clusters as ``ItemClusters`` lays them out."""
     count, dim_in = queries.shape
-    dim = sample_vectors.shape[1]
     n_items = cluster_of.shape[0]
     found = np.full((count, top), -1, np.int64)
     counts = np.zeros(count, np.int64)
-    means = np.zeros((count, dim), np.float32)
+    totals = np.zeros(count, np.float64)
     lses = np.full(count, -np.inf, np.float32)
     for r in prange(count):
         seen = indices[indptr[r] : indptr[r + 1]]
         if len(seen) == 0:
+            sampled[r] = 0.0
             continue
         query = queries[r]
         centroid_scores = np.empty(len(sizes), np.float32)
@@ -168,10 +158,9 @@ def retrieve(
         scores[chosen] = -np.inf
         read_lse = _logsumexp(scores)
 
-        peak, unread_total, drawn = _sampled_rest(
-            query, seen, picked, placed, sample_columns, sample_clusters, sample_slot,
-            sample_vectors, means[r],
-        )  # fmt: skip
+        peak, totals[r], unread_total, drawn = _sampled_rest(
+            sampled[r], seen, picked, placed, sample_clusters, sample_slot
+        )
         left = n_items - width - unread_seen  # unseen items of unread clusters
         unread_lse = -np.inf
         if drawn > 0 and left > 0:  # each sampled one stands for left / drawn of them
@@ -179,4 +168,4 @@ def retrieve(
         peak = max(read_lse, unread_lse)
         if peak > -np.inf:
             lses[r] = peak + np.log(np.exp(read_lse - peak) + np.exp(unread_lse - peak))
-    return found, counts, means, lses
+    return found, counts, totals, lses
