@@ -45,32 +45,16 @@ VARIANTS = {
         "fold_in_retrieval": "clusters",
         "compiled_steps": False,
     },
-    "512 candidates from clusters, 2048-item tail sample": {
-        "fold_in_retrieval": "clusters",
-        "tail_sample": 2048,
-    },
-    "512 candidates from clusters, 1024-item tail sample": {
-        "fold_in_retrieval": "clusters",
-        "tail_sample": 1024,
-    },
 }
 """Fold-in label → config changes (the item side is shared: no refit between them); the
 candidate solve is forced at every catalog size (``fold_in_exact_max_items=0``).
 ``compiled_steps`` is not config: it switches ``fold_in.COMPILED_STEPS`` (the quasi-Newton
-steps as torch operations, the form other devices run, against the compiled CPU kernel), nor
-is ``tail_sample`` (``fold_in.TAIL_SAMPLE``, the pseudo-item's sample; the model's derived
-state is rebuilt with it)."""
-
-DEFAULT_TAIL_SAMPLE = fold_in.TAIL_SAMPLE
+steps as torch operations, the form other devices run, against the compiled CPU kernel)."""
 
 
 def use(model: NeuralRecommender, changes: dict) -> NeuralRecommender:
     changes = dict(changes)
     fold_in.COMPILED_STEPS = changes.pop("compiled_steps", True)
-    tail_sample = changes.pop("tail_sample", DEFAULT_TAIL_SAMPLE)
-    if tail_sample != fold_in.TAIL_SAMPLE:
-        fold_in.TAIL_SAMPLE = tail_sample
-        model._forget_derived()  # its tail sample and clusters' sample were of the old size
     forced = {"fold_in_candidates": 512, "fold_in_exact_max_items": 0}
     model.config = dataclasses.replace(model.config, **{**forced, **changes})
     return model
