@@ -12,7 +12,8 @@ the clusters left unread, estimated from the pseudo-item's fixed sample
 unread clusters stand for all of those clusters' items.
 
 Batch-invariant: each user's round runs start to end on one thread in their own buffers
-(``cpu_retrieval.py``; ``tests/models/test_fold_in.py`` keeps it so).
+(``cpu_retrieval.py``), and the sample's products run over fixed blocks of users, padded
+(``tests/models/test_fold_in.py`` keeps it so).
 """
 
 from __future__ import annotations
