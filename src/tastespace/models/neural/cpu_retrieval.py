@@ -6,10 +6,10 @@ that was index bookkeeping for a layout shared by the batch (which items sit whe
 row) and a dozen small products padded to 16 rows, 3.5 ms a round for one user and 0.21 s for
 1,000 (docs/benchmarks-index.md). Here each user runs the whole round on one thread in their
 own buffers (``prange`` over users), so a user's answer cannot depend on who shares the
-request, and nothing is padded. The pseudo-item's sample is the exception: its scores and
-weighted mean are BLAS products over fixed blocks of users (``retrieval.py``), which read the
-4,096 sampled rows once per block where each user's loop read them twice (one round of 1,000
-users 136 → 96 ms); here each user's row of sample scores becomes their softmax weights.
+request, and nothing is padded. The pseudo-item's sample (4,096 items) is the largest read:
+as padded BLAS products over fixed blocks of users instead, its scores and weighted mean cost
+1,000 users 96–108 ms a round against 134–140 here, but a lone user 0.74–1.6 ms against
+0.18–0.24 (docs/benchmarks-index.md, session 19), and a served request is one user or a few.
 
 Scores are sums over the vector's coordinates in their order, vectorised across items (the
 item table is read transposed, ``(w, n)``), so every item's score takes the same arithmetic;
@@ -79,11 +79,16 @@ def _best(values, top):
 
 
 @njit(cache=True)
-def _sampled_rest(sampled, seen, picked, placed, sample_clusters, sample_slot):
-    """The pseudo-item's sample for one user: turns their row of ``sampled`` scores into
-    softmax weights relative to its peak (their seen and ``picked`` items 0, in place) and
-    returns the peak, the weights' sum and, for the sampled items of unread clusters, their
-    weights' sum and how many they are."""
+def _sampled_rest(
+    query, seen, picked, placed, sample_columns, sample_clusters, sample_slot, sample_vectors,
+    mean,
+):  # fmt: skip
+    """The pseudo-item's sample at ``query``, its seen and ``picked`` items left out: writes
+    the softmax-weighted mean of the rest's vectors into ``mean``; returns the largest
+    sampled score and, for the sampled items of unread clusters, their ``Σ exp(score −
+    peak)`` and how many they are (one pass of exponentials for both)."""
+    sampled = np.empty(sample_columns.shape[1], np.float32)
+    weighted_rows(query, sample_columns, sampled)
     for item in seen:
         if sample_slot[item] >= 0:
             sampled[sample_slot[item]] = -np.inf
@@ -91,45 +96,50 @@ def _sampled_rest(sampled, seen, picked, placed, sample_clusters, sample_slot):
         if sample_slot[item] >= 0:
             sampled[sample_slot[item]] = -np.inf
     peak = sampled.max()
+    total, unread_total, drawn = 0.0, 0.0, 0
+    dim = len(mean)
+    summed = np.zeros(dim, np.float32)
     if peak == -np.inf:
-        sampled[:] = 0.0
-        return peak, 0.0, 0.0, 0
-    drawn = 0
+        return peak, unread_total, drawn
+    weights = np.empty(len(sampled), np.float32)
+    for s in range(len(sampled)):  # apart from the sums, so that it vectorises
+        weights[s] = exp32(sampled[s] - peak)
     for s in range(len(sampled)):
-        if sampled[s] > -np.inf and placed[sample_clusters[s]] < 0:
-            drawn += 1
-    for s in range(len(sampled)):  # apart from the sums, so that it vectorises (-inf gives 0)
-        sampled[s] = exp32(sampled[s] - peak)
-    total, unread_total = 0.0, 0.0
-    for s in range(len(sampled)):
-        total += sampled[s]
-        if placed[sample_clusters[s]] < 0:
-            unread_total += sampled[s]
-    return peak, total, unread_total, drawn
+        if sampled[s] > -np.inf:
+            weight = weights[s]
+            total += weight
+            vector = sample_vectors[s]
+            for j in range(dim):
+                summed[j] += weight * vector[j]
+            if placed[sample_clusters[s]] < 0:
+                unread_total += weight
+                drawn += 1
+    for j in range(dim):
+        mean[j] = summed[j] / total
+    return peak, unread_total, drawn
 
 
 @njit(cache=True, parallel=True)
 def retrieve(
     queries, indptr, indices, top, reach,
     centroid_columns, sizes, starts, blocks, items, cluster_of, rank,
-    sampled, sample_clusters, sample_slot,
+    sample_columns, sample_clusters, sample_slot, sample_vectors,
 ):  # fmt: skip
     """Per user with a history: their ``top`` best unseen items among the clusters read
-    (``(n, top)`` item ids ascending, ``-1`` after ``counts`` of them), the weights of the
-    sampled rest (``sampled``, the sample's scores ``(n, s)``, becomes them in place: 0 for
-    users without a history) with their sums ``(n,)``, and the rest's log-sum-exp ``(n,)``
-    (what ``ClusterCandidates.retrieve`` describes). ``queries`` are ``[u, 1]`` rows, the
-    histories CSR (``indptr``, ``indices``); the clusters as ``ItemClusters`` lays them out."""
+    (``(n, top)`` item ids ascending, ``-1`` after ``counts`` of them), the softmax-weighted
+    mean of the sampled rest ``(n, d)`` and the rest's log-sum-exp ``(n,)`` (what
+    ``ClusterCandidates.retrieve`` describes). ``queries`` are ``[u, 1]`` rows, the histories
+    CSR (``indptr``, ``indices``); the clusters as ``ItemClusters`` lays them out."""
     count, dim_in = queries.shape
+    dim = sample_vectors.shape[1]
     n_items = cluster_of.shape[0]
     found = np.full((count, top), -1, np.int64)
     counts = np.zeros(count, np.int64)
-    totals = np.zeros(count, np.float64)
+    means = np.zeros((count, dim), np.float32)
     lses = np.full(count, -np.inf, np.float32)
     for r in prange(count):
         seen = indices[indptr[r] : indptr[r + 1]]
         if len(seen) == 0:
-            sampled[r] = 0.0
             continue
         query = queries[r]
         centroid_scores = np.empty(len(sizes), np.float32)
@@ -161,9 +171,10 @@ def retrieve(
         scores[chosen] = -np.inf
         read_lse = _logsumexp(scores)
 
-        peak, totals[r], unread_total, drawn = _sampled_rest(
-            sampled[r], seen, picked, placed, sample_clusters, sample_slot
-        )
+        peak, unread_total, drawn = _sampled_rest(
+            query, seen, picked, placed, sample_columns, sample_clusters, sample_slot,
+            sample_vectors, means[r],
+        )  # fmt: skip
         left = n_items - width - unread_seen  # unseen items of unread clusters
         unread_lse = -np.inf
         if drawn > 0 and left > 0:  # each sampled one stands for left / drawn of them
@@ -171,4 +182,4 @@ def retrieve(
         peak = max(read_lse, unread_lse)
         if peak > -np.inf:
             lses[r] = peak + np.log(np.exp(read_lse - peak) + np.exp(unread_lse - peak))
-    return found, counts, totals, lses
+    return found, counts, means, lses

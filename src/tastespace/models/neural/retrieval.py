@@ -12,8 +12,7 @@ the clusters left unread, estimated from the pseudo-item's fixed sample
 unread clusters stand for all of those clusters' items.
 
 Batch-invariant: each user's round runs start to end on one thread in their own buffers
-(``cpu_retrieval.py``), and the sample's products run over fixed blocks of users, padded
-(``tests/models/test_fold_in.py`` keeps it so).
+(``cpu_retrieval.py``; ``tests/models/test_fold_in.py`` keeps it so).
 """
 
 from __future__ import annotations
@@ -24,9 +23,8 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from tastespace.index.blocks import block_scores, fixed_blocks, pad_rows
 from tastespace.index.clusters import ItemClusters
-from tastespace.models.neural.fold_in import TailSample, lifted, pass_rows
+from tastespace.models.neural.fold_in import TailSample, lifted
 
 READS_PER_CANDIDATE = 8.0
 """Items read per candidate wanted: 512 candidates read 4,096 items (a tenth of a 40k-item
@@ -37,14 +35,14 @@ catalog). ml-100k / ml-latest-small Recall@20 stayed within 0.005 of the exact s
 @dataclasses.dataclass(frozen=True)
 class ClusterCandidates:
     """What retrieval needs of one item table, built once per fitted state: its clusters, the
-    pseudo-item's sample (``tail``) with its rows of the table (vectors and biases) and
-    their clusters, and where each item sits in that sample (``-1`` when it is not in it).
-    Arrays on the CPU, where the compiled retrieval reads them."""
+    pseudo-item's sample (``tail``) with its rows of the table transposed and their
+    clusters, and where each item sits in that sample (``-1`` when it is not in it). Arrays
+    on the CPU, where the compiled retrieval reads them."""
 
     clusters: ItemClusters
     tail: TailSample
-    sample_rows: torch.Tensor  # (s, w)
-    sample_vectors: torch.Tensor  # (s, d)
+    sample_columns: np.ndarray  # (w, s)
+    sample_vectors: np.ndarray  # (s, d)
     sample_clusters: np.ndarray  # (s,)
     sample_slot: np.ndarray  # (n_items,)
     reads_per_candidate: float
@@ -66,8 +64,8 @@ class ClusterCandidates:
         return cls(
             grouped,
             tail,
-            table[tail.positions].cpu().contiguous(),
-            tail.vectors.cpu().contiguous(),
+            np.ascontiguousarray(table[tail.positions].cpu().numpy().T),
+            np.ascontiguousarray(tail.vectors.cpu().numpy()),
             grouped.cluster_of[positions],
             slot,
             reads_per_candidate,
@@ -84,10 +82,8 @@ class ClusterCandidates:
         cpu_steps.use_torch_threads()
         clusters = self.clusters
         reach = int(np.ceil(self.reads_per_candidate * top))
-        queries = lifted(users).cpu()
-        sampled = self._sample_scores(queries)
-        found, counts, totals, lses = cpu_retrieval.retrieve(
-            queries.numpy(),
+        found, counts, means, lses = cpu_retrieval.retrieve(
+            np.ascontiguousarray(lifted(users).cpu().numpy()),
             histories.indptr,
             histories.indices,
             top,
@@ -99,33 +95,11 @@ class ClusterCandidates:
             clusters.items,
             clusters.cluster_of,
             clusters.rank,
-            sampled,
+            self.sample_columns,
             self.sample_clusters,
             self.sample_slot,
+            self.sample_vectors,
         )
-        means = self._sample_means(torch.from_numpy(sampled), totals)
         tops = [row[:count] for row, count in zip(found, counts, strict=True)]
         device = users.device
-        return tops, means.to(device), torch.from_numpy(lses).to(device)
-
-    def _sample_scores(self, queries: torch.Tensor) -> np.ndarray:
-        """``(n, s)``: every query's scores of the sample, as BLAS products over fixed
-        blocks of users (each user's bits then do not depend on the request). Why not per
-        user in the compiled loop: there each user streamed the sample from memory twice
-        (scores, then the weighted mean), two thirds of a round's reads; a block of users
-        reads it once."""
-        sampled = np.empty((len(queries), len(self.sample_rows)), np.float32)
-        for begin, stop in fixed_blocks(len(queries), pass_rows(len(self.sample_rows))):
-            block = pad_rows(queries[begin:stop])
-            sampled[begin:stop] = block_scores(block, self.sample_rows, stop - begin).numpy()
-        return sampled
-
-    def _sample_means(self, weights: torch.Tensor, totals: np.ndarray) -> torch.Tensor:
-        """``(n, d)``: the sample's mean vector under each user's ``weights`` ``(n, s)``
-        (summing to ``totals``; a row of zeros gives zeros), over fixed padded blocks."""
-        means = torch.empty((len(weights), self.sample_vectors.shape[1]))
-        for begin, stop in fixed_blocks(len(weights), pass_rows(len(self.sample_rows))):
-            block = pad_rows(weights[begin:stop])
-            means[begin:stop] = torch.mm(block, self.sample_vectors)[: stop - begin]
-        scale = torch.from_numpy(totals.astype(np.float32)).clamp_min(1.0)  # ≥ 1 when any
-        return means / scale.unsqueeze(1)
+        return tops, torch.from_numpy(means).to(device), torch.from_numpy(lses).to(device)
