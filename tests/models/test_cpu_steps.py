@@ -1,13 +1,14 @@
-"""The compiled steps' own exponential: float32 ``exp`` to within a few units in the last
-place over the range the steps and retrieval use (``value − peak ≤ 0``), 0 where float32
-underflows (and for ``-inf``, the pads' logits), NaN kept NaN."""
+"""The compiled steps' own exponential and dot products: float32 ``exp`` to within a few
+units in the last place over the range the steps and retrieval use (``value − peak ≤ 0``), 0
+where float32 underflows (and for ``-inf``, the pads' logits), NaN kept NaN; a candidate's
+logit the same bits wherever its row sits in memory."""
 
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
 
-from tastespace.models.neural.cpu_steps import EXP_FLOOR, exp32
+from tastespace.models.neural.cpu_steps import EXP_FLOOR, _row_dots, exp32
 
 
 @njit
@@ -31,3 +32,19 @@ def test_exp32_gives_zero_below_float32_normals_and_keeps_nan():
     out = _each(np.float32([-np.inf, -1e30, -88.0, np.nan]))
     assert out[:3].tolist() == [0.0, 0.0, 0.0]
     assert np.isnan(out[3])
+
+
+def test_row_dots_give_a_row_the_same_bits_at_any_address_and_with_any_neighbours():
+    rng = np.random.default_rng(0)
+    rows = rng.standard_normal((5, 100)).astype(np.float32)
+    vector = rng.standard_normal(100).astype(np.float32)
+    alone = np.empty(1, np.float32)
+    _row_dots(rows[2:3], vector, alone)
+    assert abs(alone[0] - float(rows[2].astype(np.float64) @ vector)) < 1e-4
+    for shift in (1, 3, 7):  # the rows at addresses no longer 16-byte aligned
+        buffer = np.zeros(rows.size + shift, np.float32)
+        moved = buffer[shift:].reshape(rows.shape)
+        moved[:] = rows
+        out = np.empty(5, np.float32)
+        _row_dots(moved, vector, out)
+        assert out[2] == alone[0]

@@ -8,16 +8,19 @@ numba compiles the whole of :meth:`Surrogate.minimise`'s step loop (``fold_in.py
 user runs it start to end on one thread (``prange`` over users).
 
 Batch-invariant by construction: a user's arithmetic reads only their own rows and runs in one
-fixed order. The loops over candidates and dimensions are elementwise (``z[c] += v[c, j]·u[j]``
-over ``c``; ``m[j] += p[c]·v[c, j]`` over ``j``), which the compiler vectorises without
-reordering a sum; the sums that do reduce (dot products of ``d`` terms) are plain sequential
-loops. Nothing is compiled with ``fastmath``. The exact Hessian and its LU factor stay in torch
-(one batched product per group, MKL at 95 GFLOP/s), and the surrogate is the same function as
-the torch path's, so both end at the same minimum (``tests/models/test_fold_in.py``).
+fixed order. The loops over dimensions are elementwise (``m[j] += p[c]·v[c, j]``), which the
+compiler vectorises without reordering a sum; the candidates' logits are dot products over the
+``d`` coordinates (:func:`_row_dots`), the one loop compiled with reassociation allowed, so that
+it vectorises: its order of summation is then fixed by the compiled code and ``d`` alone (a
+row's bits do not move with its address: ``tests/models/test_cpu_steps.py``). The exact Hessian
+and its LU factor stay in torch (one batched product per group, MKL at 95 GFLOP/s), and the
+surrogate is the same function as the torch path's, so both end at the same minimum
+(``tests/models/test_fold_in.py``).
 
-The candidates come in both layouts: ``columns`` ``(g, d, W)`` for the logits, ``vectors``
-``(g, W, d)`` for the mean (each layout makes its loop elementwise; a lane-wise sum over the
-other layout measured 3.5 times slower).
+The candidates come in one layout, ``vectors`` ``(g, W, d)``: a second, transposed one for the
+logits (an elementwise sum over candidates) was as fast per step but its transposition cost
+more than a one-user round's steps (0.2 ms of a 100k-item request's gather;
+docs/benchmarks-index.md, session 19).
 """
 
 from __future__ import annotations
@@ -80,16 +83,28 @@ def weighted_rows(weights, rows, out):
             out[i] += row[i] * weight
 
 
+@njit(cache=True, fastmath={"reassoc"})
+def _row_dots(rows, vector, out):
+    """``out[c] = rows[c]·vector``: reassociated so that it vectorises (see the module's
+    docstring), in an order that depends on ``len(vector)`` only."""
+    for c in range(len(out)):
+        row = rows[c]
+        total = np.float32(0.0)
+        for j in range(len(vector)):
+            total += row[j] * vector[j]
+        out[c] = total
+
+
 @njit(cache=True)
 def _evaluate(
-    users, columns, offsets, length, pulled, l2, rest_lse, rest_mean, anchor, spread,
+    users, vectors, offsets, length, pulled, l2, rest_lse, rest_mean, anchor, spread,
     logits, slope, delta,
 ):  # fmt: skip
     """The surrogate's value at ``users`` (one user's row). Leaves each candidate's
     ``exp(logit − peak)`` in ``logits`` and the pseudo-item's gradient in ``slope``; returns
     ``(value, their sum with the pseudo-item's, the pseudo-item's)``."""
-    dim, width = columns.shape
-    weighted_rows(users, columns, logits)
+    width, dim = vectors.shape
+    _row_dots(vectors, users, logits)
     for c in range(width):
         logits[c] += offsets[c]
     for j in range(dim):
@@ -150,19 +165,19 @@ def _lu_solve(lu_columns, pivots, rhs):
 
 @njit(cache=True, parallel=True)
 def start_statistics(
-    columns, vectors, offsets, lengths, pulled, l2, rest_lse, rest_mean, anchor, spread, users,
+    vectors, offsets, lengths, pulled, l2, rest_lse, rest_mean, anchor, spread, users,
 ):  # fmt: skip
     """Per user at ``users``: the softmax over candidates and pseudo-item ``(g, W + 1)``, the
     softmax-weighted mean vector ``(g, d)`` and the pseudo-item's gradient ``(g, d)``, which
     the torch side forms the exact Hessian from."""
-    count, dim, width = columns.shape
+    count, width, dim = vectors.shape
     probs = np.empty((count, width + 1), np.float32)
     means = np.empty((count, dim), np.float32)
     slopes = np.empty((count, dim), np.float32)
     for r in prange(count):
         delta = np.empty(dim, np.float32)
         _, total, rest_weight = _evaluate(
-            users[r], columns[r], offsets[r], lengths[r], pulled[r], l2, rest_lse[r],
+            users[r], vectors[r], offsets[r], lengths[r], pulled[r], l2, rest_lse[r],
             rest_mean[r], anchor[r], spread, probs[r, :width], slopes[r], delta,
         )  # fmt: skip
         for c in range(width):
@@ -178,14 +193,14 @@ def start_statistics(
 
 @njit(cache=True, parallel=True)
 def minimise(
-    columns, vectors, offsets, lengths, pulled, l2, rest_lse, rest_mean, anchor, spread,
+    vectors, offsets, lengths, pulled, l2, rest_lse, rest_mean, anchor, spread,
     users, lu_columns, pivots, steps, halvings, rounding,
 ):  # fmt: skip
     """``steps`` damped quasi-Newton steps per user from ``users`` ``(g, d)``: each step
     ``H⁻¹·grad`` by L-BFGS's two-loop recursion over the factored Hessian and the steps taken
     so far, halved (up to ``halvings`` times) while it would raise the surrogate by more than
     ``rounding`` of its value. The same algorithm as ``fold_in.Surrogate.minimise``."""
-    count, dim, width = columns.shape
+    count, width, dim = vectors.shape
     reached = users.copy()
     for r in prange(count):
         at = reached[r]
@@ -196,7 +211,7 @@ def minimise(
         moved, turned = np.zeros((steps, dim), np.float32), np.zeros((steps, dim), np.float32)
         weights, alphas = np.zeros(steps), np.zeros(steps)
         problem = (
-            columns[r], offsets[r], lengths[r], pulled[r], l2, rest_lse[r], rest_mean[r],
+            vectors[r], offsets[r], lengths[r], pulled[r], l2, rest_lse[r], rest_mean[r],
             anchor[r], spread,
         )  # fmt: skip
         now, total, rest_weight = _evaluate(at, *problem, logits, slope, delta)
@@ -240,14 +255,13 @@ def minimise(
 @njit(cache=True, parallel=True)
 def candidate_arrays(items, bias, ids, counts, lengths):
     """What the steps read of each user's candidates ``ids`` ``(g, W)`` (the first
-    ``counts`` real, the first ``lengths`` of them the history): their vectors in both
-    layouts ``(g, W, d)`` and ``(g, d, W)``, logit offsets ``(g, W)`` (the bias, ``-inf`` for
-    pads), the history indicator ``(g, W)`` and its vectors' sum ``(g, d)``, in one pass per
-    user (as torch's gather, transpose and product they took 0.17 s for 1,000 users)."""
+    ``counts`` real, the first ``lengths`` of them the history): their vectors ``(g, W, d)``,
+    logit offsets ``(g, W)`` (the bias, ``-inf`` for pads), the history indicator ``(g, W)``
+    and its vectors' sum ``(g, d)``, in one pass per user (as torch's gather and product they
+    took 0.17 s for 1,000 users)."""
     count, width = ids.shape
     dim = items.shape[1]
     vectors = np.empty((count, width, dim), np.float32)
-    columns = np.empty((count, dim, width), np.float32)
     offsets = np.empty((count, width), np.float32)
     history = np.zeros((count, width), np.float32)
     pulled = np.zeros((count, dim), np.float32)
@@ -260,13 +274,8 @@ def candidate_arrays(items, bias, ids, counts, lengths):
             else:
                 user_vectors[c] = 0.0
                 offsets[r, c] = -np.inf
-        user_columns = columns[r]
-        for begin in range(0, width, 16):  # transposed in tiles of 16 candidates (W % 64 == 0)
-            for j in range(dim):
-                for c in range(begin, begin + 16):
-                    user_columns[j, c] = user_vectors[c, j]
         for c in range(lengths[r]):
             history[r, c] = 1.0
             for j in range(dim):
                 pulled[r, j] += user_vectors[c, j]
-    return vectors, columns, offsets, history, pulled
+    return vectors, offsets, history, pulled
