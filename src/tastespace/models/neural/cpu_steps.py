@@ -18,9 +18,9 @@ surrogate is the same function as the torch path's, so both end at the same mini
 (``tests/models/test_fold_in.py``).
 
 The candidates come in one layout, ``vectors`` ``(g, W, d)``: a second, transposed one for the
-logits (an elementwise sum over candidates) was as fast per step but its transposition cost
-more than a one-user round's steps (0.2 ms of a 100k-item request's gather;
-docs/benchmarks-index.md, session 19).
+logits (an elementwise sum over candidates) was as fast per step, but transposing it took
+0.13 ms of a one-user round's 0.44 ms gather at 100k items (docs/benchmarks-index.md,
+session 19).
 """
 
 from __future__ import annotations

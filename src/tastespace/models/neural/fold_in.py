@@ -111,12 +111,10 @@ user), so the whole of it overstates the curvature and slows the steps: on a 40k
 (ml-latest-small Recall@20 within 0.003 of the exact solve at 0.35–1; bench/fold_in.py)."""
 
 
-def tail_sample(n_items: int, size: int | None = None) -> np.ndarray:
+def tail_sample(n_items: int, size: int = TAIL_SAMPLE) -> np.ndarray:
     """The catalog positions the pseudo-item's mean is taken over: all of them up to ``size``
     items, else a fixed seeded subset, the same for every user, call and batch (a
-    self-normalised estimate: uniform draws weighted by their softmax); ``size`` defaults to
-    :data:`TAIL_SAMPLE`, read at the call."""
-    size = TAIL_SAMPLE if size is None else size
+    self-normalised estimate: uniform draws weighted by their softmax)."""
     if n_items <= size:
         return np.arange(n_items)
     return np.sort(np.random.default_rng(0).choice(n_items, size, replace=False))
@@ -133,7 +131,7 @@ class TailSample:
     spread: torch.Tensor  # (d, d)
 
     @classmethod
-    def of(cls, items: torch.Tensor, size: int | None = None) -> TailSample:
+    def of(cls, items: torch.Tensor, size: int = TAIL_SAMPLE) -> TailSample:
         positions = torch.as_tensor(tail_sample(items.shape[0], size), device=items.device)
         vectors = items[positions]
         return cls(positions, vectors, _covariance(vectors).mul_(TAIL_CURVATURE))
