@@ -9,7 +9,7 @@ import pytest
 
 from tastespace.models.histories import ItemIndices
 from tastespace.models.neural import NeuralRecommender
-from tastespace.serve.batching import RecommendBatcher
+from tastespace.serve.batching import GATHER_TURNS, RecommendBatcher
 
 
 @pytest.fixture(scope="module")
@@ -51,3 +51,22 @@ def test_a_failing_call_fails_its_asks_and_the_next_batch_still_runs(neural):
     failed, (ids, _) = asyncio.run(bad_then_good())
     assert all(isinstance(result, Exception) for result in failed)
     assert len(ids) == 3
+
+
+@pytest.mark.parametrize(("late_by", "calls"), [(3, 1), (GATHER_TURNS + 5, 2)])
+def test_asks_a_few_loop_turns_late_join_the_batch(neural, late_by, calls):
+    """A request reaches the batcher several loop turns after it was read; a batch waits while
+    asks keep coming, up to GATHER_TURNS turns, so those join it."""
+    batcher = RecommendBatcher(neural, inline=True)
+
+    async def trickle(delay: int, history: list[int]):
+        for _ in range(delay):
+            await asyncio.sleep(0)
+        return await batcher.recommend(history, 3, True)
+
+    async def staggered():
+        delays = [0, *range(1, late_by + 1)] if calls == 1 else [0, late_by]
+        return await asyncio.gather(*(trickle(d, [d % 50, 1 + d % 40]) for d in delays))
+
+    asyncio.run(staggered())
+    assert batcher.calls == calls

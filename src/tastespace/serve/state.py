@@ -22,7 +22,8 @@ from tastespace.serve.sessions import ServedSession, load_sessions
 T = TypeVar("T")
 
 SEARCH_CACHE = 4096
-#: Queries on catalogs up to this size (and histories up to INLINE_MAX_HISTORY) run inline.
+#: Queries on exactly searched catalogs up to this size run inline (any size with an
+#: approximate index), as do histories up to INLINE_MAX_HISTORY entries.
 INLINE_MAX_ITEMS = 20_000
 INLINE_MAX_HISTORY = 1_000
 
@@ -39,8 +40,7 @@ class ServedModels:
         self.default = next(iter(self.sessions))
         self.maps = MapCache()
         self.batchers = {
-            name: RecommendBatcher(s.model, inline=s.model.n_items <= INLINE_MAX_ITEMS)
-            for name, s in self.sessions.items()
+            name: RecommendBatcher(s.model, inline=is_small(s)) for name, s in self.sessions.items()
         }
         self.search = functools.lru_cache(maxsize=SEARCH_CACHE)(self._search)
         self.infos = [
@@ -81,8 +81,19 @@ class ServedModels:
 
 
 def is_small(session: ServedSession, history_length: int = 0) -> bool:
-    """Whether a query on ``session`` is cheap enough to answer on the event loop."""
-    return session.model.n_items <= INLINE_MAX_ITEMS and history_length <= INLINE_MAX_HISTORY
+    """Whether a query on ``session`` is cheap enough to answer on the event loop.
+
+    Why by index: an exact search of a large catalog is one long BLAS product that releases the
+    GIL, so on a worker thread it overlaps the loop's HTTP work. Everything else (an HNSW or
+    IVF search, the neural fold-in's many short kernels) holds the GIL or takes it back after
+    every small op, and a worker thread waits for it behind the busy loop: at 100k items with
+    HNSW, 16 requests in flight, a batch of 8 histories took 44 ms on a thread for 21 ms of its
+    CPU (p99 132 ms), and 10 ms inline (p99 76 ms, ``bench/serve_load.py``).
+    """
+    if history_length > INLINE_MAX_HISTORY:
+        return False
+    model = session.model
+    return model.n_items <= INLINE_MAX_ITEMS or model.index_info_["kind"] != "exact"
 
 
 async def run_query(work: Callable[[], T], small: bool) -> T:
