@@ -60,6 +60,7 @@ class ServedModels:
         its map layouts and its ``/api/models`` entry follow the new model."""
         session = self.sessions[name]
         self.batchers[name].model = session.model
+        self.batchers[name].inline = is_small(session)  # it may have outgrown inline
         self.search.cache_clear()
         self.maps.forget(name)
         for info in self.infos:
