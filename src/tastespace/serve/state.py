@@ -88,8 +88,9 @@ def is_small(session: ServedSession, history_length: int = 0) -> bool:
     GIL, so on a worker thread it overlaps the loop's HTTP work. Everything else (an HNSW or
     IVF search, the neural fold-in's many short kernels) holds the GIL or takes it back after
     every small op, and a worker thread waits for it behind the busy loop: at 100k items with
-    HNSW, 16 requests in flight, a batch of 8 histories took 44 ms on a thread for 21 ms of its
-    CPU (p99 132 ms), and 10 ms inline (p99 76 ms, ``bench/serve_load.py``).
+    HNSW, 16 requests in flight, a batch of 7.8 histories (on average) took 44 ms on a thread
+    for 21 ms of its CPU, p99 132 ms; inline, p99 92 ms (76 with the batcher's gathering,
+    ``serve/batching.py``; ``bench/serve_load.py``).
     """
     if history_length > INLINE_MAX_HISTORY:
         return False
