@@ -19,15 +19,16 @@ K = Annotated[int, Query(ge=1, le=MAX_K, description="How many items to return."
 ItemId = Annotated[str, PathParam(max_length=MAX_ID_CHARS, description="A raw item id.")]
 
 
-def served_models(request: Request) -> ServedModels:
-    """The app's loaded models (``create_app`` puts them on ``app.state``)."""
+async def served_models(request: Request) -> ServedModels:
+    """The app's loaded models (``create_app`` puts them on ``app.state``). ``async`` because
+    FastAPI runs a plain ``def`` dependency on a worker thread: a hop per request."""
     return request.app.state.served
 
 
 Served = Annotated[ServedModels, Depends(served_models)]
 
 
-def named_session(served: Served, model: ModelName = None) -> ServedSession:
+async def named_session(served: Served, model: ModelName = None) -> ServedSession:
     """The session of the ``model`` query parameter (404 when no such model is loaded)."""
     return served.session(model)
 
