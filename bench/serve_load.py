@@ -109,20 +109,32 @@ def start_server(
 
 
 async def wait_ready(
-    client, base: str, server: subprocess.Popen, log: IO[bytes], timeout: float = 120
+    client,
+    base: str,
+    server: subprocess.Popen,
+    log: IO[bytes],
+    workers: int = 1,
+    timeout: float = 120,
 ) -> None:
+    """Until ``workers`` distinct workers have answered ``/healthz``: a worker still loading
+    accepts nothing, so a load started on the first answer puts every connection on the
+    workers that were up (with ``--workers 2`` at 100k items, all 16 on one)."""
     deadline = time.monotonic() + timeout
+    seen: set[int] = set()
     while time.monotonic() < deadline:
         if server.poll() is not None:
             log.seek(0)
             raise SystemExit(f"server exited: {log.read().decode()[-2000:]}")
-        try:
-            if (await client.get(f"{base}/healthz")).status_code == 200:
-                return
+        try:  # a fresh connection each time, which any worker up may accept
+            answer = await client.get(f"{base}/healthz", headers={"Connection": "close"})
+            if answer.status_code == 200:
+                seen.add(answer.json()["worker"])
+                if len(seen) >= workers:
+                    return
         except Exception:  # noqa: BLE001 - not up yet
             pass
         await asyncio.sleep(0.2)
-    raise SystemExit(f"server did not answer /healthz within {timeout:.0f} s")
+    raise SystemExit(f"{len(seen)} of {workers} workers answered /healthz within {timeout:.0f} s")
 
 
 def process_cpu(pid: int) -> float:
@@ -287,7 +299,7 @@ async def main_async(args: argparse.Namespace, bundle: Path) -> None:
     try:
         async with httpx.AsyncClient() as probe:
             started = time.perf_counter()
-            await wait_ready(probe, base, server, log, timeout=900)
+            await wait_ready(probe, base, server, log, args.workers, timeout=900)
             print(f"server up in {time.perf_counter() - started:.1f} s on {base}", flush=True)
         warmup = make_requests(ids, args.warmup, seed=1)
         await run_load(base, warmup, args.concurrency, 60, args.client)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 
 import numpy as np
 import pytest
@@ -23,7 +24,8 @@ def titles(tiny) -> list[str]:
 
 
 def test_health_and_models(client, tiny):
-    assert client.get("/healthz").json() == {"status": "ok", "models": ["neural", "ease"]}
+    health = client.get("/healthz").json()
+    assert health == {"status": "ok", "models": ["neural", "ease"], "worker": os.getpid()}
     body = client.get("/api/models").json()
     assert body["default"] == "neural"
     neural, ease = body["models"]

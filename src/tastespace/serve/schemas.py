@@ -121,6 +121,9 @@ class ModelList(BaseModel):
 class Health(BaseModel):
     status: str
     models: list[str]
+    worker: int = Field(
+        description="Process id of the worker that answered: with --workers N, tells them apart."
+    )
 
 
 class CatalogMap(BaseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from fastapi import APIRouter
@@ -15,7 +16,7 @@ router = APIRouter(tags=["meta"])
 
 @health.get("/healthz", response_model=Health)
 def healthz(served: Served) -> dict[str, Any]:
-    return {"status": "ok", "models": list(served.sessions)}
+    return {"status": "ok", "models": list(served.sessions), "worker": os.getpid()}
 
 
 @router.get("/api/models", response_model=ModelList)
