@@ -58,9 +58,11 @@ def test_workers_hand_the_bundles_to_an_app_factory(movie_bundles, uvicorn_calls
     import json
     import os
 
+    from tastespace.cli.serve import SINGLE_ACCEPT_VARIABLE
     from tastespace.serve.app import SETTINGS_VARIABLE, app_from_environment
 
     monkeypatch.delenv(SETTINGS_VARIABLE, raising=False)
+    monkeypatch.delenv(SINGLE_ACCEPT_VARIABLE, raising=False)
     bundle = str(movie_bundles["ease"])
     options = ["--workers", "2", "--max-body-bytes", "5000"]
     result = CliRunner().invoke(app, ["serve", bundle, *options])
@@ -70,6 +72,7 @@ def test_workers_hand_the_bundles_to_an_app_factory(movie_bundles, uvicorn_calls
     assert options["factory"] is True and options["workers"] == 2
     settings = json.loads(os.environ[SETTINGS_VARIABLE])
     assert settings["max_body_bytes"] == 5000 and list(settings["bundles"]) == ["ease"]
+    assert os.environ[SINGLE_ACCEPT_VARIABLE] == "1"  # the workers share the connections
     assert list(app_from_environment().state.sessions) == ["ease"]  # what each worker runs
     assert uvicorn_calls[-2:] == [("threads", 1), ("threads", 1)]
 

@@ -65,6 +65,9 @@ Workers = Annotated[
         max=64,
     ),
 ]
+SINGLE_ACCEPT_VARIABLE = "UV_TCP_SINGLE_ACCEPT"
+"""libuv's switch to accept one connection per turn of a worker's loop."""
+
 LogLevel = Annotated[str, typer.Option(help=f"uvicorn log level: {', '.join(LOG_LEVELS)}.")]
 IndexKind = Annotated[
     str,
@@ -138,6 +141,10 @@ def serve(
         "index": index,
     }
     os.environ[SETTINGS_VARIABLE] = json.dumps(settings)
+    # uvloop's libuv takes every queued connection on one wake-up: a burst of 16 new ones all
+    # went to one worker in 2 of 3 runs (docs/benchmarks-index.md, session 21). One accept a
+    # turn lets the other workers take their share.
+    os.environ.setdefault(SINGLE_ACCEPT_VARIABLE, "1")
     uvicorn.run(
         "tastespace.serve.app:app_from_environment",
         factory=True,
