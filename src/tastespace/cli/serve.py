@@ -142,8 +142,8 @@ def serve(
     }
     os.environ[SETTINGS_VARIABLE] = json.dumps(settings)
     # uvloop's libuv takes every queued connection on one wake-up: a burst of 16 new ones all
-    # went to one worker in 2 of 3 runs (docs/benchmarks-index.md, session 21). One accept a
-    # turn lets the other workers take their share.
+    # went to one worker in 3 of 7 runs, against 3 of 13 with one accept a turn
+    # (docs/benchmarks-index.md, session 21): the other workers get a chance to take theirs.
     os.environ.setdefault(SINGLE_ACCEPT_VARIABLE, "1")
     uvicorn.run(
         "tastespace.serve.app:app_from_environment",
