@@ -83,7 +83,8 @@ class FaissIndex(Index):
             found = found.astype(np.int64)
             found_scores = np.where(found < 0, -np.inf, found_scores).astype(np.float32)
             if exclude is not None and exclude.nnz:
-                drop = _excluded(found, exclude[rows])
+                whole = len(rows) == len(queries)  # one depth, as for most requests: no copy
+                drop = _excluded(found, exclude if whole else exclude[rows])
                 found[drop], found_scores[drop] = -1, -np.inf
             found, found_scores = order_ties_by_id(found, found_scores)
             kept = min(k, depth)

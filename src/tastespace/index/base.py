@@ -55,7 +55,8 @@ class Index(ABC):
         check_k(k)
         queries = check_queries(queries, self.dim)
         if exclude is not None:
-            exclude = sp.csr_matrix(exclude)
+            if not (sp.issparse(exclude) and exclude.format == "csr"):  # csr is taken as it
+                exclude = sp.csr_matrix(exclude)  # is: a copy's checks are a served query's cost
             if exclude.shape != (len(queries), self.n_items):
                 raise DataError(
                     f"exclude must be ({len(queries)}, {self.n_items}), got {exclude.shape}"
