@@ -55,8 +55,10 @@ class Index(ABC):
         check_k(k)
         queries = check_queries(queries, self.dim)
         if exclude is not None:
-            if not (sp.issparse(exclude) and exclude.format == "csr"):  # csr is taken as it
-                exclude = sp.csr_matrix(exclude)  # is: a copy's checks are a served query's cost
+            # a csr exclusion is used as it is: copying one re-runs scipy's format checks,
+            # a measurable share of a served `similar` (docs/benchmarks-index.md, session 21)
+            if not (sp.issparse(exclude) and exclude.format == "csr"):
+                exclude = sp.csr_matrix(exclude)
             if exclude.shape != (len(queries), self.n_items):
                 raise DataError(
                     f"exclude must be ({len(queries)}, {self.n_items}), got {exclude.shape}"
