@@ -8,7 +8,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from tastespace.models.neural.cpu_retrieval import _best, probe
+from tastespace.models.neural.cpu_retrieval import _best, kth_largest, probe
 from tastespace.models.neural.fold_in import TailSample
 from tastespace.models.neural.retrieval import ClusterCandidates
 
@@ -29,6 +29,31 @@ def test_best_takes_the_largest_finite_values_and_ties_at_the_last_place_by_posi
     assert sorted(_best(values, 5).tolist()) == [1, 3, 4, 5, 6]
     assert sorted(_best(values, 100).tolist()) == [0, 1, 3, 4, 5, 6, 7]  # the finite ones
     assert _best(np.full(4, -np.inf, np.float32), 2).tolist() == []
+
+
+def test_kth_largest_matches_a_sort_on_spread_tied_and_lopsided_rows():
+    rng = np.random.default_rng(0)
+    rows = [rng.standard_normal(4096).astype(np.float32) for _ in range(5)]
+    rows.append(np.round(rng.standard_normal(4096), 1).astype(np.float32))  # many ties
+    lopsided = rng.standard_normal(4096).astype(np.float32)
+    lopsided[7] = 1e30  # one bin holds all but one value
+    rows += [lopsided, np.full(50, 2.0, np.float32)]
+    for row in rows:
+        row[rng.choice(len(row), 10, replace=False)] = -np.inf
+        finite = np.sort(row[np.isfinite(row)])[::-1]
+        for k in {1, 2, 11, min(512, len(finite)), len(finite)}:
+            assert kth_largest(row, k) == finite[k - 1]
+
+
+def test_best_agrees_with_a_stable_sort_on_random_rows():
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        values = np.round(rng.standard_normal(700), 2).astype(np.float32)
+        values[rng.choice(700, 30, replace=False)] = -np.inf
+        for top in (1, 40, 512, 700):
+            order = np.argsort(-values, kind="stable")
+            expected = order[: min(top, np.isfinite(values).sum())]
+            assert sorted(_best(values, top).tolist()) == sorted(expected.tolist())
 
 
 def planted(seed: int = 0):

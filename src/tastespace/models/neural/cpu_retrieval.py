@@ -54,28 +54,66 @@ def _logsumexp(values):
     return peak + np.log(total)
 
 
+SELECT_BINS = 1024
+"""Bins :func:`kth_largest` spreads a row's range over: with ~4,096 scores a bin holds a few,
+which are then sorted."""
+
+
+@njit(cache=True)
+def kth_largest(values, k):
+    """The ``k``-th largest finite value (``1 <= k <=`` their count) by one histogram over
+    their range, then a sort of the one bin it falls in. Why: numba's ``np.partition`` took
+    ~50 µs for 4,096 scores, a quarter of a user's round; this takes ~12."""
+    low, high = np.inf, -np.inf
+    for value in values:
+        if value > -np.inf:
+            low, high = min(low, value), max(high, value)
+    if high == low:
+        return np.float32(high)
+    scale = SELECT_BINS / (np.float64(high) - np.float64(low))
+    counts = np.zeros(SELECT_BINS, np.int64)
+    for value in values:
+        if value > -np.inf:
+            counts[min(int((np.float64(value) - low) * scale), SELECT_BINS - 1)] += 1
+    above, chosen_bin = 0, SELECT_BINS - 1
+    while above + counts[chosen_bin] < k:
+        above += counts[chosen_bin]
+        chosen_bin -= 1
+    held = np.empty(counts[chosen_bin], np.float32)
+    taken = 0
+    for value in values:
+        if value > -np.inf:
+            if min(int((np.float64(value) - low) * scale), SELECT_BINS - 1) == chosen_bin:
+                held[taken] = value
+                taken += 1
+    held.sort()
+    return held[len(held) - (k - above)]
+
+
 @njit(cache=True)
 def _best(values, top):
     """Positions of the ``top`` largest finite ``values`` (fewer if fewer are finite); at
     the ``top``-th place equal values go to the lowest positions."""
-    finite = values[values > -np.inf]
-    wanted = min(top, len(finite))
-    chosen = np.empty(wanted, np.int64)
+    finite = 0
+    for value in values:
+        if value > -np.inf:
+            finite += 1
+    wanted = min(top, finite)
+    chosen = np.empty(len(values), np.int64)
     if wanted == 0:
-        return chosen
-    bound = np.partition(finite, len(finite) - wanted)[len(finite) - wanted]
+        return chosen[:0]
+    bound = kth_largest(values, wanted)
     taken = 0
-    for i in range(len(values)):
-        if values[i] > bound:
-            chosen[taken] = i
-            taken += 1
+    for i in range(len(values)):  # without a branch: every position written, the kept counted
+        chosen[taken] = i
+        taken += values[i] > bound
     for i in range(len(values)):
         if taken == wanted:
             break
         if values[i] == bound:
             chosen[taken] = i
             taken += 1
-    return chosen
+    return chosen[:wanted]
 
 
 @njit(cache=True)
