@@ -34,6 +34,18 @@ def steps(request, monkeypatch):
     return request.param
 
 
+@pytest.fixture(params=[torch.float32, torch.bfloat16], ids=["float32", "bfloat16"])
+def hessian_precision(request, monkeypatch):
+    """Both precisions of the Hessian's product: bfloat16 runs only where the CPU has it."""
+    from tastespace.models.neural import fold_in
+
+    native = fold_in.hessian_dtype(torch.device("cpu"))
+    if request.param == torch.bfloat16 and native != torch.bfloat16:
+        pytest.skip("this CPU does not multiply bfloat16 natively")
+    monkeypatch.setattr(fold_in, "hessian_dtype", lambda device: request.param)
+    return request.param
+
+
 def problem(n_users: int = 40, seed: int = 0):
     rng = np.random.default_rng(seed)
     items = torch.as_tensor(rng.standard_normal((N_ITEMS, DIM)).astype(np.float32))
@@ -309,7 +321,9 @@ def test_a_user_alone_gets_the_batch_bits_on_a_catalog_whose_rows_torch_reduces_
         torch.set_num_threads(threads)
 
 
-def test_a_user_alone_gets_the_batch_bits_with_candidate_lists_of_a_real_models_size(steps):
+def test_a_user_alone_gets_the_batch_bits_with_candidate_lists_of_a_real_models_size(
+    steps, hessian_precision
+):
     """A batch of one user's ``(1, L)·(L, d)`` products takes another kernel than a batch of
     several once ``L·d`` is large (576 candidates × 100 dimensions differed in the last bit)."""
     rng = np.random.default_rng(7)

@@ -24,6 +24,7 @@ candidates' gather and the steps run as compiled loops per user (``cpu_retrieval
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -489,12 +490,16 @@ class Surrogate:
         """``(g, d, d)``: ``n·Cov_softmax(v) + 2·l2·I``, the pseudo-item adding its curvature.
         Every candidate enters: keeping only the 64 (256) of most weight one by one, the others
         as their mean plus the catalog's spread, cost 0.016 (0.0006) Recall@20 on the 5M split
-        (docs/benchmarks-index.md)."""
+        (docs/benchmarks-index.md). The candidates are centred on the mean before their
+        product, which then runs in :func:`hessian_dtype`: it only preconditions the steps,
+        whose gradients stay float32."""
         near, rest = probs[:, :-1], probs[:, -1:]
-        weighted = self.vectors * near.unsqueeze(2)
-        second = per_user_bmm(weighted.mT, self.vectors) - mean.unsqueeze(2) * mean.unsqueeze(1)
-        curved = slope.unsqueeze(2) * slope.unsqueeze(1) + self.tail.spread
-        second += rest.unsqueeze(2) * curved
+        dtype = hessian_dtype(mean.device)
+        centred = self.vectors - mean.unsqueeze(1)
+        weighted = (centred * near.unsqueeze(2)).to(dtype)
+        second = _second_moment(weighted, centred.to(dtype)).float()
+        off = slope - mean  # the pseudo-item's vector, centred
+        second += rest.unsqueeze(2) * (off.unsqueeze(2) * off.unsqueeze(1) + self.tail.spread)
         eye = torch.eye(mean.shape[1], dtype=mean.dtype, device=mean.device).mul_(2 * self.l2)
         return self.lengths.unsqueeze(2) * second + eye
 
@@ -518,6 +523,24 @@ class Surrogate:
         return trial, logits, slope, self.value(logits, trial)
 
 
+
+@functools.cache
+def _native_bf16() -> bool:
+    import llvmlite.binding  # numba's own compiler: it knows the CPU's features
+
+    features = llvmlite.binding.get_host_cpu_features()
+    return bool(features.get("avx512bf16") or features.get("amx-bf16"))
+
+
+def hessian_dtype(device: torch.device) -> torch.dtype:
+    """bfloat16 on a CPU that multiplies it natively (AVX512-BF16 or AMX), else float32.
+    Why: the Hessian's product is the solve's largest (``L·d²`` per user); on this machine's
+    AVX512-BF16 cores it ran 2.8× faster in bfloat16, and 300 users of a 40k-item catalog
+    ended as close to their minimum as in float32 (median 0.0169, p90 0.0290 of the way back
+    to the start, ``bench/fold_in.py --objective``). A CPU without it would emulate it, and
+    the GPU path keeps float32 (not measured)."""
+    return torch.bfloat16 if device.type == "cpu" and _native_bf16() else torch.float32
+
 def per_user_bmm(left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
     """``torch.bmm``, each user's product the same bits however many users share the batch:
     a batch of one goes to another kernel than a batch of two or more (a ``(1, 576)·(576,
@@ -527,6 +550,15 @@ def per_user_bmm(left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
         return torch.bmm(left, right)
     return torch.bmm(left.expand(2, -1, -1), right.expand(2, -1, -1))[:1]
 
+
+
+def _second_moment(weighted: torch.Tensor, centred: torch.Tensor) -> torch.Tensor:
+    """``weightedᵀ·centred`` per user ``(g, d, d)``, the same bits alone or batched. In
+    bfloat16 a lone user's batch of two views of itself took another kernel than a batch did
+    at some widths (1,088 and 1,600 candidates, not 576), and two copies did not."""
+    if weighted.dtype != torch.bfloat16 or len(weighted) != 1:
+        return per_user_bmm(weighted.mT, centred)
+    return torch.bmm(weighted.repeat(2, 1, 1).mT, centred.repeat(2, 1, 1))[:1]
 
 def bfgs_pair(moved: torch.Tensor, turned: torch.Tensor) -> tuple[torch.Tensor, ...]:
     """One step's L-BFGS pair ``(s, y, 1/sᵀy)``; a user whose curvature along the step is not
