@@ -1,14 +1,16 @@
 """The compiled steps' own exponential and dot products: float32 ``exp`` to within a few
 units in the last place over the range the steps and retrieval use (``value − peak ≤ 0``), 0
 where float32 underflows (and for ``-inf``, the pads' logits), NaN kept NaN; a candidate's
-logit the same bits wherever its row sits in memory."""
+logit the same bits wherever its row sits in memory; the Hessian's bfloat16 operands the
+bits torch's own rounding gives."""
 
 from __future__ import annotations
 
 import numpy as np
+import torch
 from numba import njit
 
-from tastespace.models.neural.cpu_steps import EXP_FLOOR, _row_dots, exp32
+from tastespace.models.neural.cpu_steps import EXP_FLOOR, _row_dots, centred_bfloat16, exp32
 
 
 @njit
@@ -48,3 +50,21 @@ def test_row_dots_give_a_row_the_same_bits_at_any_address_and_with_any_neighbour
         out = np.empty(5, np.float32)
         _row_dots(moved, vector, out)
         assert out[2] == alone[0]
+
+
+def test_centred_bfloat16_rounds_as_torch_does():
+    rng = np.random.default_rng(3)
+    vectors = rng.standard_normal((3, 70, 9)).astype(np.float32)
+    vectors[0, 0, :3] = [1.00390625, 1.01171875, -1.00390625]  # halfway: ties go to even
+    means = rng.standard_normal((3, 9)).astype(np.float32)
+    means[0, :3] = 0.0
+    probs = rng.random((3, 71)).astype(np.float32)
+    weighted, centred = (
+        torch.from_numpy(bits).view(torch.bfloat16)
+        for bits in centred_bfloat16(vectors, probs, means)
+    )
+    plain = torch.from_numpy(vectors) - torch.from_numpy(means).unsqueeze(1)
+    scaled = plain * torch.from_numpy(probs[:, :70]).unsqueeze(2)
+    assert torch.equal(centred, plain.to(torch.bfloat16))
+    assert torch.equal(weighted, scaled.to(torch.bfloat16))
+    assert centred[0, 0, :3].tolist() == [1.0, 1.015625, -1.0]

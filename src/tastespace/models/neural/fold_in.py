@@ -464,7 +464,11 @@ class Surrogate:
         arrays = [a.contiguous().numpy() if isinstance(a, torch.Tensor) else a for a in problem]
         if factor is None:
             probs, mean, slope = map(torch.from_numpy, cpu_steps.start_statistics(*arrays))
-            factor = torch.linalg.lu_factor(self._hessian(probs, mean, slope))
+            operands = None
+            if hessian_dtype(users.device) == torch.bfloat16:
+                bits = cpu_steps.centred_bfloat16(arrays[0], probs.numpy(), mean.numpy())
+                operands = tuple(torch.from_numpy(b).view(torch.bfloat16) for b in bits)
+            factor = torch.linalg.lu_factor(self._hessian(probs, mean, slope, operands))
         lu, pivots = factor
         reached = cpu_steps.minimise(
             *arrays,
@@ -485,19 +489,25 @@ class Surrogate:
         return self.lengths * mean - self.pulled + 2 * self.l2 * users
 
     def _hessian(
-        self, probs: torch.Tensor, mean: torch.Tensor, slope: torch.Tensor
+        self,
+        probs: torch.Tensor,
+        mean: torch.Tensor,
+        slope: torch.Tensor,
+        operands: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> torch.Tensor:
         """``(g, d, d)``: ``n·Cov_softmax(v) + 2·l2·I``, the pseudo-item adding its curvature.
         Every candidate enters: keeping only the 64 (256) of most weight one by one, the others
         as their mean plus the catalog's spread, cost 0.016 (0.0006) Recall@20 on the 5M split
         (docs/benchmarks-index.md). The candidates are centred on the mean before their
         product, which then runs in :func:`hessian_dtype`: it only preconditions the steps,
-        whose gradients stay float32."""
+        whose gradients stay float32; ``operands`` are the product's two sides (weighted and
+        plain centred candidates) when the caller has them (``cpu_steps.centred_bfloat16``)."""
         near, rest = probs[:, :-1], probs[:, -1:]
-        dtype = hessian_dtype(mean.device)
-        centred = self.vectors - mean.unsqueeze(1)
-        weighted = (centred * near.unsqueeze(2)).to(dtype)
-        second = _second_moment(weighted, centred.to(dtype)).float()
+        if operands is None:
+            dtype = hessian_dtype(mean.device)
+            centred = self.vectors - mean.unsqueeze(1)
+            operands = ((centred * near.unsqueeze(2)).to(dtype), centred.to(dtype))
+        second = _second_moment(*operands).float()
         off = slope - mean  # the pseudo-item's vector, centred
         second += rest.unsqueeze(2) * (off.unsqueeze(2) * off.unsqueeze(1) + self.tail.spread)
         eye = torch.eye(mean.shape[1], dtype=mean.dtype, device=mean.device).mul_(2 * self.l2)
@@ -523,7 +533,6 @@ class Surrogate:
         return trial, logits, slope, self.value(logits, trial)
 
 
-
 @functools.cache
 def _native_bf16() -> bool:
     import llvmlite.binding  # numba's own compiler: it knows the CPU's features
@@ -541,6 +550,7 @@ def hessian_dtype(device: torch.device) -> torch.dtype:
     the GPU path keeps float32 (not measured)."""
     return torch.bfloat16 if device.type == "cpu" and _native_bf16() else torch.float32
 
+
 def per_user_bmm(left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
     """``torch.bmm``, each user's product the same bits however many users share the batch:
     a batch of one goes to another kernel than a batch of two or more (a ``(1, 576)·(576,
@@ -551,7 +561,6 @@ def per_user_bmm(left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
     return torch.bmm(left.expand(2, -1, -1), right.expand(2, -1, -1))[:1]
 
 
-
 def _second_moment(weighted: torch.Tensor, centred: torch.Tensor) -> torch.Tensor:
     """``weightedᵀ·centred`` per user ``(g, d, d)``, the same bits alone or batched. In
     bfloat16 a lone user's batch of two views of itself took another kernel than a batch did
@@ -559,6 +568,7 @@ def _second_moment(weighted: torch.Tensor, centred: torch.Tensor) -> torch.Tenso
     if weighted.dtype != torch.bfloat16 or len(weighted) != 1:
         return per_user_bmm(weighted.mT, centred)
     return torch.bmm(weighted.repeat(2, 1, 1).mT, centred.repeat(2, 1, 1))[:1]
+
 
 def bfgs_pair(moved: torch.Tensor, turned: torch.Tensor) -> tuple[torch.Tensor, ...]:
     """One step's L-BFGS pair ``(s, y, 1/sᵀy)``; a user whose curvature along the step is not
