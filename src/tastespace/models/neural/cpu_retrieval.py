@@ -144,14 +144,11 @@ def _sampled_rest(
         weights[s] = exp32(sampled[s] - peak)
     for s in range(len(sampled)):
         if sampled[s] > -np.inf:
-            weight = weights[s]
-            total += weight
-            vector = sample_vectors[s]
-            for j in range(dim):
-                summed[j] += weight * vector[j]
+            total += weights[s]
             if placed[sample_clusters[s]] < 0:
-                unread_total += weight
+                unread_total += weights[s]
                 drawn += 1
+    weighted_rows(weights, sample_vectors, summed)  # the left-out ones weigh exp(-inf) = 0
     for j in range(dim):
         mean[j] = summed[j] / total
     return peak, unread_total, drawn

@@ -507,11 +507,14 @@ class Surrogate:
             dtype = hessian_dtype(mean.device)
             centred = self.vectors - mean.unsqueeze(1)
             operands = ((centred * near.unsqueeze(2)).to(dtype), centred.to(dtype))
-        second = _second_moment(*operands).float()
+        hessian = _second_moment(*operands).float()
         off = slope - mean  # the pseudo-item's vector, centred
-        second += rest.unsqueeze(2) * (off.unsqueeze(2) * off.unsqueeze(1) + self.tail.spread)
-        eye = torch.eye(mean.shape[1], dtype=mean.dtype, device=mean.device).mul_(2 * self.l2)
-        return self.lengths.unsqueeze(2) * second + eye
+        # + rest·off·offᵀ + rest·spread, × n, + 2·l2·I, in place and by one rounding an
+        # operation (a fused multiply-add may round otherwise in a kernel's scalar tail)
+        hessian += (rest * off).unsqueeze(2) * off.unsqueeze(1)
+        hessian += rest.unsqueeze(2) * self.tail.spread
+        hessian.mul_(self.lengths.unsqueeze(2)).diagonal(dim1=1, dim2=2).add_(2 * self.l2)
+        return hessian
 
     def _damped(
         self, users: torch.Tensor, step: torch.Tensor, now: torch.Tensor
