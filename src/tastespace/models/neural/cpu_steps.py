@@ -317,6 +317,26 @@ def minimise(
     return reached
 
 
+@njit(cache=True)
+def candidate_ids(indptr, indices, top_starts, tops, rows, width):
+    """Per user of ``rows``: their candidates — history (CSR ``indptr`` / ``indices``), then
+    their tops (``tops[top_starts[r]:top_starts[r + 1]]``) — padded with 0 to ``width``
+    columns ``(g, width)``, how many are real ``(g,)`` and how many are history ``(g,)``."""
+    ids = np.zeros((len(rows), width), np.int64)
+    counts = np.empty(len(rows), np.int64)
+    lengths = np.empty(len(rows), np.int64)
+    for g in range(len(rows)):
+        r = rows[g]
+        seen, begin = indptr[r + 1] - indptr[r], top_starts[r]
+        lengths[g] = seen
+        counts[g] = seen + top_starts[r + 1] - begin
+        for c in range(seen):
+            ids[g, c] = indices[indptr[r] + c]
+        for c in range(counts[g] - seen):
+            ids[g, seen + c] = tops[begin + c]
+    return ids, counts, lengths
+
+
 @njit(cache=True, parallel=True)
 def candidate_arrays(items, bias, ids, counts, lengths):
     """What the steps read of each user's candidates ``ids`` ``(g, W)`` (the first
