@@ -240,7 +240,7 @@ def _solve(
     empty = np.diff(histories.indptr) == 0
     device = users.device
     users[torch.as_tensor(empty, device=device)] = 0.0
-    items, bias = table[:, :-1], table[:, -1]
+    items = table[:, :-1]
     with torch.no_grad():
         if candidates is not None:
             tail = candidates.tail
@@ -262,7 +262,7 @@ def _solve(
                     rows = torch.as_tensor(chosen, device=device)
                     rest = Tail(rest_lse[rows], rest_mean[rows], anchor[rows], tail.spread)
                     padded = lists.padded(chosen, int(width))
-                    surrogate = Surrogate.of(items, bias, padded, rest, l2)
+                    surrogate = Surrogate.of(table, padded, rest, l2)
                     if round_ == 0:
                         users[rows], factor = surrogate.minimise(users[rows])
                         factors.keep(rows, factor)
@@ -365,22 +365,23 @@ class Surrogate:
     @classmethod
     def of(
         cls,
-        items: torch.Tensor,
-        bias: torch.Tensor,
+        table: torch.Tensor,
         padded: tuple[np.ndarray, np.ndarray, np.ndarray],
         tail: Tail,
         l2: float,
     ) -> Surrogate:
         """The surrogate of some users over their candidates ``padded``
-        (:meth:`CandidateLists.padded`): gathered compiled where the steps run compiled."""
+        (:meth:`CandidateLists.padded`) of ``table`` (``[v, b]`` rows): gathered compiled
+        where the steps run compiled."""
         ids, counts, lengths = padded
-        if not (COMPILED_STEPS and items.device.type == "cpu"):
+        if not (COMPILED_STEPS and table.device.type == "cpu"):
+            items, bias = table[:, :-1], table[:, -1]
             vectors, offsets, x = _candidate_problem(items, bias, ids, counts, lengths)
             return cls(vectors, offsets, x, tail, l2)
         from tastespace.models.neural import cpu_steps
 
         cpu_steps.use_torch_threads()
-        gathered = cpu_steps.candidate_arrays(items.numpy(), bias.numpy(), ids, counts, lengths)
+        gathered = cpu_steps.candidate_arrays(table.contiguous().numpy(), ids, counts, lengths)
         vectors, offsets, x, pulled = map(torch.from_numpy, gathered)
         return cls(vectors, offsets, x, tail, l2, pulled)
 
