@@ -59,6 +59,13 @@ SELECT_BINS = 1024
 which are then sorted."""
 
 
+@njit(cache=True, inline="always")
+def _bin(value, low, scale):
+    """A value's histogram bin: one function, so the count and the collection that follows
+    put every value in the same bin."""
+    return min(int((np.float64(value) - low) * scale), SELECT_BINS - 1)
+
+
 @njit(cache=True)
 def kth_largest(values, k):
     """The ``k``-th largest finite value (``1 <= k <=`` their count) by one histogram over
@@ -74,7 +81,7 @@ def kth_largest(values, k):
     counts = np.zeros(SELECT_BINS, np.int64)
     for value in values:
         if value > -np.inf:
-            counts[min(int((np.float64(value) - low) * scale), SELECT_BINS - 1)] += 1
+            counts[_bin(value, low, scale)] += 1
     above, chosen_bin = 0, SELECT_BINS - 1
     while above + counts[chosen_bin] < k:
         above += counts[chosen_bin]
@@ -83,7 +90,7 @@ def kth_largest(values, k):
     taken = 0
     for value in values:
         if value > -np.inf:
-            if min(int((np.float64(value) - low) * scale), SELECT_BINS - 1) == chosen_bin:
+            if _bin(value, low, scale) == chosen_bin:
                 held[taken] = value
                 taken += 1
     held.sort()
