@@ -10,13 +10,16 @@ from tastespace.cli import app
 
 @pytest.fixture
 def uvicorn_calls(monkeypatch):
-    """uvicorn.run recorded instead of run; thread caps (process-wide) left alone."""
+    """uvicorn.run and the workers' balancer recorded instead of run; thread caps
+    (process-wide) left alone."""
     import uvicorn
 
     from tastespace.serve import threads
+    from tastespace.serve.balancer import Balancer
 
     calls = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append((app, kw)))
+    monkeypatch.setattr(Balancer, "run", lambda self: calls.append(("balancer", vars(self))))
     monkeypatch.setattr(threads, "limit_threads", lambda n: calls.append(("threads", n)) and None)
     return calls
 
@@ -58,21 +61,18 @@ def test_workers_hand_the_bundles_to_an_app_factory(movie_bundles, uvicorn_calls
     import json
     import os
 
-    from tastespace.cli.serve import SINGLE_ACCEPT_VARIABLE
     from tastespace.serve.app import SETTINGS_VARIABLE, app_from_environment
 
     monkeypatch.delenv(SETTINGS_VARIABLE, raising=False)
-    monkeypatch.delenv(SINGLE_ACCEPT_VARIABLE, raising=False)
     bundle = str(movie_bundles["ease"])
-    options = ["--workers", "2", "--max-body-bytes", "5000"]
+    options = ["--workers", "2", "--max-body-bytes", "5000", "--port", "8124"]
     result = CliRunner().invoke(app, ["serve", bundle, *options])
     assert result.exit_code == 0, result.output
-    target, options = uvicorn_calls[-1]
-    assert target == "tastespace.serve.app:app_from_environment"
-    assert options["factory"] is True and options["workers"] == 2
+    target, balanced = uvicorn_calls[-1]  # every connection through the balancer
+    assert target == "balancer"
+    assert (balanced["size"], balanced["host"], balanced["port"]) == (2, "127.0.0.1", 8124)
     settings = json.loads(os.environ[SETTINGS_VARIABLE])
     assert settings["max_body_bytes"] == 5000 and list(settings["bundles"]) == ["ease"]
-    assert os.environ[SINGLE_ACCEPT_VARIABLE] == "1"  # the workers share the connections
     assert list(app_from_environment().state.sessions) == ["ease"]  # what each worker runs
     assert uvicorn_calls[-2:] == [("threads", 1), ("threads", 1)]
 

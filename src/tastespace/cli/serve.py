@@ -60,14 +60,12 @@ Threads = Annotated[
 Workers = Annotated[
     int,
     typer.Option(
-        help="Server processes (each loads the bundles). More than 1 uses more cores.",
+        help="Server processes (each loads the bundles). More than 1 uses more cores; "
+        "each new connection goes to the worker with the fewest open ones.",
         min=1,
         max=64,
     ),
 ]
-SINGLE_ACCEPT_VARIABLE = "UV_TCP_SINGLE_ACCEPT"
-"""libuv's switch to accept one connection per turn of a worker's loop."""
-
 LogLevel = Annotated[str, typer.Option(help=f"uvicorn log level: {', '.join(LOG_LEVELS)}.")]
 IndexKind = Annotated[
     str,
@@ -141,11 +139,12 @@ def serve(
         "index": index,
     }
     os.environ[SETTINGS_VARIABLE] = json.dumps(settings)
-    # uvloop's libuv takes every queued connection on one wake-up: a burst of 16 new ones all
-    # went to one worker in 3 of 7 runs, against 3 of 13 with one accept a turn
-    # (docs/benchmarks-index.md, session 21): the other workers get a chance to take theirs.
-    os.environ.setdefault(SINGLE_ACCEPT_VARIABLE, "1")
-    uvicorn.run(
+    from tastespace.serve.balancer import Balancer, can_balance
+
+    if can_balance():
+        Balancer(workers, host, port, log_level).run()
+        return
+    uvicorn.run(  # where descriptors cannot be passed (Windows): the workers share a socket
         "tastespace.serve.app:app_from_environment",
         factory=True,
         workers=workers,
