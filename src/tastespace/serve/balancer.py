@@ -88,6 +88,7 @@ class Balancer:
             [*command, str(theirs.fileno()), self.log_level], pass_fds=[theirs.fileno()]
         )
         theirs.close()
+        mine.setblocking(False)  # a worker whose loop is stuck must not stall the others
         worker = _Worker(process, mine)
         self.selector.register(mine, selectors.EVENT_READ, worker)
         return worker
@@ -96,6 +97,8 @@ class Balancer:
         """A worker's messages: ready, connections closed, or (empty) its end closed."""
         try:
             message = worker.channel.recv(1)
+        except BlockingIOError:  # nothing after all
+            return
         except OSError:
             message = b""
         if message == READY:
@@ -128,6 +131,8 @@ class Balancer:
             for worker in self._by_load():
                 try:
                     socket.send_fds(worker.channel, [CONNECTION], [connection.fileno()])
+                except BlockingIOError:  # its queue is full: the next one takes it
+                    continue
                 except OSError:  # it died: the next one takes the connection
                     worker.ready = False
                     continue

@@ -38,6 +38,7 @@ class HandedConnectionsServer(uvicorn.Server):
     def __init__(self, config: uvicorn.Config, channel: socket.socket) -> None:
         super().__init__(config)
         self.channel = channel
+        self._adopting: set[asyncio.Task] = set()  # held, so that none is collected midway
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await self.lifespan.startup()
@@ -70,7 +71,11 @@ class HandedConnectionsServer(uvicorn.Server):
                 self.should_exit = True
                 return
             for descriptor in descriptors:
-                asyncio.ensure_future(self._adopt(socket.socket(fileno=descriptor)))
+                connection = socket.socket(fileno=descriptor)
+                connection.setblocking(False)
+                task = asyncio.ensure_future(self._adopt(connection))
+                self._adopting.add(task)
+                task.add_done_callback(self._adopting.discard)
 
     async def _adopt(self, connection: socket.socket) -> None:
         loop = asyncio.get_running_loop()
