@@ -12,7 +12,9 @@ What it does:
    ``--concurrency`` in flight (default 32), loopback only, stopping early at ``--max-seconds`` —
    half ``POST /api/recommend`` (a random history of 5–50 items, k=20), half
    ``GET /api/items/{id}/similar?k=20``, after a short warm-up;
-4. prints, per endpoint and overall: requests, errors, throughput, p50 / p90 / p99 / max latency.
+4. prints, per endpoint and overall: requests, errors, throughput, p50 / p90 / p99 / max latency,
+   and how the client's connections were split over the server's workers (each asks
+   ``/healthz`` at the end, which names the worker that answered).
 
 Latency is measured in the client, from sending the request to having parsed the response, so it
 includes HTTP and JSON on both sides. CPU seconds used by the server and the client during the
@@ -43,6 +45,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import IO
 
@@ -218,11 +221,14 @@ class RawConnection:
 
 async def run_load(
     base: str, requests: list, concurrency: int, max_seconds: float, client_kind: str = "raw"
-) -> tuple[dict[str, list[float]], dict[str, int], float]:
+) -> tuple[dict[str, list[float]], dict[str, int], float, Counter]:
+    """The load; also which worker served each raw connection (asked of ``/healthz`` on it at
+    the end): with ``--workers N``, how the connections were split."""
     import httpx
 
     latencies: dict[str, list[float]] = {"recommend": [], "similar": []}
     errors: dict[str, int] = {"recommend": 0, "similar": 0}
+    owners: Counter = Counter()
     queue = iter(requests)
     host, port = base.removeprefix("http://").split(":")
     deadline = time.perf_counter() + max_seconds
@@ -244,7 +250,7 @@ async def run_load(
             try:
                 for label, path, body in queue:
                     if time.perf_counter() > deadline:
-                        return
+                        break
                     started = time.perf_counter()
                     try:
                         status, payload = await asyncio.wait_for(send(conn, path, body), 30)
@@ -255,13 +261,16 @@ async def run_load(
                         conn = RawConnection(host, int(port))
                     latencies[label].append(time.perf_counter() - started)
                     errors[label] += not ok
+                if client_kind == "raw":
+                    status, payload = await conn.request("GET", "/healthz")
+                    owners[json.loads(payload)["worker"] if status == 200 else None] += 1
             finally:
                 await conn.close()
 
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
-    return latencies, errors, elapsed
+    return latencies, errors, elapsed, owners
 
 
 def report(latencies: dict[str, list[float]], errors: dict[str, int], elapsed: float) -> None:
@@ -305,7 +314,7 @@ async def main_async(args: argparse.Namespace, bundle: Path) -> None:
         await run_load(base, warmup, args.concurrency, 60, args.client)
         requests = make_requests(ids, args.requests, seed=0)
         server_cpu, client_cpu = process_cpu(server.pid), own_cpu()
-        latencies, errors, elapsed = await run_load(
+        latencies, errors, elapsed, owners = await run_load(
             base, requests, args.concurrency, args.max_seconds, args.client
         )
         server_cpu, client_cpu = process_cpu(server.pid) - server_cpu, own_cpu() - client_cpu
@@ -321,6 +330,9 @@ async def main_async(args: argparse.Namespace, bundle: Path) -> None:
         f"Python {platform.python_version()}, load average before: {args.load_before}\n"
     )
     report(latencies, errors, elapsed)
+    if owners:
+        split = " / ".join(str(n) for n in sorted(owners.values(), reverse=True))
+        print(f"\nconnections per worker: {split}")
     print(
         f"\nCPU per request: server {server_cpu / sent * 1000:.2f} ms "
         f"(≈ {sent / server_cpu:,.0f} req/s per busy core), "
