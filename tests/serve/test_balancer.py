@@ -76,6 +76,7 @@ def two_workers(movie_bundles):
             server.wait(60)
 
 
+@pytest.mark.fault("serve", "a worker killed (SIGKILL)", "another started; the rest keep serving")
 def test_connections_spread_by_open_count_and_a_dead_worker_is_replaced(two_workers):
     server, port = two_workers
     time.sleep(0.5)  # the probes' closes reach the balancer
@@ -116,15 +117,26 @@ def test_connections_spread_by_open_count_and_a_dead_worker_is_replaced(two_work
             os.kill(worker, 0)
 
 
-def test_a_busy_port_is_a_one_line_error():
+@pytest.mark.fault("serve", "--workers 2 on a busy port", "ConfigError naming host:port")
+def test_a_busy_port_is_a_one_line_error_before_serving(movie_bundles):
+    from typer.testing import CliRunner
+
+    from tastespace.cli import app
+
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        with pytest.raises(ConfigError, match=f"cannot listen on 127.0.0.1:{port}: "):
-            balancer.Balancer(2, "127.0.0.1", port).run()
+        options = ["--workers", "2", "--port", str(port)]
+        result = CliRunner().invoke(app, ["serve", str(movie_bundles["ease"]), *options])
+    assert isinstance(result.exception, ConfigError)
+    assert str(result.exception).startswith(f"cannot listen on 127.0.0.1:{port}: ")
+    assert "serving" not in result.output  # said before anything was announced
 
 
+@pytest.mark.fault(
+    "serve", "--workers 2 whose workers cannot load", "TastespaceError, names the exit code"
+)
 def test_workers_that_cannot_start_stop_the_server(tmp_path, monkeypatch):
     from tastespace.serve.app import SETTINGS_VARIABLE
 

@@ -14,12 +14,13 @@ def uvicorn_calls(monkeypatch):
     (process-wide) left alone."""
     import uvicorn
 
-    from tastespace.serve import threads
-    from tastespace.serve.balancer import Balancer
+    from tastespace.serve import balancer, threads
 
     calls = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append((app, kw)))
-    monkeypatch.setattr(Balancer, "run", lambda self: calls.append(("balancer", vars(self))))
+    monkeypatch.setattr(balancer, "_listen", lambda host, port: None)  # no port taken
+    recorded = lambda self: calls.append(("balancer", vars(self)))  # noqa: E731
+    monkeypatch.setattr(balancer.Balancer, "run", recorded)
     monkeypatch.setattr(threads, "limit_threads", lambda n: calls.append(("threads", n)) and None)
     return calls
 

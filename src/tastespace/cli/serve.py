@@ -125,6 +125,10 @@ def serve(
         bundles, max_body_bytes=max_body_bytes, token=token, allow_hosts=hosts, index=index
     )
     limit_threads(threads)  # and again for anything that sized its pool at import
+    from tastespace.serve.balancer import Balancer, can_balance
+
+    # bound now, so that a busy port is an error before the server says it is serving
+    balancer = Balancer(workers, host, port, log_level) if workers > 1 and can_balance() else None
     _announce(app, host, port, workers, token)
     if workers == 1:
         uvicorn.run(app, host=host, port=port, log_level=log_level)
@@ -139,10 +143,8 @@ def serve(
         "index": index,
     }
     os.environ[SETTINGS_VARIABLE] = json.dumps(settings)
-    from tastespace.serve.balancer import Balancer, can_balance
-
-    if can_balance():
-        Balancer(workers, host, port, log_level).run()
+    if balancer is not None:
+        balancer.run()
         return
     uvicorn.run(  # where descriptors cannot be passed (Windows): the workers share a socket
         "tastespace.serve.app:app_from_environment",

@@ -53,7 +53,10 @@ class Balancer:
     short connections one after another go round the workers too)."""
 
     def __init__(self, workers: int, host: str, port: int, log_level: str = "warning") -> None:
+        """Binds ``host:port`` (a one-line :class:`ConfigError` when it cannot); the workers
+        start with :meth:`run`."""
         self.size, self.host, self.port, self.log_level = workers, host, port, log_level
+        self.listener = _listen(host, port)
         self.workers: list[_Worker] = []
         self.selector = selectors.DefaultSelector()
         self.stopping = False
@@ -62,7 +65,6 @@ class Balancer:
 
     def run(self) -> None:
         """Serve until SIGINT or SIGTERM."""
-        self.listener = _listen(self.host, self.port)
         previous = {s: signal.signal(s, self._stop) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
             self.workers = [self._start() for _ in range(self.size)]
