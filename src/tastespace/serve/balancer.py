@@ -60,6 +60,7 @@ class Balancer:
         self.workers: list[_Worker] = []
         self.selector = selectors.DefaultSelector()
         self.stopping = False
+        self._forced = False  # a second SIGINT / SIGTERM: kill the workers now
         self._accepting = False
         self._turn = 0  # where the tie-break starts
 
@@ -76,11 +77,12 @@ class Balancer:
                         self._hear(key.data)
                 self._replace_dead()
         finally:
+            self._shutdown()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-            self._shutdown()
 
     def _stop(self, *_: object) -> None:
+        self._forced = self.stopping
         self.stopping = True
 
     def _start(self) -> _Worker:
@@ -169,18 +171,21 @@ class Balancer:
         worker.channel.close()
 
     def _shutdown(self) -> None:
-        """Stop accepting, ask every worker to finish (SIGTERM), kill those that do not."""
+        """Stop accepting, ask every worker to finish (SIGTERM), kill those that have not
+        after ``STOP_SECONDS`` or on a second SIGINT / SIGTERM."""
         self.listener.close()
         for worker in self.workers:
             if worker.process.poll() is None:
                 worker.process.terminate()
         deadline = time.monotonic() + STOP_SECONDS
+        while time.monotonic() < deadline and not self._forced:
+            if all(worker.process.poll() is not None for worker in self.workers):
+                break
+            time.sleep(0.1)
         for worker in self.workers:
-            try:
-                worker.process.wait(max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
+            if worker.process.poll() is None:
                 worker.process.kill()
-                worker.process.wait()
+            worker.process.wait()
             worker.channel.close()
         self.selector.close()
 

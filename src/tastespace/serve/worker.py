@@ -107,7 +107,10 @@ def main(argv: list[str] | None = None) -> None:
     channel_fd, log_level = (argv if argv is not None else sys.argv[1:])[:2]
     config = uvicorn.Config(APP_FACTORY, factory=True, log_level=log_level)
     channel = socket.socket(fileno=int(channel_fd))
-    HandedConnectionsServer(config, channel).run()
+    try:
+        HandedConnectionsServer(config, channel).run()
+    except KeyboardInterrupt:  # Ctrl+C reaches the workers too; uvicorn re-raises it after
+        pass  # its graceful stop, which has happened
 
 
 if __name__ == "__main__":
