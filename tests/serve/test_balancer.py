@@ -57,6 +57,7 @@ def two_workers(movie_bundles):
         [*command, str(movie_bundles["ease"]), "--workers", "2", "--port", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        start_new_session=True,  # its own process group, as a terminal's Ctrl+C reaches it
     )
 
     def both_up():  # fresh short connections go round the workers while none is busy
@@ -110,8 +111,10 @@ def test_connections_spread_by_open_count_and_a_dead_worker_is_replaced(two_work
     for connection in connections + fresh:
         connection.close()
 
-    server.send_signal(signal.SIGTERM)
+    os.killpg(server.pid, signal.SIGINT)  # Ctrl+C: the balancer and its workers get it
     assert server.wait(60) == 0
+    said = server.stderr.read().decode()
+    assert "Traceback" not in said and "starting another" in said, said
     for worker in {*owners, newcomer} - {quiet}:  # stopped with it
         with pytest.raises(ProcessLookupError):
             os.kill(worker, 0)
