@@ -91,11 +91,13 @@ def test_connections_spread_by_open_count_and_a_dead_worker_is_replaced(two_work
     for connection, owner in zip(connections, owners, strict=True):
         if owner == quiet:
             connection.close()
-    time.sleep(0.5)  # the worker tells the balancer each close
+    time.sleep(1.0)  # the worker tells the balancer each close
     fresh = [http.client.HTTPConnection("127.0.0.1", port, timeout=10) for _ in range(2)]
     assert [worker_of(c) for c in fresh] == [quiet, quiet]
 
     os.kill(quiet, signal.SIGKILL)
+    kept = [c for c, owner in zip(connections, owners, strict=True) if owner != quiet]
+    assert all(worker_of(c) != quiet for c in kept)  # the other worker's connections live on
 
     def replaced():
         probe = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
@@ -106,8 +108,6 @@ def test_connections_spread_by_open_count_and_a_dead_worker_is_replaced(two_work
         return worker not in owners and worker
 
     newcomer = wait_for(replaced, "a new worker in place of the killed one")
-    kept = [c for c, owner in zip(connections, owners, strict=True) if owner != quiet]
-    assert all(worker_of(c) != quiet for c in kept)  # the other worker's connections live on
     for connection in connections + fresh:
         connection.close()
 
