@@ -149,3 +149,47 @@ def test_workers_that_cannot_start_stop_the_server(tmp_path, monkeypatch):
     with pytest.raises(TastespaceError, match=r"a server worker exited \(code \d+\) before"):
         balancer.Balancer(2, "127.0.0.1", free_port(), log_level="critical").run()
     assert time.monotonic() - started < 120
+
+
+@pytest.mark.fault("serve", "a worker hung (SIGSTOP)", "replaced once its pings go unanswered")
+def test_a_hung_worker_is_replaced(movie_bundles, monkeypatch):
+    import threading
+
+    from tastespace.serve.app import SETTINGS_VARIABLE
+
+    settings = {"bundles": {"ease": str(movie_bundles["ease"])}, "max_body_bytes": 10_000}
+    monkeypatch.setenv(SETTINGS_VARIABLE, json.dumps(settings))
+    monkeypatch.setattr(balancer, "HEALTH_SECONDS", 3.0)
+    port = free_port()
+    seen: list[set[int]] = []
+
+    def workers_answering() -> set[int]:
+        found = set()
+        for _ in range(4):
+            probe = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            try:
+                found.add(worker_of(probe))
+            except OSError:  # the hung one holds a probe until it times out
+                pass
+            finally:
+                probe.close()
+        return found
+
+    def drive() -> None:
+        try:
+            first = wait_for(lambda: len(workers_answering()) == 2 and workers_answering(), "up")
+            hung = min(first)
+            os.kill(hung, signal.SIGSTOP)
+            seen.append(first)
+            seen.append(wait_for(lambda: (workers_answering() - first) or None, "a new worker"))
+        finally:
+            server.stopping = True  # what SIGTERM sets: run() below returns within a ping
+
+    server = balancer.Balancer(2, "127.0.0.1", port, log_level="critical")
+    driver = threading.Thread(target=drive)
+    driver.start()
+    server.run()
+    driver.join()
+    assert len(seen) == 2 and seen[1].isdisjoint(seen[0]), seen
+    with pytest.raises(ProcessLookupError):  # the hung one was killed, not left stopped
+        os.kill(min(seen[0]), 0)
