@@ -146,7 +146,7 @@ def serve(
     if balancer is not None:
         balancer.run()
         return
-    uvicorn.run(  # where descriptors cannot be passed (Windows): the workers share a socket
+    uvicorn.run(  # no descriptor passing (Windows, macOS): the workers share a socket
         "tastespace.serve.app:app_from_environment",
         factory=True,
         workers=workers,
