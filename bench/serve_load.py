@@ -262,8 +262,14 @@ async def run_load(
                     latencies[label].append(time.perf_counter() - started)
                     errors[label] += not ok
                 if client_kind == "raw":
-                    status, payload = await conn.request("GET", "/healthz")
-                    owners[json.loads(payload)["worker"] if status == 200 else None] += 1
+                    try:
+                        status, payload = await asyncio.wait_for(
+                            conn.request("GET", "/healthz"), 30
+                        )
+                        owner = json.loads(payload)["worker"] if status == 200 else None
+                    except Exception:  # noqa: BLE001 - a broken connection says no owner
+                        owner = None
+                    owners[owner] += 1
             finally:
                 await conn.close()
 
